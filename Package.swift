@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+// The layout follows shared/DESIGN.md: one system-library target per C library,
+// three Swift modules (Smtp, Storage, EmailSetupFCGI) and a test target per module.
+import PackageDescription
+
+let package = Package(
+    name: "EmailSetup",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "emailsetup", targets: ["EmailSetupFCGI"]),
+        .library(name: "Smtp", targets: ["Smtp"]),
+        .library(name: "Storage", targets: ["Storage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // libfcgi ships no pkg-config file on Debian; the modulemap links "fcgi".
+        .systemLibrary(name: "CFastCGI", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
+        // A C target rather than a system library: it carries shims for OpenSSL macros.
+        .target(
+            name: "COpenSSL",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        .target(
+            name: "Smtp",
+            dependencies: ["COpenSSL"]
+        ),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "CMariaDB", "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "EmailSetupFCGI",
+            dependencies: [
+                "CFastCGI", "Smtp", "Storage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Helpers that start and stop real servers for tests live here, in one place.
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
+        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,2 @@
+#include "COpenSSL.h"
+// Crypto shims: see include/COpenSSL_crypto.h

@@ -1,0 +1,2 @@
+#include "COpenSSL.h"
+// TLS shims: see include/COpenSSL_tls.h

@@ -1,0 +1,1 @@
+// Placeholder; the Smtp module has its own issue.
