@@ -1,1 +1,0 @@
-// Placeholder; the Smtp module has its own issue.
