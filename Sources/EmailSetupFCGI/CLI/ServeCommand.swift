@@ -1,14 +1,112 @@
 import ArgumentParser
+import Foundation
+import Logging
 
+/// `emailsetup serve`: the FastCGI responder (the default subcommand).
+///
+/// Listens on `--socket PATH` or `--listen HOST:PORT`, else on an inherited
+/// socket (spawn-fcgi's fd 0, systemd's fd 3); with none of those it answers one
+/// request as plain CGI from its environment and stdin.
 struct ServeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve FastCGI (or answer one CGI request).")
-    func run() throws { throw ExitCode(ExitStatus.usage) }
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve FastCGI on a socket (or an inherited one), or answer one CGI request.")
+
+    @Option(name: .long, help: "Create and listen on this unix socket.")
+    var socket: String?
+
+    @Option(name: .long, help: "Listen on TCP HOST:PORT, e.g. 127.0.0.1:9000 or [::1]:9000.")
+    var listen: String?
+
+    @Option(name: .long, help: "Worker threads (default: config `workers`, else 2 × cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Configuration file (default: $EMAILSETUP_CONFIG or \(ResponderConfig.defaultPath)).")
+    var config: String?
+
+    func validate() throws {
+        if socket != nil, listen != nil { throw ValidationError("use either --socket or --listen, not both") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
+    }
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let runtime: Runtime
+        do {
+            runtime = try Runtime.start(configPath: config, environment: environment)
+        } catch {
+            Runtime.fatal("\(error)")
+        }
+        let logger = runtime.logger
+
+        let listener: FastCGIServer.Listener
+        if let socket {
+            listener = .unixSocket(path: socket, mode: runtime.config.socketMode, group: runtime.config.socketGroup)
+        } else if let listen {
+            guard let (host, port) = Self.parseHostPort(listen) else {
+                Runtime.fatal("--listen \(listen): expected HOST:PORT, e.g. 127.0.0.1:9000")
+            }
+            listener = .tcp(host: host, port: port)
+        } else if let fd = FastCGIServer.inheritedListener(environment: environment) {
+            listener = .inherited(fd: fd)
+        } else {
+            // No FastCGI socket: one request as plain CGI (shared hosting).
+            let status = CGIResponder.answerOneRequest(handler: runtime.makeHandler(), environment: environment)
+            throw ExitCode(status)
+        }
+
+        let server: FastCGIServer
+        do {
+            server = try FastCGIServer(listener: listener, logger: logger)
+        } catch {
+            Runtime.fatal("\(error)")
+        }
+        let workers = threads ?? runtime.config.workers
+        SignalWatcher.onTermination { signal in
+            logger.info("signal received; finishing in-flight requests", metadata: ["signal": "\(signal)"])
+            server.stop()
+        }
+        logger.info("serving FastCGI", metadata: ["listener": "\(listener)", "workers": "\(workers)",
+                                                  "auth": "\(runtime.config.access.mode.rawValue)"])
+        server.run(workers: workers) { runtime.makeHandler() }
+        logger.info("stopped")
+    }
+
+    /// "127.0.0.1:9000", "[::1]:9000", "localhost:9000" → (host, port).
+    static func parseHostPort(_ text: String) -> (String, Int)? {
+        let host: String, portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
+        return (host, port)
+    }
 }
-struct MigrateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Apply database schema migrations.")
-    func run() throws { throw ExitCode(ExitStatus.usage) }
-}
-struct RotateKeyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rotate-key", abstract: "Make a new data key and re-seal every stored secret.")
-    func run() throws { throw ExitCode(ExitStatus.usage) }
+
+/// Blocks SIGTERM/SIGINT in every thread and waits for them on one thread, so
+/// the handler runs as ordinary code rather than in signal context.
+enum SignalWatcher {
+    static func onTermination(_ action: @escaping @Sendable (Int32) -> Void) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        // Must happen before worker threads start: they inherit the mask.
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let waitOn = set
+        let thread = Thread {
+            var signal: Int32 = 0
+            var waitSet = waitOn
+            sigwait(&waitSet, &signal)
+            action(signal)
+        }
+        thread.start()
+    }
 }

@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import Storage
+
+/// The whole HTTP API as one function from `Request` to `Response`.
+///
+/// Each worker thread owns one handler (and through it one database connection);
+/// the FastCGI and CGI adapters only translate bytes to `Request` and `Response`
+/// back, so everything here is testable without a socket:
+///
+/// ```swift
+/// let handler = APIHandler(repository: InMemorySettings(), logger: logger)
+/// let response = handler.handle(Request(method: "GET", path: "/api/setup/email_smtp", remoteUser: "admin"))
+/// ```
+struct APIHandler {
+    /// Bodies larger than this get 413.
+    static let bodyLimit = 64 * 1024
+    static let prefix = "/api/setup/"
+
+    var policy = AccessPolicy()
+    var repository: SettingsRepository
+    var vault: PasswordVault?
+    var validator = SettingsValidator()
+    var logger: Logger
+
+    init(policy: AccessPolicy = AccessPolicy(), repository: SettingsRepository, vault: PasswordVault? = nil,
+         validator: SettingsValidator = SettingsValidator(), logger: Logger) {
+        self.policy = policy
+        self.repository = repository
+        self.vault = vault
+        self.validator = validator
+        self.logger = logger
+    }
+
+    /// Answers one request. Never throws: every failure becomes a JSON error.
+    func handle(_ request: Request) -> Response {
+        do {
+            return try route(request)
+        } catch let error as APIError {
+            return error.response
+        } catch let error as StorageError {
+            let apiError = APIError(error)
+            if apiError.status >= 500 {
+                logger.error("storage failure", metadata: ["error": "\(error)", "path": "\(request.path)"])
+            }
+            return apiError.response
+        } catch {
+            logger.error("unexpected failure", metadata: ["error": "\(error)", "path": "\(request.path)"])
+            return APIError(500, "server", "Internal error; the server log has details.").response
+        }
+    }
+
+    /// The endpoints, by path segments after /api/setup/.
+    private enum Endpoint {
+        case settings, test(address: String), check, publicKey, history, restore(version: Int), audit, health
+    }
+
+    private func route(_ request: Request) throws -> Response {
+        let actor = try authorize(request)
+        guard request.path.hasPrefix(Self.prefix) else { throw APIError.notFound }
+        let rest = request.path.dropFirst(Self.prefix.count)
+        let segments = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+
+        let endpoint: Endpoint
+        let allowed: [String]
+        switch segments.count == 1 || (segments.count == 2 && segments[1].isEmpty) ? segments[0] : "" {
+        case "email_smtp": endpoint = .settings; allowed = ["GET", "POST"]
+        case "email_check": endpoint = .check; allowed = ["POST"]
+        case "email_public_key": endpoint = .publicKey; allowed = ["GET"]
+        case "email_history": endpoint = .history; allowed = ["GET"]
+        case "email_audit": endpoint = .audit; allowed = ["GET"]
+        case "health": endpoint = .health; allowed = ["GET"]
+        default:
+            if segments.count == 2, segments[0] == "email_test" {
+                guard let address = segments[1].removingPercentEncoding, !address.isEmpty else { throw APIError.notFound }
+                endpoint = .test(address: address); allowed = ["POST"]
+            } else if segments.count == 3, segments[0] == "email_history", segments[2] == "restore" {
+                guard let version = Int(segments[1]), version > 0 else {
+                    throw APIError(404, "version", "History versions are positive whole numbers.")
+                }
+                endpoint = .restore(version: version); allowed = ["POST"]
+            } else {
+                throw APIError.notFound
+            }
+        }
+        let method = request.method == "HEAD" ? "GET" : request.method
+        guard allowed.contains(method) else { throw APIError.methodNotAllowed(allowed) }
+        if method == "POST" { try checkCSRF(request) }
+        guard request.declaredContentLength <= Self.bodyLimit, request.body.count <= Self.bodyLimit else {
+            throw APIError.payloadTooLarge
+        }
+
+        switch (endpoint, method) {
+        case (.settings, "GET"): return try getSettings()
+        case (.settings, _): return try saveSettings(request, actor: actor)
+        case (.publicKey, _): return try publicKey()
+        case (.health, _): return try health()
+        case (.test, _), (.check, _), (.history, _), (.restore, _), (.audit, _):
+            throw APIError(501, "request", "Not implemented yet.")
+        }
+    }
+
+    // MARK: - Access
+
+    /// The acting user, or a 401/403.
+    private func authorize(_ request: Request) throws -> String {
+        switch policy.mode {
+        case .none:
+            return request.remoteUser ?? "anonymous"
+        case .remoteUser:
+            guard let user = request.remoteUser, !user.isEmpty else {
+                throw APIError.unauthenticated
+            }
+            if !policy.admins.isEmpty, !policy.admins.contains(user) {
+                throw APIError(403, "auth", "User \(user) is not an email settings administrator.")
+            }
+            return user
+        }
+    }
+
+    /// Every POST carries `X-Requested-With: EmailSetup` (a header a cross-site
+    /// form cannot set) and, when the browser sends Origin, it names this host.
+    private func checkCSRF(_ request: Request) throws {
+        guard request.headers["x-requested-with"] == "EmailSetup" else {
+            throw APIError(403, "csrf", "POST requests must carry the header X-Requested-With: EmailSetup.")
+        }
+        if let origin = request.headers["origin"] {
+            let host = request.headers["host"] ?? ""
+            guard !host.isEmpty, let url = URL(string: origin), let originHost = url.host,
+                  Self.authority(host: originHost, port: url.port, scheme: url.scheme ?? "") == Self.authority(hostHeader: host, scheme: request.scheme)
+                    || Self.authority(host: originHost, port: url.port, scheme: url.scheme ?? "") == Self.authority(hostHeader: host, scheme: url.scheme ?? "")
+            else {
+                throw APIError(403, "csrf", "The Origin \(origin.prefix(100)) does not match this server (\(host.prefix(100))); cross-site requests are refused.")
+            }
+        }
+    }
+
+    private static func defaultPort(_ scheme: String) -> Int { scheme.lowercased() == "https" ? 443 : 80 }
+
+    private static func authority(host: String, port: Int?, scheme: String) -> String {
+        let h = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
+        return "\(h.lowercased()):\(port ?? defaultPort(scheme))"
+    }
+
+    private static func authority(hostHeader: String, scheme: String) -> String {
+        // "host", "host:port", "[v6]", "[v6]:port"
+        if hostHeader.hasPrefix("["), let close = hostHeader.firstIndex(of: "]") {
+            let h = String(hostHeader[hostHeader.index(after: hostHeader.startIndex)..<close])
+            let rest = hostHeader[hostHeader.index(after: close)...]
+            let port = rest.hasPrefix(":") ? Int(rest.dropFirst()) : nil
+            return authority(host: h, port: port, scheme: scheme)
+        }
+        let parts = hostHeader.split(separator: ":", maxSplits: 1).map(String.init)
+        return authority(host: parts.first ?? "", port: parts.count == 2 ? Int(parts[1]) : nil, scheme: scheme)
+    }
+
+    // MARK: - Settings
+
+    /// The settings as GET returns them: every key as a string (as stored),
+    /// defaults filled in, the password replaced by `smtp_password_set`.
+    static func publicView(_ snapshot: SettingsSnapshot) -> JSONValue {
+        var members: [(String, JSONValue)] = []
+        for key in SettingsKey.allCases {
+            switch key {
+            case .password:
+                members.append(("smtp_password_set", .bool(!(snapshot.values[key.rawValue] ?? "").isEmpty)))
+            case .settingsVersion:
+                members.append((key.rawValue, .string(String(snapshot.version))))
+            default:
+                members.append((key.rawValue, .string(snapshot.values[key.rawValue] ?? key.defaultValue ?? "")))
+            }
+        }
+        return .object(members)
+    }
+
+    private func getSettings() throws -> Response {
+        let snapshot = try repository.loadSettings()
+        return .success(Self.publicView(snapshot), headers: [("ETag", ETag.format(snapshot.version))])
+    }
+
+    private func saveSettings(_ request: Request, actor: String) throws -> Response {
+        let expected = try ETag.expectedVersion(ifMatch: request.headers["if-match"])
+        let body: JSONValue
+        do {
+            body = try JSONValue.parse(request.body)
+        } catch let error as JSONValue.ParseError {
+            throw APIError.badRequest("body", "The body is not valid JSON: \(error).")
+        }
+        guard let data = body["data"]?.objectMembers else {
+            throw APIError.badRequest("body", "The body must be a JSON object {\"data\":{…}} with the settings.")
+        }
+        let stored = try repository.loadSettings()
+        var validated: ValidatedSettings
+        switch validator.validate(data, stored: stored.values) {
+        case .failure(let error): throw error
+        case .success(let v): validated = v
+        }
+        var toSave = validated.values
+        switch validated.password {
+        case .unchanged:
+            break
+        case .cleared:
+            toSave[SettingsKey.password.rawValue] = ""
+        case .encrypted(let ciphertext):
+            guard let vault else {
+                throw APIError.badRequest(SettingsKey.password.rawValue,
+                                          "Setting a password is not available yet in this version; send the other fields without smtp_password.")
+            }
+            do {
+                toSave[SettingsKey.password.rawValue] = try vault.sealTransportCiphertext(ciphertext)
+            } catch let error as StorageError where error.code != .unavailable {
+                throw APIError.badRequest(SettingsKey.password.rawValue,
+                                          "could not be decrypted: \(error.message). Encrypt it with the key from GET /api/setup/email_public_key (RSA-OAEP, SHA-256), base64.")
+            }
+        }
+        let version = try repository.saveSettings(toSave, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress)
+        logger.info("settings saved", metadata: ["version": "\(version)", "user": "\(actor)"])
+        var saved = stored.values.merging(toSave) { $1 }
+        saved[SettingsKey.settingsVersion.rawValue] = String(version)
+        var data2 = Self.publicView(SettingsSnapshot(values: saved, version: version))
+        if case .object(var members) = data2 {
+            members.append(("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) })))
+            data2 = .object(members)
+        }
+        return .success(data2, headers: [("ETag", ETag.format(version))])
+    }
+
+    private func publicKey() throws -> Response {
+        guard let vault else { throw APIError(503, "secrets", "The password key pair is not available.") }
+        return .success(.object([("public_key", .string(vault.publicKeyPEM)),
+                                 ("algorithm", "RSA-OAEP"), ("hash", "SHA-256")]))
+    }
+
+    private func health() throws -> Response {
+        let snapshot = try repository.loadSettings()
+        return .success(.object([("database", "ok"), ("settings_version", .number(Double(snapshot.version)))]))
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Storage
+
+/// The responder's own configuration: one `key = value` file plus environment
+/// overrides (`EMAILSETUP_<KEY>`, e.g. `EMAILSETUP_DB_SOCKET`), as DESIGN.md's
+/// "Configuration of the responder itself" describes.
+///
+/// A bad or missing setting stops start-up with one line naming it, e.g.
+/// `config: db_port = "abc" (/etc/emailsetup/emailsetup.conf line 4): must be a port from 1 to 65535`.
+///
+/// ```swift
+/// let config = try ResponderConfig.load(path: "/etc/emailsetup/emailsetup.conf", environment: ProcessInfo.processInfo.environment)
+/// ```
+struct ResponderConfig: Sendable {
+    var database: DatabaseSettings
+    /// Directory of the RSA transport key pair and the data keys (0700).
+    var keyDirectory: String
+    /// Passphrase file of the original system's `openssl enc` secrets, if migrating.
+    var legacyKeyFile: String?
+    /// Worker threads, each with one database connection.
+    var workers: Int
+    var access: AccessPolicy
+    /// Test emails and checks per user per minute, and for everyone together.
+    var testRateLimitPerUser: Int
+    var testRateLimitTotal: Int
+    /// Mode of a unix socket the responder creates with --socket.
+    var socketMode: mode_t
+    /// Group of that socket (e.g. www-data), if set.
+    var socketGroup: String?
+    /// Notification targets for committed saves (see the README).
+    var notify: [String]
+    /// Seconds a notification target may take.
+    var notifyTimeout: Double
+    var logLevel: String
+
+    /// How to reach MariaDB.
+    struct DatabaseSettings: Sendable {
+        var socket: String?
+        var host: String?
+        var port: Int
+        var user: String
+        var passwordFile: String?
+        var name: String
+    }
+
+    /// A setting that stops start-up; `description` is the one line to print.
+    struct Problem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static let defaultPath = "/etc/emailsetup/emailsetup.conf"
+
+    /// Every key the file may contain, with its default ("" = unset).
+    static let keys: [(String, String)] = [
+        ("db_socket", ""), ("db_host", ""), ("db_port", "3306"), ("db_user", "emailsetup"),
+        ("db_password_file", ""), ("db_name", "emailsetup"),
+        ("key_dir", "/var/lib/emailsetup/keys"), ("legacy_key_file", ""),
+        ("workers", ""), ("auth", "remote_user"), ("admins", ""),
+        ("test_rate_limit_per_user", "10"), ("test_rate_limit_total", "60"),
+        ("socket_mode", "0660"), ("socket_group", ""),
+        ("notify", ""), ("notify_timeout", "1"), ("log_level", "info"),
+    ]
+
+    /// Reads the file at `path` (nil: the default path, which may be absent when
+    /// the environment supplies everything) and applies `EMAILSETUP_*` overrides.
+    static func load(path: String?, environment: [String: String]) throws -> ResponderConfig {
+        var raw: [String: (value: String, origin: String)] = [:]
+        for (key, value) in keys { raw[key] = (value, "default") }
+        let filePath = path ?? environment["EMAILSETUP_CONFIG"] ?? defaultPath
+        let explicit = path != nil || environment["EMAILSETUP_CONFIG"] != nil
+        if let text = try? String(contentsOfFile: filePath, encoding: .utf8) {
+            for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+                let origin = "\(filePath) line \(index + 1)"
+                guard let eq = trimmed.firstIndex(of: "=") else {
+                    throw Problem(description: "config: \(origin): expected `key = value`, got \"\(trimmed.prefix(60))\"")
+                }
+                let key = trimmed[..<eq].trimmingCharacters(in: .whitespaces)
+                var value = trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+                guard raw[key] != nil else {
+                    throw Problem(description: "config: \(origin): unknown setting \"\(key)\" (known: \(keys.map(\.0).joined(separator: ", ")))")
+                }
+                raw[key] = (value, origin)
+            }
+        } else if explicit || FileManager.default.fileExists(atPath: filePath) {
+            throw Problem(description: "config: cannot read \(filePath)")
+        }
+        for (key, _) in keys {
+            if let value = environment["EMAILSETUP_" + key.uppercased()] { raw[key] = (value, "EMAILSETUP_\(key.uppercased())") }
+        }
+
+        func value(_ key: String) -> String { raw[key]!.value }
+        func problem(_ key: String, _ message: String) -> Problem {
+            let (v, origin) = raw[key]!
+            return Problem(description: "config: \(key) = \"\(v)\" (\(origin)): \(message)")
+        }
+        func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int {
+            guard let n = Int(value(key)), range.contains(n) else {
+                throw problem(key, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return n
+        }
+        func optional(_ key: String) -> String? { value(key).isEmpty ? nil : value(key) }
+
+        let socket = optional("db_socket"), host = optional("db_host")
+        if socket == nil, host == nil {
+            throw problem("db_socket", "set db_socket (a unix socket path) or db_host")
+        }
+        let passwordFile = optional("db_password_file")
+        if let passwordFile, !FileManager.default.isReadableFile(atPath: passwordFile) {
+            throw problem("db_password_file", "cannot read this file")
+        }
+        guard let auth = AccessPolicy.Mode(rawValue: value("auth")) else {
+            throw problem("auth", "must be remote_user or none")
+        }
+        let admins = Set(value("admins").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        guard let mode = mode_t(value("socket_mode"), radix: 8), mode <= 0o777 else {
+            throw problem("socket_mode", "must be an octal file mode such as 0660")
+        }
+        guard let notifyTimeout = Double(value("notify_timeout")), notifyTimeout > 0, notifyTimeout <= 30 else {
+            throw problem("notify_timeout", "must be seconds from 0 to 30, such as 1 or 0.5")
+        }
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(value("log_level")) else {
+            throw problem("log_level", "must be one of debug, info, notice, warning, error")
+        }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let workers = value("workers").isEmpty ? max(2, 2 * cores) : try int("workers", 1...256)
+        return ResponderConfig(
+            database: DatabaseSettings(socket: socket, host: host, port: try int("db_port", 1...65535),
+                                       user: value("db_user"), passwordFile: passwordFile, name: value("db_name")),
+            keyDirectory: value("key_dir"),
+            legacyKeyFile: optional("legacy_key_file"),
+            workers: workers,
+            access: AccessPolicy(mode: auth, admins: admins),
+            testRateLimitPerUser: try int("test_rate_limit_per_user", 1...10_000),
+            testRateLimitTotal: try int("test_rate_limit_total", 1...100_000),
+            socketMode: mode,
+            socketGroup: optional("socket_group"),
+            notify: value("notify").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
+            notifyTimeout: notifyTimeout,
+            logLevel: value("log_level"))
+    }
+
+    /// The database password: the first line of `db_password_file`, or "".
+    func databasePassword() throws -> String {
+        guard let file = database.passwordFile else { return "" }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw Problem(description: "config: db_password_file = \"\(file)\": cannot read this file")
+        }
+        return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+    }
+}

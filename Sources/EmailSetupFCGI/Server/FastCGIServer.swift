@@ -1,0 +1,243 @@
+import CFastCGI
+import Foundation
+import Logging
+
+/// The thin FastCGI adapter: owns every libfcgi pointer and the listening socket,
+/// runs N worker threads that each loop accept → `Request` → handler → `Response`.
+///
+/// Workers wait for connections with `poll()` on a non-blocking listening socket
+/// (so SIGTERM is noticed within a quarter second), then call `FCGX_Accept_r`;
+/// a worker that is answering finishes its request before it exits.
+///
+/// ```swift
+/// let server = try FastCGIServer(listener: .unixSocket(path: "/run/emailsetup.sock", mode: 0o660, group: "www-data"), logger: logger)
+/// server.run(workers: 4) { APIHandler(repository: store, logger: logger) }
+/// ```
+final class FastCGIServer {
+    /// Where requests come from.
+    enum Listener {
+        /// A unix socket we create (replacing a stale one), with this mode and group.
+        case unixSocket(path: String, mode: mode_t, group: String?)
+        /// A TCP socket on HOST:PORT, e.g. 127.0.0.1:9000 or [::1]:9000.
+        case tcp(host: String, port: Int)
+        /// An already listening socket handed over by spawn-fcgi (fd 0) or systemd (fd 3).
+        case inherited(fd: Int32)
+    }
+
+    /// Why the server could not start.
+    struct StartError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private let listenFD: Int32
+    private let unixPath: String?
+    private let logger: Logger
+    private let stopping = ManagedFlag()
+
+    /// Opens (or adopts) the listening socket. Throws one clear line on failure.
+    init(listener: Listener, logger: Logger) throws {
+        self.logger = logger
+        guard FCGX_Init() == 0 else { throw StartError(description: "FCGX_Init failed") }
+        switch listener {
+        case let .inherited(fd):
+            listenFD = fd
+            unixPath = nil
+        case let .unixSocket(path, mode, group):
+            listenFD = try Self.openUnixSocket(path: path, mode: mode, group: group)
+            unixPath = path
+        case let .tcp(host, port):
+            listenFD = try Self.openTCPSocket(host: host, port: port)
+            unixPath = nil
+        }
+        // Non-blocking so a worker woken by poll() whose connection another
+        // worker took gets EAGAIN from accept() instead of blocking past shutdown.
+        let flags = fcntl(listenFD, F_GETFL)
+        _ = fcntl(listenFD, F_SETFL, flags | O_NONBLOCK)
+    }
+
+    deinit {
+        if let unixPath { unlink(unixPath) }
+    }
+
+    /// Asks every worker to stop after its current request (SIGTERM does this).
+    func stop() { stopping.set() }
+
+    /// Runs `workers` threads until `stop()`; returns when all have finished.
+    /// - Parameter makeHandler: called once per worker thread, so each owns its
+    ///   own handler (and database connection).
+    func run(workers: Int, makeHandler: @escaping () -> (Request) -> Response) {
+        let group = DispatchGroup()
+        for index in 0..<workers {
+            group.enter()
+            let thread = Thread { [self] in
+                self.workerLoop(index: index, handle: makeHandler())
+                group.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.name = "fcgi-worker-\(index)"
+            thread.start()
+        }
+        group.wait()
+        logger.info("all workers finished")
+    }
+
+    private func workerLoop(index: Int, handle: (Request) -> Response) {
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        defer { request.deallocate() }
+        guard FCGX_InitRequest(request, listenFD, 0) == 0 else {
+            logger.error("FCGX_InitRequest failed", metadata: ["worker": "\(index)"])
+            return
+        }
+        var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+        while !stopping.isSet {
+            pfd.revents = 0
+            let ready = poll(&pfd, 1, 250)
+            if ready <= 0 || stopping.isSet { continue }
+            let accepted = FCGX_Accept_r(request)
+            guard accepted >= 0 else { continue } // EAGAIN: another worker took it
+            let started = DispatchTime.now().uptimeNanoseconds
+            let incoming = readRequest(request)
+            let response = handle(incoming)
+            writeResponse(response, to: request)
+            FCGX_Finish_r(request)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+            logger.info("request", metadata: [
+                "method": "\(incoming.method)", "path": "\(incoming.path)", "status": "\(response.status)",
+                "ms": "\(String(format: "%.2f", ms))", "user": "\(incoming.remoteUser ?? "-")",
+            ])
+        }
+        FCGX_Free(request, 1)
+    }
+
+    private func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> Request {
+        var env: [String: String] = [:]
+        if var cursor = request.pointee.envp {
+            while let entry = cursor.pointee {
+                let pair = String(cString: entry)
+                if let eq = pair.firstIndex(of: "=") {
+                    env[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+                }
+                cursor += 1
+            }
+        }
+        let declared = Int(env["CONTENT_LENGTH"] ?? "") ?? 0
+        var body: [UInt8] = []
+        // Read at most one byte past the limit: enough for the handler to answer 413.
+        let wanted = min(max(declared, 0), APIHandler.bodyLimit + 1)
+        if wanted > 0 {
+            body = [UInt8](repeating: 0, count: wanted)
+            var got = 0
+            body.withUnsafeMutableBufferPointer { buffer in
+                buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: wanted) { chars in
+                    while got < wanted {
+                        let n = FCGX_GetStr(chars + got, Int32(wanted - got), request.pointee.in)
+                        if n <= 0 { break }
+                        got += Int(n)
+                    }
+                }
+            }
+            body.removeLast(wanted - got)
+        }
+        return Request(cgiEnvironment: env, body: body)
+    }
+
+    private func writeResponse(_ response: Response, to request: UnsafeMutablePointer<FCGX_Request>) {
+        let bytes = response.cgiBytes()
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { chars in
+                _ = FCGX_PutStr(chars, Int32(buffer.count), request.pointee.out)
+            }
+        }
+    }
+
+    // MARK: - Sockets
+
+    private static func openUnixSocket(path: String, mode: mode_t, group: String?) throws -> Int32 {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
+        guard path.utf8.count < capacity else {
+            throw StartError(description: "--socket \(path): path longer than \(capacity - 1) bytes")
+        }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+                throw StartError(description: "--socket \(path): exists and is not a socket; refusing to replace it")
+            }
+            unlink(path)
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StartError(description: "socket(AF_UNIX): \(String(cString: strerror(errno)))") }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8) + [0])
+        }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw StartError(description: "--socket \(path): bind failed: \(message)")
+        }
+        if let group {
+            guard let entry = getgrnam(group) else {
+                close(fd)
+                throw StartError(description: "config: socket_group = \"\(group)\": no such group")
+            }
+            chown(path, getuid(), entry.pointee.gr_gid)
+        }
+        chmod(path, mode)
+        guard listen(fd, 1024) == 0 else {
+            close(fd)
+            throw StartError(description: "--socket \(path): listen failed: \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    private static func openTCPSocket(host: String, port: Int) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &result)
+        guard rc == 0, let first = result else {
+            throw StartError(description: "--listen \(host):\(port): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        guard fd >= 0 else { throw StartError(description: "--listen: socket failed: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, listen(fd, 1024) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw StartError(description: "--listen \(host):\(port): \(message)")
+        }
+        return fd
+    }
+
+    /// The inherited listening socket, if this process was started by spawn-fcgi
+    /// (fd 0) or systemd socket activation (LISTEN_FDS, fd 3); nil means CGI.
+    static func inheritedListener(environment: [String: String]) -> Int32? {
+        if let pid = environment["LISTEN_PID"], Int32(pid) == getpid(), let n = Int(environment["LISTEN_FDS"] ?? ""), n >= 1,
+           isListeningSocket(3) {
+            return 3
+        }
+        return isListeningSocket(0) ? 0 : nil
+    }
+
+    private static func isListeningSocket(_ fd: Int32) -> Bool {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &length) == 0 && value != 0
+    }
+}
+
+/// A flag set once from one thread and read from many.
+final class ManagedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+}

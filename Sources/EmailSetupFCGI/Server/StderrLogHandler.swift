@@ -1,0 +1,53 @@
+import Foundation
+import Logging
+
+/// Structured logs: one JSON object per line on stderr (stdout is the FastCGI/CGI
+/// response and must never carry logs). Fields: `ts`, `level`, `msg`, then metadata.
+struct StderrLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+    let label: String
+
+    init(label: String, level: Logger.Level = .info) {
+        self.label = label
+        self.logLevel = level
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    private static let lock = NSLock()
+
+    func log(event: LogEvent) {
+        let level = event.level, message = event.message, explicit = event.metadata
+        var members: [(String, JSONValue)] = [
+            ("ts", .string(Self.timestamp())), ("level", .string(level.rawValue)), ("msg", .string(message.description)),
+        ]
+        let merged = metadata.merging(explicit ?? [:]) { $1 }
+        for key in merged.keys.sorted() { members.append((key, .string("\(merged[key]!)"))) }
+        let line = JSONValue.object(members).serialized() + [0x0A]
+        Self.lock.lock()
+        defer { Self.lock.unlock() }
+        line.withUnsafeBufferPointer { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                offset += n
+            }
+        }
+    }
+
+    private static func timestamp() -> String {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        var t = time_t(tv.tv_sec)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                      parts.tm_hour, parts.tm_min, parts.tm_sec, Int(tv.tv_usec / 1000))
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+
+/// What a POST to email_smtp asks for the password.
+enum PasswordChange: Equatable, Sendable {
+    /// `smtp_password` absent: keep the stored one.
+    case unchanged
+    /// `smtp_password: ""`: remove it.
+    case cleared
+    /// Base64 RSA-OAEP ciphertext from the browser or `openssl pkeyutl`.
+    case encrypted(String)
+}
+
+/// The outcome of validating a settings submission: the complete set of values to
+/// store (input merged over what is stored, then defaults), the password change,
+/// and warnings for combinations that are valid but probably wrong.
+struct ValidatedSettings: Sendable {
+    /// Every writable key except the password, in canonical form.
+    var values: [String: String]
+    var password: PasswordChange
+    /// Field → message, for combinations that work but are likely mistakes.
+    var warnings: [(String, String)]
+}
+
+/// Checks a settings submission field by field and across fields, reporting every
+/// problem at once, keyed by field, with a message a person can act on.
+///
+/// Semantics of a submission (documented in the README): a field that is absent
+/// keeps its stored value (or default); `null` or `""` resets an optional field;
+/// `smtp_password` absent keeps the password, `""` clears it. Read-only fields a
+/// client copied from GET (`smtp_settings_version`, `smtp_password_set`) are
+/// ignored; any other unknown field is an error, so typos do not pass silently.
+///
+/// ```swift
+/// let result = SettingsValidator().validate(submission, stored: current)
+/// ```
+struct SettingsValidator: Sendable {
+    /// Returns an error message for an invalid email address, else nil.
+    var checkAddress: @Sendable (String) -> String? = SettingsValidator.basicAddressCheck
+    /// Returns an error message for an invalid host name or IP literal, else nil.
+    var checkHost: @Sendable (String) -> String? = SettingsValidator.basicHostCheck
+    /// Returns an error message when the PEM text holds no parseable certificate, else nil.
+    var checkCertificatesPEM: @Sendable (String) -> String? = { pem in
+        pem.contains("-----BEGIN CERTIFICATE-----") ? nil : "must contain PEM certificates (-----BEGIN CERTIFICATE-----)"
+    }
+    /// Returns the canonical fingerprint (64 lower-case hex digits) or nil if invalid.
+    var normalizeFingerprint: @Sendable (String) -> String? = SettingsValidator.basicFingerprint
+
+    static let connectTimeoutRange = 1...120
+    static let commandTimeoutRange = 1...600
+    /// Longest accepted value of a one-line field.
+    static let maxLineLength = 1024
+    /// Longest accepted CA bundle.
+    static let maxPEMLength = 60_000
+
+    /// Validates `submission` (the members of `data`) against the stored values.
+    /// - Returns: the values to save, or every field error at once.
+    func validate(_ submission: [(String, JSONValue)], stored: [String: String]) -> Result<ValidatedSettings, APIError> {
+        var errors: [(String, String)] = []
+        func fail(_ key: String, _ message: String) { if !errors.contains(where: { $0.0 == key }) { errors.append((key, message)) } }
+
+        var given: [String: String] = [:]
+        var password = PasswordChange.unchanged
+        for (name, value) in submission {
+            if SettingsKey.readOnlyFields.contains(name) { continue }
+            guard let key = SettingsKey(rawValue: name), key != .settingsVersion else {
+                fail(name.count > 64 ? String(name.prefix(64)) : name, "unknown field")
+                continue
+            }
+            let text: String
+            switch value {
+            case .string(let s): text = s
+            case .null: text = ""
+            case .number(let n) where [.port, .connectTimeout, .commandTimeout].contains(key):
+                guard n == n.rounded(), abs(n) < 1e9 else { fail(name, "must be a whole number"); continue }
+                text = String(Int(n))
+            default:
+                fail(name, [.port, .connectTimeout, .commandTimeout].contains(key) ? "must be a whole number" : "must be a string")
+                continue
+            }
+            if text.utf8.contains(0) { fail(name, "must not contain NUL characters"); continue }
+            if key == .tlsCAPEM {
+                guard text.utf8.count <= Self.maxPEMLength else { fail(name, "is longer than \(Self.maxPEMLength) bytes"); continue }
+                // PEM is multi-line by nature: line breaks are allowed here and only here.
+                given[name] = text.replacingOccurrences(of: "\r\n", with: "\n")
+                continue
+            }
+            if text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) { fail(name, "must not contain line breaks"); continue }
+            guard text.utf8.count <= Self.maxLineLength else { fail(name, "is longer than \(Self.maxLineLength) bytes"); continue }
+            if key == .password {
+                password = text.isEmpty ? .cleared : .encrypted(text)
+                continue
+            }
+            given[name] = text.trimmingCharacters(in: .whitespaces)
+        }
+
+        // Merge: given over stored over defaults.
+        var values: [String: String] = [:]
+        for key in SettingsKey.plain {
+            values[key.rawValue] = given[key.rawValue] ?? stored[key.rawValue] ?? key.defaultValue ?? ""
+        }
+
+        func check(_ key: SettingsKey, _ body: (String) -> String?) {
+            guard errors.allSatisfy({ $0.0 != key.rawValue }), let v = values[key.rawValue] else { return }
+            if let message = body(v) { fail(key.rawValue, message) }
+        }
+
+        check(.fromAddress) { v in v.isEmpty ? "is required: the address every email is sent from" : checkAddress(v) }
+        check(.host) { v in v.isEmpty ? "is required: the SMTP server's host name or IP address" : checkHost(v) }
+        check(.port) { v in
+            guard let p = Int(v), String(p) == v, (1...65535).contains(p) else { return "must be a whole number from 1 to 65535" }
+            return nil
+        }
+        func canonicalize(_ key: SettingsKey, _ allowed: [String]) {
+            check(key) { v in
+                guard let c = SettingsEnumerations.canonical(v.isEmpty ? (key.defaultValue ?? "") : v, in: allowed) else {
+                    return "must be one of \(allowed.joined(separator: ", "))"
+                }
+                values[key.rawValue] = c
+                return nil
+            }
+        }
+        canonicalize(.connectionType, SettingsEnumerations.connectionTypes)
+        canonicalize(.authenticationType, SettingsEnumerations.authenticationTypes)
+        canonicalize(.tlsVerify, SettingsEnumerations.tlsVerifyModes)
+        check(.tlsPinSHA256) { v in
+            if v.isEmpty { return nil }
+            guard let normalized = normalizeFingerprint(v) else { return "must be a SHA-256 fingerprint: 64 hex digits (colons allowed)" }
+            values[SettingsKey.tlsPinSHA256.rawValue] = normalized
+            return nil
+        }
+        check(.tlsCAPEM) { v in v.isEmpty ? nil : checkCertificatesPEM(v) }
+        func checkTimeout(_ key: SettingsKey, _ range: ClosedRange<Int>) {
+            check(key) { v in
+                guard let t = Int(v), String(t) == v, range.contains(t) else {
+                    return "must be a whole number of seconds from \(range.lowerBound) to \(range.upperBound)"
+                }
+                return nil
+            }
+        }
+        checkTimeout(.connectTimeout, Self.connectTimeoutRange)
+        checkTimeout(.commandTimeout, Self.commandTimeoutRange)
+        check(.username) { v in v.contains(where: { $0.isASCII && $0.asciiValue! < 0x20 }) ? "must not contain control characters" : nil }
+
+        // Across fields.
+        if values[SettingsKey.tlsVerify.rawValue] == "Pinned", (values[SettingsKey.tlsPinSHA256.rawValue] ?? "").isEmpty {
+            fail(SettingsKey.tlsPinSHA256.rawValue, "is required when smtp_tls_verify is Pinned")
+        }
+        let auth = values[SettingsKey.authenticationType.rawValue] ?? "None"
+        if auth != "None", (values[SettingsKey.username.rawValue] ?? "").isEmpty {
+            fail(SettingsKey.username.rawValue, "is required when smtp_authentication_type is \(auth)")
+        }
+
+        guard errors.isEmpty else { return .failure(APIError(status: 400, errors: errors)) }
+        return .success(ValidatedSettings(values: values, password: password, warnings: warnings(for: values, password: password, stored: stored)))
+    }
+
+    /// Valid but probably wrong: said in the answer, never blocking a save.
+    func warnings(for values: [String: String], password: PasswordChange, stored: [String: String]) -> [(String, String)] {
+        var w: [(String, String)] = []
+        let port = values[SettingsKey.port.rawValue] ?? "25"
+        let type = values[SettingsKey.connectionType.rawValue] ?? "None"
+        let auth = values[SettingsKey.authenticationType.rawValue] ?? "None"
+        if port == "465", type == "STARTTLS" || type == "None" {
+            w.append((SettingsKey.connectionType.rawValue, "Port 465 normally expects SSL/TLS (implicit TLS), not \(type == "None" ? "a plain connection" : "STARTTLS")."))
+        }
+        if port == "587", type == "SSL" || type == "TLS" {
+            w.append((SettingsKey.connectionType.rawValue, "Port 587 normally expects STARTTLS, not SSL/TLS."))
+        }
+        if auth == "Plain" || auth == "Login", type == "None" {
+            w.append((SettingsKey.authenticationType.rawValue, "With connection type None the password may cross the network unencrypted if the server does not offer STARTTLS; choose STARTTLS or SSL/TLS."))
+        }
+        if values[SettingsKey.tlsVerify.rawValue] == "None" {
+            w.append((SettingsKey.tlsVerify.rawValue, "Certificate verification is off: anyone between this system and the server can read the password and the mail. Prefer Full, or Pinned for a self-signed server."))
+        }
+        let hasPassword: Bool
+        switch password {
+        case .encrypted: hasPassword = true
+        case .cleared: hasPassword = false
+        case .unchanged: hasPassword = !(stored[SettingsKey.password.rawValue] ?? "").isEmpty
+        }
+        if auth != "None", !hasPassword {
+            w.append((SettingsKey.password.rawValue, "Authentication \(auth) is chosen but no password is set."))
+        }
+        return w
+    }
+
+    // MARK: - Minimal built-in checks (replaced by the Smtp module's validators)
+
+    static let basicAddressCheck: @Sendable (String) -> String? = { v in
+        let parts = v.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return "must be an email address like name@example.com" }
+        return nil
+    }
+
+    static let basicHostCheck: @Sendable (String) -> String? = { v in
+        v.contains(" ") ? "must be a host name or an IP address" : nil
+    }
+
+    static let basicFingerprint: @Sendable (String) -> String? = { v in
+        let hex = v.replacingOccurrences(of: ":", with: "").lowercased()
+        guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit }) else { return nil }
+        return hex
+    }
+}

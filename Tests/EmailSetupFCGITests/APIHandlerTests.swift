@@ -1,0 +1,153 @@
+@testable import EmailSetupFCGI
+import Storage
+import XCTest
+
+final class APIHandlerTests: XCTestCase {
+    var repository: MemorySettingsRepository!
+    var handler: APIHandler!
+
+    override func setUp() {
+        repository = MemorySettingsRepository()
+        handler = APIHandler(repository: repository, logger: .quiet)
+    }
+
+    let valid = #"{"data":{"from_address":"app@example.com","smtp_host":"smtp.example.com","smtp_port":"587","smtp_connection_type":"STARTTLS"}}"#
+
+    func testGetReturnsDefaultsWithoutPasswordAndETag() {
+        repository.values = ["smtp_password": "v1:abc:xyz", "smtp_host": "mail.example.com"]
+        repository.version = 3
+        let r = handler.handle(get("/api/setup/email_smtp"))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.header("ETag"), "\"3\"")
+        XCTAssertEqual(r.json["status"], "success")
+        XCTAssertEqual(r.data("smtp_host"), "mail.example.com")
+        XCTAssertEqual(r.data("smtp_port"), "25")
+        XCTAssertEqual(r.data("smtp_tls_verify"), "Full")
+        XCTAssertEqual(r.json["data"]?["smtp_password_set"], .bool(true))
+        XCTAssertNil(r.json["data"]?["smtp_password"])
+        XCTAssertFalse(String(decoding: r.body, as: UTF8.self).contains("v1:abc"))
+    }
+
+    func testSaveValidSettingsBumpsVersion() {
+        let r = handler.handle(post("/api/setup/email_smtp", valid))
+        XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
+        XCTAssertEqual(r.header("ETag"), "\"1\"")
+        XCTAssertEqual(repository.values["smtp_port"], "587")
+        XCTAssertEqual(repository.values["smtp_connection_type"], "STARTTLS")
+        XCTAssertEqual(repository.saves.first?.actor, "admin")
+        XCTAssertEqual(r.data("smtp_settings_version"), "1")
+    }
+
+    func testAllFieldErrorsAtOnceAndNothingSaved() {
+        let body = #"{"data":{"from_address":"not-an-address","smtp_host":"","smtp_port":"70000","smtp_connection_type":"SMTPS","smtp_authentication_type":"Kerberos","smtp_tls_verify":"Sometimes","smtp_tls_pin_sha256":"abc","smtp_connect_timeout":"0","smtp_command_timeout":"x","colour":"blue"}}"#
+        let r = handler.handle(post("/api/setup/email_smtp", body))
+        XCTAssertEqual(r.status, 400)
+        for field in ["from_address", "smtp_host", "smtp_port", "smtp_connection_type", "smtp_authentication_type",
+                      "smtp_tls_verify", "smtp_tls_pin_sha256", "smtp_connect_timeout", "smtp_command_timeout", "colour"] {
+            XCTAssertNotNil(r.error(field), "expected an error for \(field): \(String(decoding: r.body, as: UTF8.self))")
+        }
+        XCTAssertTrue(repository.saves.isEmpty)
+    }
+
+    func testLineBreaksAndNulRefusedInEveryOneLineField() {
+        for field in ["from_address", "smtp_host", "smtp_username", "smtp_port", "smtp_connection_type"] {
+            for bad in ["a\\r\\nb", "a\\nb", "a\\u0000b"] {
+                let r = handler.handle(post("/api/setup/email_smtp", #"{"data":{"\#(field)":"\#(bad)"}}"#))
+                XCTAssertEqual(r.status, 400)
+                XCTAssertNotNil(r.error(field), "\(field) with \(bad)")
+            }
+        }
+        XCTAssertTrue(repository.saves.isEmpty)
+    }
+
+    func testStaleIfMatchIs409AndCurrentETag() {
+        repository.version = 5
+        let r = handler.handle(post("/api/setup/email_smtp", valid, headers: ["if-match": "\"4\""]))
+        XCTAssertEqual(r.status, 409)
+        XCTAssertEqual(r.header("ETag"), "\"5\"")
+        XCTAssertNotNil(r.error("version"))
+        let ok = handler.handle(post("/api/setup/email_smtp", valid, headers: ["if-match": "\"5\""]))
+        XCTAssertEqual(ok.status, 200)
+    }
+
+    func testMalformedIfMatchIs400() {
+        let r = handler.handle(post("/api/setup/email_smtp", valid, headers: ["if-match": "banana"]))
+        XCTAssertEqual(r.status, 400)
+    }
+
+    func testAuthAndCSRF() {
+        XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: nil)).status, 401)
+        var noHeader = post("/api/setup/email_smtp", valid)
+        noHeader.headers["x-requested-with"] = nil
+        XCTAssertEqual(handler.handle(noHeader).status, 403)
+        let foreign = post("/api/setup/email_smtp", valid, headers: ["origin": "https://evil.example"])
+        XCTAssertEqual(handler.handle(foreign).status, 403)
+        let same = post("/api/setup/email_smtp", valid, headers: ["origin": "http://127.0.0.1:8080"])
+        XCTAssertEqual(handler.handle(same).status, 200)
+        XCTAssertEqual(repository.saves.count, 1)
+
+        handler.policy.admins = ["alice"]
+        XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: "bob")).status, 403)
+        XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: "alice")).status, 200)
+
+        handler.policy = AccessPolicy(mode: .none)
+        XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: nil)).status, 200)
+    }
+
+    func testRoutingStatuses() {
+        XCTAssertEqual(handler.handle(get("/api/setup/nope")).status, 404)
+        XCTAssertEqual(handler.handle(get("/elsewhere")).status, 404)
+        let wrong = handler.handle(Request(method: "DELETE", path: "/api/setup/email_smtp", remoteUser: "admin"))
+        XCTAssertEqual(wrong.status, 405)
+        XCTAssertEqual(wrong.header("Allow"), "GET, POST")
+        XCTAssertEqual(handler.handle(get("/api/setup/email_check")).status, 405)
+        XCTAssertEqual(handler.handle(get("/api/setup/email_smtp")).json["status"], "success")
+    }
+
+    func testBodyOver64KiBIs413() {
+        let big = String(repeating: "a", count: APIHandler.bodyLimit + 1)
+        let r = handler.handle(post("/api/setup/email_smtp", big))
+        XCTAssertEqual(r.status, 413)
+        var declared = post("/api/setup/email_smtp", "{}")
+        declared.declaredContentLength = 10_000_000
+        XCTAssertEqual(handler.handle(declared).status, 413)
+    }
+
+    func testMalformedJSONIs400() {
+        for body in ["", "{", "[]", #"{"data":[]}"#, #"{"data":{"a":1,"a":2}}"#, "{\"data\":{}} trailing"] {
+            let r = handler.handle(post("/api/setup/email_smtp", body))
+            XCTAssertEqual(r.status, 400, body)
+            XCTAssertEqual(r.json["status"], "error")
+        }
+    }
+
+    func testDatabaseUnavailableIs503() {
+        repository.failWith = StorageError(.unavailable, "gone")
+        let r = handler.handle(get("/api/setup/email_smtp"))
+        XCTAssertEqual(r.status, 503)
+        XCTAssertNotNil(r.error("database"))
+        XCTAssertEqual(handler.handle(post("/api/setup/email_smtp", valid)).status, 503)
+    }
+
+    func testPasswordWithoutVaultIsRefusedOnThatField() {
+        let body = #"{"data":{"from_address":"app@example.com","smtp_host":"smtp.example.com","smtp_password":"Zm9v"}}"#
+        let r = handler.handle(post("/api/setup/email_smtp", body))
+        XCTAssertEqual(r.status, 400)
+        XCTAssertNotNil(r.error("smtp_password"))
+        XCTAssertTrue(repository.saves.isEmpty)
+    }
+
+    func testEmptyPasswordClearsIt() {
+        repository.values = ["smtp_password": "v1:k:sealed"]
+        let body = #"{"data":{"from_address":"app@example.com","smtp_host":"smtp.example.com","smtp_password":""}}"#
+        let r = handler.handle(post("/api/setup/email_smtp", body))
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(repository.values["smtp_password"], "")
+        XCTAssertEqual(r.json["data"]?["smtp_password_set"], .bool(false))
+    }
+
+    func testPercentEncodedTestAddressRoutes() {
+        let r = handler.handle(post("/api/setup/email_test/ops%40example.com", ""))
+        XCTAssertNotEqual(r.status, 404)
+    }
+}

@@ -1,0 +1,61 @@
+@testable import EmailSetupFCGI
+import Foundation
+import XCTest
+
+final class ResponderConfigTests: XCTestCase {
+    func write(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "emailsetup-test-\(UUID().uuidString).conf"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    func testFileAndEnvironmentOverride() throws {
+        let path = try write("# comment\ndb_socket = /run/db.sock\nworkers = 3\nadmins = alice, bob\n")
+        let c = try ResponderConfig.load(path: path, environment: ["EMAILSETUP_WORKERS": "5"])
+        XCTAssertEqual(c.database.socket, "/run/db.sock")
+        XCTAssertEqual(c.workers, 5)
+        XCTAssertEqual(c.access.admins, ["alice", "bob"])
+        XCTAssertEqual(c.access.mode, .remoteUser)
+    }
+
+    func testOneClearLineNamingTheSetting() throws {
+        let path = try write("db_socket = /x\ndb_port = abc\n")
+        XCTAssertThrowsError(try ResponderConfig.load(path: path, environment: [:])) { error in
+            let line = "\(error)"
+            XCTAssertTrue(line.contains("db_port"), line)
+            XCTAssertTrue(line.contains("line 2"), line)
+            XCTAssertFalse(line.contains("\n"))
+        }
+        let unknown = try write("db_socket = /x\ndb_sokcet = /y\n")
+        XCTAssertThrowsError(try ResponderConfig.load(path: unknown, environment: [:])) { XCTAssertTrue("\($0)".contains("db_sokcet")) }
+        XCTAssertThrowsError(try ResponderConfig.load(path: "/nonexistent/emailsetup.conf", environment: [:])) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/emailsetup.conf"))
+        }
+        let noDB = try write("workers = 2\n")
+        XCTAssertThrowsError(try ResponderConfig.load(path: noDB, environment: [:])) { XCTAssertTrue("\($0)".contains("db_socket")) }
+        XCTAssertThrowsError(try ResponderConfig.load(path: noDB, environment: ["EMAILSETUP_DB_HOST": "db", "EMAILSETUP_AUTH": "maybe"])) {
+            XCTAssertTrue("\($0)".contains("auth"))
+        }
+    }
+
+    func testHostPortParsing() {
+        XCTAssertEqual(ServeCommand.parseHostPort("127.0.0.1:9000").map { "\($0.0)|\($0.1)" }, "127.0.0.1|9000")
+        XCTAssertEqual(ServeCommand.parseHostPort("[::1]:9000").map { "\($0.0)|\($0.1)" }, "::1|9000")
+        XCTAssertNil(ServeCommand.parseHostPort("9000"))
+        XCTAssertNil(ServeCommand.parseHostPort("host:70000"))
+    }
+
+    func testCGIEnvironmentBecomesRequest() {
+        let r = Request(cgiEnvironment: ["REQUEST_METHOD": "post", "REQUEST_URI": "/api/setup/email_test/a%40b.example?x=1",
+                                         "HTTP_X_REQUESTED_WITH": "EmailSetup", "CONTENT_LENGTH": "2", "REMOTE_USER": "",
+                                         "HTTPS": "on"], body: Array("{}".utf8))
+        XCTAssertEqual(r.method, "POST")
+        XCTAssertEqual(r.path, "/api/setup/email_test/a%40b.example")
+        XCTAssertEqual(r.query, "x=1")
+        XCTAssertEqual(r.headers["x-requested-with"], "EmailSetup")
+        XCTAssertNil(r.remoteUser)
+        XCTAssertEqual(r.scheme, "https")
+        XCTAssertEqual(r.declaredContentLength, 2)
+    }
+}

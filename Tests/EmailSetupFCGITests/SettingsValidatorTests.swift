@@ -1,0 +1,85 @@
+@testable import EmailSetupFCGI
+import XCTest
+
+final class SettingsValidatorTests: XCTestCase {
+    let validator = SettingsValidator()
+    let base: [(String, JSONValue)] = [("from_address", "app@example.com"), ("smtp_host", "smtp.example.com")]
+
+    func values(_ extra: [(String, JSONValue)], stored: [String: String] = [:]) -> Result<ValidatedSettings, APIError> {
+        validator.validate(base + extra, stored: stored)
+    }
+
+    func testDefaultsFillMissingFields() throws {
+        let v = try values([]).get()
+        XCTAssertEqual(v.values["smtp_port"], "25")
+        XCTAssertEqual(v.values["smtp_connection_type"], "None")
+        XCTAssertEqual(v.values["smtp_tls_verify"], "Full")
+        XCTAssertEqual(v.values["smtp_connect_timeout"], "10")
+        XCTAssertEqual(v.password, .unchanged)
+    }
+
+    func testEnumerationsAreCanonicalised() throws {
+        let v = try values([("smtp_connection_type", "starttls"), ("smtp_authentication_type", "cram-md5"),
+                            ("smtp_username", "u"), ("smtp_tls_verify", "none")]).get()
+        XCTAssertEqual(v.values["smtp_connection_type"], "STARTTLS")
+        XCTAssertEqual(v.values["smtp_authentication_type"], "Cram_MD5")
+        XCTAssertEqual(v.values["smtp_tls_verify"], "None")
+    }
+
+    func testNumbersAcceptedAsJSONNumbers() throws {
+        let v = try values([("smtp_port", .number(465)), ("smtp_command_timeout", .number(60))]).get()
+        XCTAssertEqual(v.values["smtp_port"], "465")
+        XCTAssertEqual(v.values["smtp_command_timeout"], "60")
+        XCTAssertThrowsError(try values([("smtp_port", .number(25.5))]).get())
+        XCTAssertThrowsError(try values([("smtp_port", .bool(true))]).get())
+    }
+
+    func testPortAndTimeoutRanges() {
+        for bad in ["0", "65536", "-1", "+25", "025", " ", "2 5", "abc"] {
+            XCTAssertThrowsError(try values([("smtp_port", .string(bad))]).get(), bad)
+        }
+        XCTAssertThrowsError(try values([("smtp_connect_timeout", "121")]).get())
+        XCTAssertThrowsError(try values([("smtp_command_timeout", "0")]).get())
+        XCTAssertNoThrow(try values([("smtp_connect_timeout", "120"), ("smtp_command_timeout", "600")]).get())
+    }
+
+    func testPinnedNeedsFingerprintAndNormalisesColons() throws {
+        XCTAssertThrowsError(try values([("smtp_tls_verify", "Pinned")]).get())
+        let colon = (0..<32).map { _ in "AB" }.joined(separator: ":")
+        let v = try values([("smtp_tls_verify", "Pinned"), ("smtp_tls_pin_sha256", .string(colon))]).get()
+        XCTAssertEqual(v.values["smtp_tls_pin_sha256"], String(repeating: "ab", count: 32))
+        XCTAssertThrowsError(try values([("smtp_tls_pin_sha256", .string(String(repeating: "g", count: 64)))]).get())
+    }
+
+    func testAuthenticationNeedsUsername() {
+        guard case .failure(let e) = values([("smtp_authentication_type", "Plain")]) else { return XCTFail("accepted") }
+        XCTAssertTrue(e.errors.contains { $0.0 == "smtp_username" })
+    }
+
+    func testAbsentFieldsKeepStoredValues() throws {
+        let v = try validator.validate([("smtp_port", "2525")], stored: ["from_address": "a@b.example", "smtp_host": "h.example", "smtp_username": "bob"]).get()
+        XCTAssertEqual(v.values["smtp_username"], "bob")
+        XCTAssertEqual(v.values["smtp_host"], "h.example")
+        XCTAssertEqual(v.values["smtp_port"], "2525")
+    }
+
+    func testReadOnlyFieldsFromGetAreIgnored() {
+        XCTAssertNoThrow(try values([("smtp_settings_version", "7"), ("smtp_password_set", .bool(true))]).get())
+    }
+
+    func testCAPEMMayHoldLineBreaksButOtherFieldsMayNot() throws {
+        let pem = "-----BEGIN CERTIFICATE-----\r\nMIIB\r\n-----END CERTIFICATE-----\r\n"
+        let v = try values([("smtp_tls_ca_pem", .string(pem))]).get()
+        XCTAssertFalse(v.values["smtp_tls_ca_pem"]!.contains("\r"))
+        XCTAssertThrowsError(try values([("smtp_tls_ca_pem", "not a pem")]).get())
+        XCTAssertThrowsError(try values([("smtp_username", "a\nb")]).get())
+    }
+
+    func testWarningsForLikelyMistakes() throws {
+        let w = try values([("smtp_port", "465"), ("smtp_connection_type", "STARTTLS"), ("smtp_tls_verify", "None")]).get().warnings
+        XCTAssertTrue(w.contains { $0.0 == "smtp_connection_type" && $0.1.contains("465") })
+        XCTAssertTrue(w.contains { $0.0 == "smtp_tls_verify" })
+        let w2 = try values([("smtp_port", "587"), ("smtp_connection_type", "SSL")]).get().warnings
+        XCTAssertTrue(w2.contains { $0.1.contains("587") })
+    }
+}
