@@ -15,13 +15,21 @@ import Logging
 /// ```
 final class FastCGIServer {
     /// Where requests come from.
-    enum Listener {
+    enum Listener: CustomStringConvertible {
         /// A unix socket we create (replacing a stale one), with this mode and group.
         case unixSocket(path: String, mode: mode_t, group: String?)
         /// A TCP socket on HOST:PORT, e.g. 127.0.0.1:9000 or [::1]:9000.
         case tcp(host: String, port: Int)
         /// An already listening socket handed over by spawn-fcgi (fd 0) or systemd (fd 3).
         case inherited(fd: Int32)
+
+        var description: String {
+            switch self {
+            case let .unixSocket(path, _, _): return "unix:\(path)"
+            case let .tcp(host, port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            case let .inherited(fd): return "inherited fd \(fd)"
+            }
+        }
     }
 
     /// Why the server could not start.

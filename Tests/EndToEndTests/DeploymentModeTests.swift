@@ -1,0 +1,82 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The responder's ways of being started: a TCP socket it opens, a socket
+/// inherited from spawn-fcgi (fd 0), and plain CGI; plus a clean SIGTERM.
+final class DeploymentModeTests: XCTestCase {
+    var env: EndToEndEnvironment!
+
+    override func setUpWithError() throws {
+        env = try EndToEndEnvironment.require()
+    }
+
+    var config: String { env.stateDirectory + "/emailsetup.conf" }
+
+    /// Asks a FastCGI responder at `address` (host:port or socket path) through libfcgi's cgi-fcgi.
+    func fastCGIRequest(_ address: String, uri: String, user: String = "admin") throws -> String {
+        try ScriptRunner.run("/usr/bin/cgi-fcgi", ["-bind", "-connect", address], environment: [
+            "REQUEST_METHOD": "GET", "REQUEST_URI": uri, "REMOTE_USER": user, "GATEWAY_INTERFACE": "CGI/1.1",
+        ], timeout: 10)
+    }
+
+    func freePort() throws -> Int {
+        Int(try ScriptRunner.run("/usr/bin/python3", ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+            .trimmingCharacters(in: .whitespacesAndNewlines))!
+    }
+
+    func testPlainCGIAnswersOneRequest() throws {
+        let result = try ScriptRunner.runWithStatus(env.binary, [], environment: [
+            "REQUEST_METHOD": "GET", "REQUEST_URI": "/api/setup/email_smtp", "REMOTE_USER": "admin",
+            "GATEWAY_INTERFACE": "CGI/1.1", "EMAILSETUP_CONFIG": config,
+        ])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("Status: 200 OK"), result.output)
+        XCTAssertTrue(result.output.contains(#""status":"success""#), result.output)
+    }
+
+    func testTCPListenerAndGracefulSIGTERM() throws {
+        let port = try freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: env.binary)
+        process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--threads", "2", "--config", config]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.interrupt(); kill(process.processIdentifier, SIGKILL) } }
+        var answer = ""
+        for _ in 0..<50 {
+            answer = (try? fastCGIRequest("127.0.0.1:\(port)", uri: "/api/setup/health")) ?? ""
+            if answer.contains("Status: 200") { break }
+            usleep(100_000)
+        }
+        XCTAssertTrue(answer.contains(#""database":"ok""#), answer)
+        let stopped = Date()
+        process.terminate() // SIGTERM
+        for _ in 0..<50 where process.isRunning { usleep(100_000) }
+        XCTAssertFalse(process.isRunning, "still running 5 s after SIGTERM")
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 2)
+        XCTAssertEqual(process.terminationStatus, 0)
+    }
+
+    func testInheritedSocketFromSpawnFCGI() throws {
+        let socket = NSTemporaryDirectory() + "es-spawn-\(getpid()).sock"
+        let pidFile = NSTemporaryDirectory() + "es-spawn-\(getpid()).pid"
+        defer {
+            if let pid = try? String(contentsOfFile: pidFile, encoding: .utf8), let p = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                kill(p, SIGTERM)
+            }
+            unlink(socket); unlink(pidFile)
+        }
+        try ScriptRunner.run("/usr/bin/spawn-fcgi", ["-s", socket, "-P", pidFile, "--", env.binary], environment: ["EMAILSETUP_CONFIG": config])
+        var answer = ""
+        for _ in 0..<50 {
+            answer = (try? fastCGIRequest(socket, uri: "/api/setup/email_smtp")) ?? ""
+            if answer.contains("Status: 200") { break }
+            usleep(100_000)
+        }
+        XCTAssertTrue(answer.contains(#""status":"success""#), answer)
+        let refused = try fastCGIRequest(socket, uri: "/api/setup/email_smtp", user: "")
+        XCTAssertTrue(refused.contains("Status: 401"), refused)
+    }
+}
