@@ -137,7 +137,9 @@ final class RSATransportKey: @unchecked Sendable {
     static func parse(privateKeyPEM: [UInt8], path: String) throws -> RSATransportKey {
         let bio = try MemoryBIO(bytes: privateKeyPEM)
         let key = try OpenSSLCall.pointer("PEM_read_bio_PrivateKey", .keyFile, "key file \(path) holds no readable private key") {
-            bio.withPointer { PEM_read_bio_PrivateKey($0, nil, nil, nil) }
+            // A callback that supplies no passphrase: with nil, OpenSSL would prompt on
+            // the terminal for an encrypted key, and a server must fail instead.
+            bio.withPointer { PEM_read_bio_PrivateKey($0, nil, { _, _, _, _ in 0 }, nil) }
         }
         let parsed = RSATransportKey(owning: key)
         guard parsed.isRSA else { throw StorageError(.keyFile, "key file \(path) holds a private key that is not RSA") }
