@@ -19,8 +19,8 @@
 /// ``SecretKeyring/open(_:)``. This type only parses and formats.
 ///
 /// ```swift
-/// let sealed = try SealedSecret(parsing: storedValue)
-/// print(sealed.keyID)  // which data key must stay until this value is re-sealed
+/// // Which data key must stay until this value is re-sealed:
+/// let keyInUse = try SealedSecret(parsing: storedValue).keyID
 /// ```
 public struct SealedSecret: Hashable, Sendable, CustomStringConvertible {
     /// The version prefix of the current format.
