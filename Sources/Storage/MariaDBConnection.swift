@@ -733,6 +733,7 @@ public final class MariaDBConnection {
     ///                    ["admin", "test.send", "success"]).lastInsertID
     /// }
     /// ```
+    @discardableResult
     public func withTransaction<T>(_ body: () throws -> T) throws -> T {
         if transactionDepth > 0 {
             return try body()
