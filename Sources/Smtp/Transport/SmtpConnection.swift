@@ -121,6 +121,7 @@ public final class SmtpConnection {
 
     /// Greeting onwards (the stream is connected). Internal so tests can drive it over a scripted peer.
     func setUp() throws {
+        try Self.validate(settings)
         if settings.security == .implicitTLS {
             try startTLS()
         }
