@@ -81,19 +81,20 @@ class Handler:
         try:
             user, digest = response.decode("utf-8").rsplit(" ", 1)
         except ValueError:
-            return AuthResult(success=False)
+            return AuthResult(success=False, handled=False)
         expected = hmac.new(self.args.password.encode("utf-8"), challenge, "md5").hexdigest()
         ok = user == self.args.user and hmac.compare_digest(digest, expected)
-        return AuthResult(success=ok, auth_data=LoginPassword(user.encode(), b"") if ok else None)
+        # handled=False on failure: smtp_AUTH then answers 535 5.7.8 itself.
+        return AuthResult(success=ok, handled=False, auth_data=LoginPassword(user.encode(), b"") if ok else None)
 
 
 def make_authenticator(args):
     def authenticator(server, session, envelope, mechanism, auth_data):
         if not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False)
+            return AuthResult(success=False, handled=False)
         ok = (auth_data.login.decode("utf-8") == args.user
               and auth_data.password.decode("utf-8") == args.password)
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
     return authenticator
 
 
