@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one error type of the `Smtp` module: where a session failed (`stage`), how
 /// (`kind`), what the server said, and a one-line `hint` a person can act on.
 ///
@@ -130,10 +132,10 @@ extension SmtpError: Encodable {
             "ok": false, "stage": stage.rawValue, "kind": kind.rawValue, "hint": hint,
             "transient": isTransient, "transcript": transcript.lines,
         ]
-        result["code"] = replyCode
-        result["enhanced_code"] = enhancedCode
-        result["reply_text"] = replyText
-        result["certificate"] = certificate?.dictionary
+        result["code"] = replyCode.map { $0 as Any } ?? NSNull()
+        result["enhanced_code"] = enhancedCode.map { $0 as Any } ?? NSNull()
+        result["reply_text"] = replyText.map { $0 as Any } ?? NSNull()
+        result["certificate"] = certificate.map { $0.dictionary as Any } ?? NSNull()
         return result
     }
 }
