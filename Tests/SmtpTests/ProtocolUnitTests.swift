@@ -223,6 +223,30 @@ final class ScriptedSessionTests: XCTestCase {
         XCTAssertTrue(peer.receivedText.hasSuffix("QUIT\r\n"))
     }
 
+    func testBatchPipelinesContentWithTheNextGroupAndReportsEachMessage() throws {
+        let peer = ScriptedPeer.standard { $0 == "RCPT TO:<bad@example.com>" ? "550 5.1.1 unknown\r\n" : nil }
+        let connection = try openScripted(peer, scriptedSettings())
+        let items = ["a@example.com", "bad@example.com", "c@example.com", "d@example.com"].map {
+            SmtpClient.Outgoing(envelope: Envelope(from: "app@example.com", recipients: [$0]), message: Array("Subject: \($0)\r\n\r\nx\r\n".utf8))
+        } + [SmtpClient.Outgoing(envelope: Envelope(from: "app@example.com", recipients: ["e@example.com"]), message: [0])]
+        let before = peer.writeCount
+        var results: [Int: Result<SmtpDeliveryReport, SmtpError>] = [:]
+        let handled = connection.sendBatch(items[...]) { results[$0] = $1 }
+        XCTAssertEqual(handled, 5)
+        XCTAssertEqual(results.count, 5)
+        XCTAssertEqual(try results[0]?.get().reply.code, 250)
+        XCTAssertThrowsError(try results[1]?.get()) { XCTAssertEqual(($0 as? SmtpError)?.stage, .rcpt) }
+        XCTAssertEqual(try results[2]?.get().reply.code, 250)
+        XCTAssertEqual(try results[3]?.get().recipients.map(\.address), ["d@example.com"])
+        XCTAssertThrowsError(try results[4]?.get()) { XCTAssertEqual(($0 as? SmtpError)?.kind, .invalidInput) }
+        // Groups: [a], [bad], [".", c], [content c, d], [content d] — one write each.
+        XCTAssertEqual(peer.writeCount - before, 5)
+        XCTAssertTrue(peer.receivedText.contains("x\r\n.\r\nRSET\r\nMAIL FROM:<app@example.com> SIZE=31\r\nRCPT TO:<bad@example.com>\r\nDATA\r\n"))
+        XCTAssertTrue(peer.receivedText.contains("DATA\r\n.\r\nRSET\r\nMAIL FROM:<app@example.com> SIZE=29\r\nRCPT TO:<c@example.com>"))
+        XCTAssertFalse(connection.isBroken)
+        try connection.quit()
+    }
+
     func testWithoutPipeliningCommandsGoOneByOne() throws {
         let peer = ScriptedPeer.standard(ehlo: ["8BITMIME"])
         let connection = try openScripted(peer, scriptedSettings())

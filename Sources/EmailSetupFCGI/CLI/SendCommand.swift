@@ -90,9 +90,9 @@ struct SendCommand: ParsableCommand {
             }
         }
 
-        let messages = (0..<count).map { _ in
-            SmtpClient.Outgoing(envelope: envelope, message: MinimalMessage.render(from: from, to: recipients, subject: subject, body: body))
-        }
+        let template = MinimalMessage(from: from, to: recipients, subject: subject, body: body)
+        let date = template.dateHeader()
+        let messages = (0..<count).map { _ in SmtpClient.Outgoing(envelope: envelope, message: template.render(dateHeader: date)) }
         let started = Date()
         let outcomes = SmtpClient.sendBulk(messages, settings: settings, connections: connections)
         let elapsed = Date().timeIntervalSince(started)
@@ -147,29 +147,59 @@ struct SendCommand: ParsableCommand {
 /// the CLI until the message builder (Smtp/Message, `Message.rendered()`) is merged;
 /// swap `render` for the builder then. Non-ASCII subjects use RFC 2047 base64; a
 /// non-ASCII body is sent as 8bit UTF-8 (the transport adds BODY=8BITMIME).
-enum MinimalMessage {
-    static func render(from: String, to: [String], subject: String, body: String) -> [UInt8] {
-        let domain = from.split(separator: "@").last.map(String.init) ?? "localhost"
-        let formatter = DateFormatter()
+/// The fixed headers and body are encoded once; each copy adds its Date and Message-ID.
+struct MinimalMessage {
+    private let head: [UInt8]
+    private let tail: [UInt8]
+    private let domain: String
+    private let formatter: DateFormatter
+
+    init(from: String, to: [String], subject: String, body: String) {
+        domain = from.split(separator: "@").last.map(String.init) ?? "localhost"
+        formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
         let cleanSubject = subject.filter { $0 != "\r" && $0 != "\n" }
         let encodedSubject = cleanSubject.unicodeScalars.allSatisfy { $0.isASCII }
             ? cleanSubject : "=?UTF-8?B?\(Data(cleanSubject.utf8).base64EncodedString())?="
-        var headers = [
+        let headers = [
             "From: <\(from)>",
             "To: " + to.map { "<\($0)>" }.joined(separator: ", "),
             "Subject: \(encodedSubject)",
-            "Date: \(formatter.string(from: Date()))",
-            "Message-ID: <\(UUID().uuidString.lowercased())@\(domain)>",
-            "MIME-Version: 1.0",
         ]
+        var trailer = ["MIME-Version: 1.0"]
         if body.unicodeScalars.allSatisfy({ $0.isASCII }) {
-            headers.append("Content-Type: text/plain; charset=us-ascii")
+            trailer.append("Content-Type: text/plain; charset=us-ascii")
         } else {
-            headers += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
+            trailer += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
         }
-        return Array((headers.joined(separator: "\r\n") + "\r\n\r\n" + body).utf8)
+        head = Array((headers.joined(separator: "\r\n") + "\r\n").utf8)
+        tail = Array((trailer.joined(separator: "\r\n") + "\r\n\r\n" + body).utf8)
+    }
+
+    /// The Date header value for `date` (RFC 5322 format).
+    func dateHeader(_ date: Date = Date()) -> String { formatter.string(from: date) }
+
+    /// One copy, with the given date and a fresh Message-ID.
+    func render(dateHeader: String? = nil) -> [UInt8] {
+        var bytes = head
+        bytes.reserveCapacity(head.count + tail.count + 120)
+        bytes += Array("Date: \(dateHeader ?? self.dateHeader())\r\nMessage-ID: <\(Self.uniqueToken())@\(domain)>\r\n".utf8)
+        bytes += tail
+        return bytes
+    }
+
+    /// 128 random bits as hex (getrandom(2); Foundation's UUID reads /dev/urandom per call,
+    /// which dominated bulk rendering).
+    static func uniqueToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        return String(high, radix: 16) + "." + String(low, radix: 16)
+    }
+
+    static func render(from: String, to: [String], subject: String, body: String) -> [UInt8] {
+        MinimalMessage(from: from, to: to, subject: subject, body: body).render()
     }
 }

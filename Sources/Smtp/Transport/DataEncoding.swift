@@ -22,47 +22,60 @@ enum DataEncoding {
     /// Normalises bare LF and bare CR to CRLF, dot-stuffs, appends ".\r\n" (after a CRLF
     /// if the message does not end with one). Refuses NUL and lines over 998 octets.
     static func prepare(_ message: [UInt8]) throws -> Prepared {
-        var out: [UInt8] = []
-        out.reserveCapacity(message.count + message.count / 64 + 8)
         var size = 0
         var eightBit = false
-        var lineLength = 0
-        var lineNumber = 1
-        var atLineStart = true
-        var index = 0
-        let count = message.count
-        try message.withUnsafeBufferPointer { bytes in
-            while index < count {
-                let byte = bytes[index]
-                switch byte {
-                case 0x0D, 0x0A:
-                    // CRLF, bare CR or bare LF: all end the line with CRLF.
-                    if byte == 0x0D, index + 1 < count, bytes[index + 1] == 0x0A { index += 1 }
-                    out.append(0x0D); out.append(0x0A)
-                    size += 2
-                    atLineStart = true
-                    lineLength = 0
-                    lineNumber += 1
-                case 0x00:
-                    throw Failure.nul(offset: index)
-                default:
-                    if atLineStart, byte == UInt8(ascii: ".") { out.append(byte) }
-                    atLineStart = false
-                    if byte >= 0x80 { eightBit = true }
-                    out.append(byte)
-                    size += 1
-                    lineLength += 1
-                    if lineLength > maximumLineLength { throw Failure.lineTooLong(line: lineNumber, length: lineLength) }
+        var failure: Failure?
+        // Worst case: every byte a bare CR or LF (2 bytes each) plus the terminator.
+        let payload = [UInt8](unsafeUninitializedCapacity: message.count * 2 + 5) { out, written in
+            var o = 0
+            var lineLength = 0
+            var lineNumber = 1
+            var atLineStart = true
+            message.withUnsafeBufferPointer { bytes in
+                let count = bytes.count
+                var index = 0
+                while index < count {
+                    let byte = bytes[index]
+                    if byte == 0x0D || byte == 0x0A {
+                        // CRLF, bare CR or bare LF: all end the line with CRLF.
+                        if byte == 0x0D, index + 1 < count, bytes[index + 1] == 0x0A { index += 1 }
+                        out[o] = 0x0D; out[o + 1] = 0x0A
+                        o += 2
+                        size += 2
+                        atLineStart = true
+                        lineLength = 0
+                        lineNumber += 1
+                    } else if byte == 0 {
+                        failure = .nul(offset: index)
+                        return
+                    } else {
+                        if atLineStart {
+                            if byte == UInt8(ascii: ".") { out[o] = byte; o += 1 }
+                            atLineStart = false
+                        }
+                        eightBit = eightBit || byte >= 0x80
+                        out[o] = byte
+                        o += 1
+                        size += 1
+                        lineLength += 1
+                        if lineLength > maximumLineLength {
+                            failure = .lineTooLong(line: lineNumber, length: lineLength)
+                            return
+                        }
+                    }
+                    index += 1
                 }
-                index += 1
             }
+            if !atLineStart {
+                out[o] = 0x0D; out[o + 1] = 0x0A
+                o += 2
+                size += 2
+            }
+            out[o] = UInt8(ascii: "."); out[o + 1] = 0x0D; out[o + 2] = 0x0A
+            written = o + 3
         }
-        if !atLineStart {
-            out.append(0x0D); out.append(0x0A)
-            size += 2
-        }
-        out.append(contentsOf: [UInt8(ascii: "."), 0x0D, 0x0A])
-        return Prepared(payload: out, messageSize: size, hasEightBit: eightBit)
+        if let failure { throw failure }
+        return Prepared(payload: payload, messageSize: size, hasEightBit: eightBit)
     }
 }
 

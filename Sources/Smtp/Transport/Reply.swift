@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One SMTP reply: a three-digit code and one or more lines of text (RFC 5321 4.2).
 public struct SmtpReply: Sendable, Equatable {
     /// The reply code, 200…599.
@@ -84,28 +90,28 @@ enum ReplyParser {
     }
 }
 
-/// Reads CRLF-terminated lines from a stream through a buffer, refusing lines longer
-/// than `lineLimit` (a server sending 1 MiB without CRLF is a protocol error, not a
-/// memory problem).
+/// Reads CRLF-terminated lines from a stream through a fixed buffer, refusing lines
+/// longer than `lineLimit` (a server sending 1 MiB without CRLF is a protocol error,
+/// not a memory problem).
 final class LineReader {
-    private var buffer: [UInt8] = []
+    private var buffer: [UInt8]
     private var start = 0
-    private let chunk: Int
+    private var end = 0
     let lineLimit: Int
 
     init(lineLimit: Int = 4096, chunk: Int = 16384) {
         self.lineLimit = lineLimit
-        self.chunk = chunk
+        buffer = [UInt8](repeating: 0, count: max(chunk, lineLimit + 2))
     }
 
     /// Bytes received but not yet consumed.
-    var bufferedCount: Int { buffer.count - start }
+    var bufferedCount: Int { end - start }
 
     /// Drops everything buffered (after STARTTLS: plaintext must not reach the TLS session).
     func discardBuffered() -> Int {
         let count = bufferedCount
-        buffer.removeAll(keepingCapacity: true)
         start = 0
+        end = 0
         return count
     }
 
@@ -113,38 +119,33 @@ final class LineReader {
     func readLine(from stream: ByteStream, deadline: Deadline) throws -> ArraySlice<UInt8> {
         var scanFrom = start
         while true {
-            if let newline = buffer[scanFrom...].firstIndex(of: 0x0A) {
-                var end = newline
-                if end > start, buffer[end - 1] == 0x0D { end -= 1 }
-                let line = buffer[start..<end]
-                guard line.count <= lineLimit else { throw ReplyParseFailure.lineTooLong(limit: lineLimit) }
+            if let newline = buffer[scanFrom..<end].firstIndex(of: 0x0A) {
+                var lineEnd = newline
+                if lineEnd > start, buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                guard lineEnd - start <= lineLimit else { throw ReplyParseFailure.lineTooLong(limit: lineLimit) }
+                let line = buffer[start..<lineEnd]
                 start = newline + 1
                 return line
             }
-            guard buffer.count - start <= lineLimit + 1 else { throw ReplyParseFailure.lineTooLong(limit: lineLimit) }
-            scanFrom = buffer.count
-            if start > 0, start == buffer.count {
-                buffer.removeAll(keepingCapacity: true)
+            guard end - start <= lineLimit + 1 else { throw ReplyParseFailure.lineTooLong(limit: lineLimit) }
+            // Move the partial line to the front when the free space runs short.
+            if start == end {
                 start = 0
-                scanFrom = 0
-            } else if start > 65536 {
-                buffer.removeSubrange(0..<start)
-                scanFrom -= start
-                start = 0
-            }
-            let oldCount = buffer.count
-            buffer.append(contentsOf: repeatElement(0, count: chunk))
-            let received: Int
-            do {
-                received = try buffer.withUnsafeMutableBytes { raw in
-                    try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[oldCount...]), deadline: deadline)
+                end = 0
+            } else if buffer.count - end < 1024, start > 0 {
+                buffer.withUnsafeMutableBytes { raw in
+                    let base = raw.baseAddress!
+                    memmove(base, base + start, end - start)
                 }
-            } catch {
-                buffer.removeSubrange(oldCount...)
-                throw error
+                end -= start
+                start = 0
             }
-            buffer.removeSubrange((oldCount + received)...)
+            scanFrom = end
+            let received = try buffer.withUnsafeMutableBytes { raw in
+                try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]), deadline: deadline)
+            }
             if received == 0 { throw StreamFailure.closed("end of stream") }
+            end += received
         }
     }
 

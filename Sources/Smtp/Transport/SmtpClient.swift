@@ -131,16 +131,19 @@ public enum SmtpClient {
             var next = 0
             var outcomes: [BulkOutcome?]
             init(count: Int) { outcomes = Array(repeating: nil, count: count) }
-            func take() -> Int? {
+            func take(_ chunk: Int) -> Range<Int>? {
                 lock.lock(); defer { lock.unlock() }
                 guard next < outcomes.count else { return nil }
-                next += 1
-                return next - 1
+                let range = next..<min(next + chunk, outcomes.count)
+                next = range.upperBound
+                return range
             }
             func put(_ outcome: BulkOutcome) {
                 lock.lock(); outcomes[outcome.index] = outcome; lock.unlock()
             }
         }
+        // Small chunks keep every connection busy; larger ones keep the pipeline full.
+        let chunk = max(1, min(64, messages.count / (workers * 4)))
         let shared = Shared(count: messages.count)
         // One SSL_CTX (trust store loaded once) for every connection.
         let needsTLS = settings.security != .none
@@ -161,21 +164,32 @@ public enum SmtpClient {
             let thread = Thread {
                 defer { group.leave() }
                 var connection: SmtpConnection?
-                while let index = shared.take() {
-                    let item = messages[index]
-                    do {
-                        if connection == nil || connection!.isBroken || connection!.isClosed {
-                            connection = try SmtpConnection.open(settings, tlsContext: context)
-                        }
-                        var report = try connection!.send(envelope: item.envelope, message: item.message)
+                func record(_ index: Int, _ result: Result<SmtpDeliveryReport, SmtpError>) {
+                    switch result {
+                    case .success(var report):
                         if !keepTranscripts { report.transcript = SmtpTranscript() }
                         shared.put(BulkOutcome(index: index, connection: worker, recipients: report.recipients, report: report, error: nil))
-                    } catch {
-                        var smtpError = error as? SmtpError ?? SmtpError(stage: .mail, kind: .protocol, hint: "\(error)")
-                        if !keepTranscripts { smtpError.transcript = SmtpTranscript() }
-                        let failed = item.envelope.recipients.map { SmtpRecipientOutcome(address: $0, delivered: false, error: smtpError) }
-                        shared.put(BulkOutcome(index: index, connection: worker, recipients: failed, report: nil, error: smtpError))
-                        if let c = connection, c.isBroken { c.close(); connection = nil }
+                    case .failure(var error):
+                        if !keepTranscripts { error.transcript = SmtpTranscript() }
+                        let failed = messages[index].envelope.recipients.map { SmtpRecipientOutcome(address: $0, delivered: false, error: error) }
+                        shared.put(BulkOutcome(index: index, connection: worker, recipients: failed, report: nil, error: error))
+                    }
+                }
+                while let range = shared.take(chunk) {
+                    var position = range.lowerBound
+                    while position < range.upperBound {
+                        if connection == nil || connection!.isBroken || connection!.isClosed {
+                            connection?.close()
+                            do {
+                                connection = try SmtpConnection.open(settings, tlsContext: context)
+                            } catch {
+                                let smtpError = error as? SmtpError ?? SmtpError(stage: .connect, kind: .protocol, hint: "\(error)")
+                                for index in position..<range.upperBound { record(index, .failure(smtpError)) }
+                                connection = nil
+                                break
+                            }
+                        }
+                        position += connection!.sendBatch(messages[position..<range.upperBound], result: record)
                     }
                 }
                 connection?.close()

@@ -333,7 +333,59 @@ public final class SmtpConnection {
         messageTimings = [:]
         inMessage = true
         defer { inMessage = false }
+        let transaction = try prepareTransaction(envelope: envelope, message: message)
+        let enhanced = capabilities.enhancedStatusCodes
+        let outcomes: [SmtpRecipientOutcome]
+        if capabilities.pipelining {
+            // RFC 2920: RSET, MAIL and RCPT may be grouped; DATA ends the group.
+            try write(commandGroup(transaction), stage: .mail, command: "MAIL FROM")
+            let replies = try readGroupReplies(transaction)
+            if replies.data.code == 354 && !replies.transactionValid {
+                try endEmptyData()
+            }
+            outcomes = try evaluate(replies, transaction)
+        } else {
+            if transaction.reset { _ = try command("RSET", stage: .mail, accepting: [250], enhanced: enhanced) }
+            _ = try command(transaction.mail, stage: .mail, accepting: [250], enhanced: enhanced)
+            var rcptReplies: [SmtpReply] = []
+            for line in transaction.rcpts {
+                rcptReplies.append(try command(line, stage: .rcpt, accepting: nil, enhanced: enhanced))
+            }
+            let accepted = try recipientOutcomes(rcptReplies, transaction)
+            _ = try command("DATA", stage: .data, accepting: [354], enhanced: enhanced)
+            outcomes = accepted
+        }
+        recordContent(transaction)
+        try write(transaction.prepared.payload, stage: .data, command: "end of data")
+        let final = try readReply(stage: .data, command: "end of data", enhanced: enhanced)
+        guard final.code == 250 else { throw replyError(final, stage: .data) }
+        return report(outcomes: outcomes, final: final, transaction: transaction, transcriptStart: transcriptStart)
+    }
 
+    /// One message, checked and encoded, ready for the wire.
+    struct Transaction {
+        var envelope: Envelope
+        var prepared: DataEncoding.Prepared
+        var mail: String
+        var rcpts: [String]
+        var reset: Bool
+    }
+
+    /// The replies to one pipelined group.
+    struct GroupReplies {
+        var reset: SmtpReply?
+        var mail: SmtpReply
+        var rcpts: [SmtpReply]
+        var data: SmtpReply
+
+        /// True when the server took MAIL and at least one RCPT.
+        var transactionValid: Bool {
+            (reset.map { $0.code == 250 } ?? true) && mail.code == 250 && rcpts.contains { $0.code == 250 || $0.code == 251 }
+        }
+    }
+
+    /// Local checks (nothing reaches the wire when they fail) and the MAIL/RCPT lines.
+    private func prepareTransaction(envelope: Envelope, message: [UInt8]) throws -> Transaction {
         try Self.checkAddress(envelope.from, what: "the sender address", stage: .mail)
         guard !envelope.recipients.isEmpty else {
             throw makeError(stage: .rcpt, kind: .invalidInput, hint: "the envelope has no recipient")
@@ -370,14 +422,61 @@ public final class SmtpConnection {
         if capabilities.keywords["SIZE"] != nil { mail += " SIZE=\(prepared.messageSize)" }
         if prepared.hasEightBit && capabilities.eightBitMIME { mail += " BODY=8BITMIME" }
         if needsUTF8 { mail += " SMTPUTF8" }
-        let rcpts = envelope.recipients.map { "RCPT TO:<\($0)>" }
-        let needsReset = messagesStarted > 0
+        let transaction = Transaction(envelope: envelope, prepared: prepared, mail: mail,
+                                      rcpts: envelope.recipients.map { "RCPT TO:<\($0)>" }, reset: messagesStarted > 0)
         messagesStarted += 1
-        let enhanced = capabilities.enhancedStatusCodes
+        return transaction
+    }
 
+    /// RSET (from the second message on), MAIL, RCPT…, DATA as one pipelined group.
+    private func commandGroup(_ transaction: Transaction) -> [UInt8] {
+        var batch: [UInt8] = []
+        batch.reserveCapacity(32 + transaction.mail.utf8.count + 48 * transaction.rcpts.count)
+        func add(_ line: String) {
+            recorder.client(line)
+            batch.append(contentsOf: line.utf8)
+            batch.append(0x0D); batch.append(0x0A)
+        }
+        if transaction.reset { add("RSET") }
+        add(transaction.mail)
+        for line in transaction.rcpts { add(line) }
+        add("DATA")
+        return batch
+    }
+
+    private func readGroupReplies(_ transaction: Transaction) throws -> GroupReplies {
+        let enhanced = capabilities.enhancedStatusCodes
+        let reset = transaction.reset ? try readReply(stage: .mail, command: "RSET", enhanced: enhanced) : nil
+        let mail = try readReply(stage: .mail, command: "MAIL FROM", enhanced: enhanced)
+        var rcpts: [SmtpReply] = []
+        rcpts.reserveCapacity(transaction.rcpts.count)
+        for _ in transaction.rcpts { rcpts.append(try readReply(stage: .rcpt, command: "RCPT TO", enhanced: enhanced)) }
+        let data = try readReply(stage: .data, command: "DATA", enhanced: enhanced)
+        return GroupReplies(reset: reset, mail: mail, rcpts: rcpts, data: data)
+    }
+
+    /// RFC 2920 3.1: DATA was accepted without a valid transaction; end it empty.
+    private func endEmptyData() throws {
+        recorder.client(".")
+        try write(Array(".\r\n".utf8), stage: .data, command: "end of data")
+        _ = try readReply(stage: .data, command: "end of data", enhanced: capabilities.enhancedStatusCodes)
+    }
+
+    /// Throws the first failure of a group (RSET, MAIL, all RCPTs, DATA); else each recipient's outcome.
+    private func evaluate(_ replies: GroupReplies, _ transaction: Transaction) throws -> [SmtpRecipientOutcome] {
+        if let reset = replies.reset, reset.code != 250 { throw replyError(reset, stage: .mail) }
+        if replies.mail.code != 250 { throw replyError(replies.mail, stage: .mail) }
+        let outcomes = try recipientOutcomes(replies.rcpts, transaction)
+        if replies.data.code != 354 { throw replyError(replies.data, stage: .data) }
+        return outcomes
+    }
+
+    /// Each recipient's outcome; throws the first refusal when every recipient was refused.
+    private func recipientOutcomes(_ replies: [SmtpReply], _ transaction: Transaction) throws -> [SmtpRecipientOutcome] {
         var outcomes: [SmtpRecipientOutcome] = []
-        var firstRecipientError: SmtpError?
-        func rcptOutcome(_ reply: SmtpReply, _ address: String) {
+        outcomes.reserveCapacity(replies.count)
+        var firstError: SmtpError?
+        for (reply, address) in zip(replies, transaction.envelope.recipients) {
             if reply.code == 250 || reply.code == 251 {
                 outcomes.append(SmtpRecipientOutcome(address: address, delivered: true, error: nil))
             } else {
@@ -385,61 +484,113 @@ public final class SmtpConnection {
                 let error = SmtpError(stage: .rcpt, kind: kind, replyCode: reply.code, enhancedCode: reply.enhancedCode,
                                       replyText: reply.text, hint: hint, certificate: certificate)
                 outcomes.append(SmtpRecipientOutcome(address: address, delivered: false, error: error))
-                if firstRecipientError == nil { firstRecipientError = error }
+                if firstError == nil { firstError = error }
             }
         }
+        if let firstError, !outcomes.contains(where: \.delivered) { throw withContext(firstError) }
+        return outcomes
+    }
 
-        if capabilities.pipelining {
-            // RFC 2920: RSET, MAIL and RCPT may be grouped; DATA ends the group.
-            var batch: [UInt8] = []
-            batch.reserveCapacity(64 * (rcpts.count + 3))
-            let lines = (needsReset ? ["RSET"] : []) + [mail] + rcpts + ["DATA"]
-            for line in lines {
-                recorder.client(line)
-                batch.append(contentsOf: line.utf8)
-                batch.append(0x0D); batch.append(0x0A)
-            }
-            try write(batch, stage: .mail, command: "MAIL FROM")
-            let resetReply = needsReset ? try readReply(stage: .mail, command: "RSET", enhanced: enhanced) : nil
-            let mailReply = try readReply(stage: .mail, command: "MAIL FROM", enhanced: enhanced)
-            var rcptReplies: [SmtpReply] = []
-            for _ in rcpts { rcptReplies.append(try readReply(stage: .rcpt, command: "RCPT TO", enhanced: enhanced)) }
-            let dataReply = try readReply(stage: .data, command: "DATA", enhanced: enhanced)
-            if dataReply.code == 354 {
-                let failed = (resetReply.map { $0.code != 250 } ?? false) || mailReply.code != 250
-                    || !rcptReplies.contains { $0.code == 250 || $0.code == 251 }
-                if failed {
-                    // RFC 2920 3.1: DATA was accepted without a valid transaction; end it empty.
-                    try write(Array(".\r\n".utf8), stage: .data, command: "end of data")
-                    recorder.client(".")
-                    _ = try readReply(stage: .data, command: "end of data", enhanced: enhanced)
-                }
-            }
-            if let resetReply, resetReply.code != 250 { throw replyError(resetReply, stage: .mail) }
-            if mailReply.code != 250 { throw replyError(mailReply, stage: .mail) }
-            for (reply, address) in zip(rcptReplies, envelope.recipients) { rcptOutcome(reply, address) }
-            if let firstRecipientError, !outcomes.contains(where: \.delivered) { throw withContext(firstRecipientError) }
-            if dataReply.code != 354 { throw replyError(dataReply, stage: .data) }
-        } else {
-            if needsReset { _ = try command("RSET", stage: .mail, accepting: [250], enhanced: enhanced) }
-            _ = try command(mail, stage: .mail, accepting: [250], enhanced: enhanced)
-            for (line, address) in zip(rcpts, envelope.recipients) {
-                let reply = try command(line, stage: .rcpt, accepting: nil, enhanced: enhanced)
-                rcptOutcome(reply, address)
-            }
-            if let firstRecipientError, !outcomes.contains(where: \.delivered) { throw withContext(firstRecipientError) }
-            _ = try command("DATA", stage: .data, accepting: [354], enhanced: enhanced)
-        }
-
-        recorder.client("<\(prepared.messageSize) bytes of message>")
+    private func recordContent(_ transaction: Transaction) {
+        recorder.client("<\(transaction.prepared.messageSize) bytes of message>")
         recorder.client(".")
-        try write(prepared.payload, stage: .data, command: "end of data")
-        let final = try readReply(stage: .data, command: "end of data", enhanced: enhanced)
-        guard final.code == 250 else { throw replyError(final, stage: .data) }
+    }
+
+    private func report(outcomes: [SmtpRecipientOutcome], final: SmtpReply, transaction: Transaction, transcriptStart: Int) -> SmtpDeliveryReport {
         var timings = setupTimings
         for (key, value) in messageTimings { timings[key] = value }
-        return SmtpDeliveryReport(recipients: outcomes, reply: final, bytesSent: prepared.payload.count,
+        return SmtpDeliveryReport(recipients: outcomes, reply: final, bytesSent: transaction.prepared.payload.count,
                                   timingsMilliseconds: timings, transcript: recorder.slice(from: transcriptStart), server: server)
+    }
+
+    /// Sends messages back to back. With PIPELINING, each message's content and end of
+    /// data go out in the same write as the next message's RSET/MAIL/RCPT/DATA (RFC 2920
+    /// 3.1 lets message content start a group): one round trip per message. Without it,
+    /// one `send` after another.
+    ///
+    /// - Returns: how many items were handled (each reported through `result`); fewer
+    ///   than `items.count` only when the connection broke, so the caller can go on
+    ///   with the rest over a new connection.
+    func sendBatch(_ items: ArraySlice<SmtpClient.Outgoing>, result: (Int, Result<SmtpDeliveryReport, SmtpError>) -> Void) -> Int {
+        let base = items.startIndex
+        guard capabilities.pipelining else {
+            var handled = 0
+            for index in items.indices {
+                if isBroken || isClosed { break }
+                do { result(index, .success(try send(envelope: items[index].envelope, message: items[index].message))) }
+                catch let error as SmtpError { result(index, .failure(error)) }
+                catch { result(index, .failure(makeError(stage: .mail, kind: .protocol, hint: "\(error)"))) }
+                handled += 1
+            }
+            return handled
+        }
+        guard !isBroken, !isClosed else { return 0 }
+        inMessage = true
+        defer { inMessage = false }
+        let enhanced = capabilities.enhancedStatusCodes
+        // The message whose content is written with the next group, and its outcomes.
+        var pendingContent: [UInt8] = []
+        var inFlight: (index: Int, transaction: Transaction, outcomes: [SmtpRecipientOutcome], start: Int)?
+        var emptyDataInFlight = false
+        var next = base
+        while true {
+            // The next message that passes the local checks.
+            var current: (index: Int, transaction: Transaction, start: Int)?
+            while current == nil && next < items.endIndex {
+                let index = next
+                next += 1
+                let start = messagesStarted == 0 ? 0 : recorder.beginMessage()
+                do {
+                    current = (index, try prepareTransaction(envelope: items[index].envelope, message: items[index].message), start)
+                } catch let error as SmtpError {
+                    result(index, .failure(error))
+                } catch {
+                    result(index, .failure(makeError(stage: .mail, kind: .protocol, hint: "\(error)")))
+                }
+            }
+            if current == nil && pendingContent.isEmpty { break }
+            deadline = Deadline.after(seconds: settings.sessionTimeout)
+            var bytes = pendingContent
+            pendingContent = []
+            if let current { bytes += commandGroup(current.transaction) }
+            do {
+                try write(bytes, stage: current == nil ? .data : .mail, command: current == nil ? "end of data" : "MAIL FROM")
+                if let sent = inFlight {
+                    inFlight = nil
+                    let final = try readReply(stage: .data, command: "end of data", enhanced: enhanced)
+                    if final.code == 250 {
+                        result(sent.index, .success(report(outcomes: sent.outcomes, final: final, transaction: sent.transaction, transcriptStart: sent.start)))
+                    } else {
+                        result(sent.index, .failure(replyError(final, stage: .data)))
+                    }
+                } else if emptyDataInFlight {
+                    emptyDataInFlight = false
+                    _ = try readReply(stage: .data, command: "end of data", enhanced: enhanced)
+                }
+                guard let current else { continue }
+                let replies = try readGroupReplies(current.transaction)
+                if replies.data.code == 354 && !replies.transactionValid {
+                    recorder.client(".")
+                    pendingContent = Array(".\r\n".utf8)
+                    emptyDataInFlight = true
+                }
+                do {
+                    let outcomes = try evaluate(replies, current.transaction)
+                    recordContent(current.transaction)
+                    pendingContent = current.transaction.prepared.payload
+                    inFlight = (current.index, current.transaction, outcomes, current.start)
+                } catch let error as SmtpError {
+                    result(current.index, .failure(error))
+                }
+            } catch {
+                // The connection broke: what was in flight failed with it.
+                let failure = error as? SmtpError ?? makeError(stage: .data, kind: .protocol, hint: "\(error)")
+                if let sent = inFlight { result(sent.index, .failure(failure)) }
+                if let current { result(current.index, .failure(failure)) }
+                return next - base
+            }
+        }
+        return next - base
     }
 
     static func checkAddress(_ address: String, what: String, stage: SmtpError.Stage) throws {
