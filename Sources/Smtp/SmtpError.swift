@@ -18,7 +18,28 @@ import Foundation
 public struct SmtpError: Error, Sendable, CustomStringConvertible {
     /// The step of the session that failed.
     public enum Stage: String, Sendable, Codable, CaseIterable {
-        case dns, connect, tls, greeting, ehlo, starttls, auth, mail, rcpt, data, quit
+        /// Resolving the host name.
+        case dns
+        /// Opening the TCP connection.
+        case connect
+        /// The TLS handshake and certificate verification (implicit TLS or after STARTTLS).
+        case tls
+        /// Waiting for the server's 220 greeting.
+        case greeting
+        /// EHLO (or the HELO fallback).
+        case ehlo
+        /// The STARTTLS command (offered? accepted?).
+        case starttls
+        /// AUTH.
+        case auth
+        /// MAIL FROM (and RSET, and local checks of the message before it).
+        case mail
+        /// RCPT TO.
+        case rcpt
+        /// DATA, the content and the reply to the end of data.
+        case data
+        /// QUIT.
+        case quit
     }
 
     /// What went wrong, independent of the stage.
@@ -30,14 +51,27 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
     /// - `invalid_input`: refused locally before anything reached the wire (CR/LF in an
     ///   address, bad CA PEM, bad pin…), so a caller can answer 400 / exit 2, not 502 / 3.
     public enum Kind: String, Sendable, Codable, CaseIterable {
-        case timeout, refused, unreachable
+        /// No answer within the connect/command timeout or the session deadline.
+        case timeout
+        /// The connection was actively refused (nothing listens).
+        case refused
+        /// The name does not resolve, or no route leads to the host.
+        case unreachable
+        /// The certificate failed verification (chain, name, dates, or pin).
         case tlsVerify = "tls_verify"
+        /// The TLS handshake failed (plain text on a TLS port, old protocol, closed…).
         case tlsHandshake = "tls_handshake"
+        /// The server refused the credentials.
         case authRejected = "auth_rejected"
+        /// A needed extension or mechanism is missing (STARTTLS, AUTH, SMTPUTF8, 8BITMIME…).
         case mechanismUnsupported = "mechanism_unsupported"
+        /// A 5xx reply (or a local refusal that retrying cannot fix, such as SIZE).
         case rejectedPermanent = "rejected_permanent"
+        /// A 4xx reply: try again later.
         case rejectedTemporary = "rejected_temporary"
+        /// The server broke the protocol: garbage, an overlong line, a closed connection.
         case `protocol`
+        /// Refused locally before anything reached the wire (bad address, PEM, pin…).
         case invalidInput = "invalid_input"
     }
 
@@ -91,6 +125,7 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
     /// True when trying again unchanged will fail the same way (5xx, verification, input).
     public var isPermanent: Bool { !isTransient }
 
+    /// One line: "SMTP auth failed (auth_rejected): 535 5.7.8 … — credentials rejected (535 5.7.8)".
     public var description: String {
         var text = "SMTP \(stage.rawValue) failed (\(kind.rawValue))"
         if let code = replyCode {

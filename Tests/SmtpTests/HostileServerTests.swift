@@ -153,6 +153,23 @@ final class HostileServerTests: XCTestCase {
         XCTAssertEqual(report?.server.authMechanism, "PLAIN")
     }
 
+    func testConnectTimeoutWhenSYNsAreDropped() throws {
+        let server = try HostileSmtpServer(mode: "backlog_full")
+        let settings = try loopbackSettings(port: server.port, security: .none) { $0.connectTimeout = 1 }
+        let started = Date()
+        assertSmtpError(try SmtpClient.check(settings), stage: .connect, kind: .timeout) { error in
+            XCTAssertEqual(error.hint, "no answer within 1 s from 127.0.0.1:\(server.port): a firewall may drop the traffic")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+    }
+
+    func testTLSHandshakeTimeout() throws {
+        let (error, _, _) = try run("silent", security: .implicitTLS, send: false)
+        XCTAssertEqual(error?.stage, .tls)
+        XCTAssertEqual(error?.kind, .timeout)
+        XCTAssertTrue(error?.hint.hasPrefix("TLS handshake did not finish within 1.5 s") ?? false, error?.hint ?? "")
+    }
+
     func testHELOFallback() throws {
         let (error, report, _) = try run("helo_only")
         XCTAssertNil(error)

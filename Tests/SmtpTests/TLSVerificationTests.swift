@@ -43,6 +43,19 @@ final class TLSVerificationTests: XCTestCase {
         XCTAssertTrue(byIP.server.certificate?.issuer.contains("EmailSetup Test CA") ?? false)
     }
 
+    func testIPv6LiteralWithAndWithoutBrackets() throws {
+        let server = try SmtpTestServer(mode: .implicit, bindAddress: "::1")
+        for host in ["::1", "[::1]"] {
+            let settings = try loopbackSettings(port: server.port, security: .implicitTLS, host: host)
+            let report = try SmtpClient.check(settings)
+            XCTAssertEqual(report.server.remoteAddress, "::1")
+            XCTAssertTrue(report.transcript.text.contains("certificate verified for \(host)"))
+        }
+        let wrong = try SmtpTestServer(mode: .implicit, certificate: "wronghost", bindAddress: "::1")
+        expectVerifyFailure(Result { try SmtpClient.check(try loopbackSettings(port: wrong.port, security: .implicitTLS, host: "::1")) }
+            .mapError { $0 as! SmtpError }, hintContains: "not ::1")
+    }
+
     func testUntrustedIssuerWithoutExtraCA() throws {
         expectVerifyFailure(try check(certificate: "good", verification: .full, withCA: false), hintContains: "is not trusted")
     }

@@ -105,18 +105,13 @@ final class SocketStream: ByteStream {
         }
     }
 
-    /// True when the kernel holds unread bytes for this socket (STARTTLS injection check).
-    var hasPendingInput: Bool {
-        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, 0) > 0 && (entry.revents & Int16(POLLIN)) != 0
-    }
-
     // MARK: Connecting
 
     /// Resolves `host` and connects to each address in turn (IPv6 and IPv4, in the
     /// resolver's order), each attempt bounded by `connectTimeout` and all by `deadline`.
     static func connect(host: String, port: Int, connectTimeout: Double, deadline: Deadline) throws -> SocketStream {
-        let addresses = try resolve(host: host, port: port, deadline: deadline)
+        // Resolving counts against the connect timeout too.
+        let addresses = try resolve(host: host, port: port, deadline: min(deadline, Deadline.after(seconds: connectTimeout)))
         var failures: [(address: String, failure: StreamFailure)] = []
         for address in addresses {
             let attemptDeadline = min(deadline, Deadline.after(seconds: connectTimeout))

@@ -11,7 +11,14 @@ public struct SmtpTranscript: Sendable, Equatable, Codable {
     /// One line of the conversation.
     public struct Entry: Sendable, Equatable, Codable {
         /// Who spoke.
-        public enum Direction: String, Sendable, Codable { case client = "C", server = "S", note = "*" }
+        public enum Direction: String, Sendable, Codable {
+            /// Sent by the client ("C").
+            case client = "C"
+            /// Sent by the server ("S").
+            case server = "S"
+            /// A note from the client about what it did ("*").
+            case note = "*"
+        }
         /// Milliseconds since the session started.
         public var milliseconds: Int
         /// Who spoke.

@@ -22,6 +22,8 @@ Modes:
   starttls_inject   answers STARTTLS with "220" plus an injected plaintext reply in
                     the same packet, then does TLS (needs --cert/--key)
   helo_only         answers EHLO with 502, HELO with 250
+  backlog_full      listens with a full accept queue and never accepts, so new SYNs
+                    are dropped and connect() times out (a firewall that drops)
 """
 import argparse
 import os
@@ -184,6 +186,22 @@ def main():
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
+    if ARGS.mode == "backlog_full":
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):  # fill the accept queue; later SYNs are dropped
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            try:
+                f.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(f)
+        time.sleep(0.3)
+        print("READY %d" % port, flush=True)
+        sys.stdin.read()
+        os._exit(0)
     listener.listen(16)
     print("READY %d" % listener.getsockname()[1], flush=True)
     threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
