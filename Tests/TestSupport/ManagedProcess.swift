@@ -67,6 +67,43 @@ public final class ManagedProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits (bounded) for the child to exit and returns its status, stdout (what is
+    /// left unread) and stderr. Throws when it is still running after `timeout` (and kills it).
+    public func waitForExit(timeout: Double) throws -> (status: Int32, stdout: String, stderr: String) {
+        let fd = stdoutPipe.fileHandleForReading.fileDescriptor
+        let end = Date().addingTimeInterval(timeout)
+        var output = pending
+        pending = []
+        while true {
+            let remaining = end.timeIntervalSinceNow
+            guard remaining > 0 else {
+                stop()
+                throw Failure(message: "process still running after \(timeout) s", stderr: stderrText)
+            }
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&entry, 1, Int32(min(remaining, 1) * 1000) + 1) <= 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = read(fd, &chunk, chunk.count)
+            if count <= 0 { break }
+            output += chunk.prefix(count)
+        }
+        while process.isRunning && Date() < end { usleep(5_000) }
+        guard !process.isRunning else {
+            stop()
+            throw Failure(message: "process still running after \(timeout) s", stderr: stderrText)
+        }
+        let errors = stderrText
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), errors)
+    }
+
+    /// Runs a command to completion (bounded) and returns status, stdout and stderr.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                           timeout: Double = 60) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = try ManagedProcess(executable: executable, arguments: arguments, environment: environment)
+        defer { process.stop() }
+        return try process.waitForExit(timeout: timeout)
+    }
+
     /// The child's stderr so far.
     public var stderrText: String {
         (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
