@@ -125,6 +125,9 @@ enum Diagnosis {
             if code == EAI_AGAIN {
                 return (.dns, .timeout, "DNS lookup of \(context.host) failed temporarily (\(message)); try again")
             }
+            if context.host.unicodeScalars.contains(where: { !$0.isASCII }) {
+                return (.dns, .unreachable, "the name \(context.host) does not resolve: write an international domain name in its xn-- (punycode) form")
+            }
             return (.dns, .unreachable, "the name \(context.host) does not resolve (\(message)): check the spelling")
         case .connect(let failures):
             if failures.isEmpty { return (.dns, .unreachable, "the name \(context.host) has no usable address") }

@@ -181,7 +181,12 @@ public final class SmtpConnection {
             throw makeError(stage: .tls, kind: .tlsHandshake, hint: "TLS needs a socket")
         }
         let started = Deadline.now()
-        let context = try tlsContext ?? TLSContext(loadTrustStore: settings.verification == .full, extraCAPEM: settings.extraCAPEM)
+        let context: TLSContext
+        do {
+            context = try tlsContext ?? TLSContext(loadTrustStore: settings.verification == .full, extraCAPEM: settings.extraCAPEM)
+        } catch let error as SmtpError {
+            throw withContext(error)
+        }
         let stream: TLSStream
         do {
             stream = try TLSStream(socket: socket, context: context, serverName: settings.host, checkName: settings.verification == .full)
@@ -585,7 +590,12 @@ public final class SmtpConnection {
             } catch {
                 // The connection broke: what was in flight failed with it.
                 let failure = error as? SmtpError ?? makeError(stage: .data, kind: .protocol, hint: "\(error)")
-                if let sent = inFlight { result(sent.index, .failure(failure)) }
+                if let sent = inFlight {
+                    // Its content went out with this write or its reply was awaited: a data failure.
+                    var dataFailure = failure
+                    if dataFailure.stage == .mail { dataFailure.stage = .data }
+                    result(sent.index, .failure(dataFailure))
+                }
                 if let current { result(current.index, .failure(failure)) }
                 return next - base
             }
