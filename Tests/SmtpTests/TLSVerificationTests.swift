@@ -34,6 +34,30 @@ final class TLSVerificationTests: XCTestCase {
         }
     }
 
+    /// Every certificate against every mode, over one server per certificate.
+    func testCertificateByModeMatrix() throws {
+        let expectations: [(certificate: String, full: Bool, pinned: Bool, none: Bool)] = [
+            ("good", true, true, true), ("wronghost", false, true, true), ("expired", false, true, true), ("selfsigned", false, true, true),
+        ]
+        for row in expectations {
+            let server = try SmtpTestServer(mode: .implicit, certificate: row.certificate)
+            let pin = try fingerprint(row.certificate)
+            for (verification, expected) in [(SmtpSettings.Verification.full, row.full), (.pinned(sha256: pin), row.pinned), (.none, row.none),
+                                             (.pinned(sha256: String(repeating: "0", count: 64)), false)] {
+                let settings = try loopbackSettings(port: server.port, security: .implicitTLS, host: "localhost") { $0.verification = verification }
+                do {
+                    let report = try SmtpClient.check(settings)
+                    XCTAssertTrue(expected, "\(row.certificate) with \(verification) passed")
+                    XCTAssertEqual(report.server.certificate?.sha256Fingerprint, pin)
+                } catch let error as SmtpError {
+                    XCTAssertFalse(expected, "\(row.certificate) with \(verification): \(error)")
+                    XCTAssertEqual(error.kind, .tlsVerify, "\(row.certificate) with \(verification): \(error)")
+                    XCTAssertEqual(error.certificate?.sha256Fingerprint, pin)
+                }
+            }
+        }
+    }
+
     func testGoodCertificateFullVerificationByNameAndByIP() throws {
         XCTAssertNoThrow(try check(certificate: "good", verification: .full).get())
         XCTAssertNoThrow(try check(certificate: "good", mode: .starttls, verification: .full).get())
