@@ -202,6 +202,20 @@ public final class SettingsStore {
         return Int64(result.lastInsertID)
     }
 
+    /// Settings versions whose `action` (e.g. `test.send`) succeeded, newest first,
+    /// each once: the "last known good" version is the first.
+    /// - Parameters:
+    ///   - action: the audit action that proves a version, e.g. `test.send`.
+    ///   - limit: at most this many versions.
+    public func versionsWithSuccess(action: String, limit: Int = 1) throws -> [Int] {
+        let rows = try connection.query("""
+            SELECT settings_version AS v FROM audit_log
+            WHERE action = ? AND outcome = 'success' AND settings_version IS NOT NULL
+            GROUP BY settings_version ORDER BY settings_version DESC LIMIT ?
+            """, [.text(action), .int(Int64(max(0, limit)))])
+        return try rows.map { Int(try $0.int("v")) }
+    }
+
     /// The audit log, newest first.
     public func audit(limit: Int = 50, offset: Int = 0) throws -> [AuditEntry] {
         let rows = try connection.query("""

@@ -1,6 +1,8 @@
 @testable import EmailSetupFCGI
+import Foundation
 import Logging
-import Storage
+@testable import Smtp
+@testable import Storage
 
 /// An in-memory settings repository for the handler's unit tests (the real one
 /// is tested against MariaDB in StorageTests and the end-to-end tests).
@@ -23,8 +25,72 @@ final class MemorySettingsRepository: SettingsRepository {
         self.values.merge(values) { $1 }
         version += 1
         saves.append((values, actor))
+        snapshots[version] = self.values
         return version
     }
+
+    var snapshots: [Int: [String: String]] = [:]
+    var auditRows: [AuditEntry] = []
+    var rateEvents: [String: Int] = [:]
+    var successfulTests: [Int] = []
+
+    func history(limit: Int, offset: Int) throws -> [SettingsHistoryEntry] {
+        snapshots.keys.sorted(by: >).dropFirst(offset).prefix(limit).map {
+            SettingsHistoryEntry(version: $0, savedAt: Date(), savedBy: "admin", remoteAddress: nil, changedFields: [], values: snapshots[$0]!, restoredFrom: nil)
+        }
+    }
+
+    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+        guard let old = snapshots[version] else { throw StorageError(.notFound, "no version \(version)") }
+        return try saveSettings(old, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
+    }
+
+    func appendAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws -> Int64 {
+        if let failWith { throw failWith }
+        auditRows.append(AuditEntry(id: Int64(auditRows.count + 1), at: Date(), actor: actor, remoteAddress: remoteAddress,
+                                    action: action, outcome: outcome, detail: detail, settingsVersion: settingsVersion))
+        if action == "test.send", outcome == "success", let v = settingsVersion { successfulTests.append(v) }
+        return Int64(auditRows.count)
+    }
+
+    func audit(limit: Int, offset: Int) throws -> [AuditEntry] {
+        Array(auditRows.reversed().dropFirst(offset).prefix(limit))
+    }
+
+    func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision {
+        let n = rateEvents[bucket, default: 0]
+        guard n < limit else { return .limited(retryAfter: 42) }
+        rateEvents[bucket] = n + 1
+        return .allowed(remaining: limit - n - 1)
+    }
+
+    func versionsWithSuccessfulTests(limit: Int) throws -> [Int] {
+        Array(Set(successfulTests).sorted(by: >).prefix(limit))
+    }
+}
+
+/// A scripted SMTP peer for handler tests: returns what it is told and records what it got.
+final class ScriptedSmtp: SmtpOperations, @unchecked Sendable {
+    var failure: SmtpError?
+    var sent: [(envelope: Envelope, message: [UInt8], settings: SmtpSettings)] = []
+    var checks = 0
+
+    func check(_ settings: SmtpSettings) throws -> SmtpCheckReport {
+        checks += 1
+        if let failure { throw failure }
+        return SmtpCheckReport(server: Self.server, timingsMilliseconds: ["connect": 1], transcript: SmtpTranscript())
+    }
+
+    func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport {
+        if let failure { throw failure }
+        sent.append((envelope, message, settings))
+        return SmtpDeliveryReport(recipients: envelope.recipients.map { SmtpRecipientOutcome(address: $0, delivered: true, error: nil) },
+                                  reply: SmtpReply(code: 250, lines: ["OK queued"]), bytesSent: message.count,
+                                  timingsMilliseconds: ["data": 2], transcript: SmtpTranscript(), server: Self.server)
+    }
+
+    static let server = SmtpServerInfo(remoteAddress: "127.0.0.1:25", greeting: "220 test", capabilities: SmtpCapabilities(),
+                                       certificate: nil, tlsVersion: nil, cipher: nil, authMechanism: nil)
 }
 
 extension Logger {

@@ -9,10 +9,10 @@ import Glibc
 ///
 /// | variable | meaning |
 /// |---|---|
-/// | `EMAILSETUP_DB_SOCKET` | unix socket of the test server |
-/// | `EMAILSETUP_DB_USER` | account (has ALL on the test database only) |
-/// | `EMAILSETUP_DB_PASSWORD_FILE` | file holding the account's password |
-/// | `EMAILSETUP_DB_NAME` | database; tests drop and recreate its tables |
+/// | `EMAILSETUP_TEST_DB_SOCKET` | unix socket of the test server |
+/// | `EMAILSETUP_TEST_DB_USER` | account (has ALL on the test database only) |
+/// | `EMAILSETUP_TEST_DB_PASSWORD_FILE` | file holding the account's password |
+/// | `EMAILSETUP_TEST_DB_NAME` | database; tests drop and recreate its tables |
 /// | `EMAILSETUP_TEST_DB_STATE_DIR` | the STATE_DIR given to `mariadb.sh`; only the outage test needs it, to stop and start the server |
 ///
 /// There is no silent skip: a missing variable is an error that names it, and the
@@ -36,27 +36,27 @@ public struct DatabaseTestEnvironment: Sendable {
 
     /// The command that prepares a shell for these tests.
     public static let howToSetUp = """
-        scripts/lib/mariadb.sh start var/test && eval "$(scripts/lib/mariadb.sh env var/test)" \
-        && export EMAILSETUP_TEST_DB_STATE_DIR=var/test && swift test --filter StorageTests
+        scripts/lib/mariadb.sh start var/test && eval "$(scripts/lib/mariadb.sh test-env var/test)" \
+        && swift test --filter StorageTests
         """
 
     /// Reads the variables; throws `Missing` naming every one that is unset.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DatabaseTestEnvironment {
-        let required = ["EMAILSETUP_DB_SOCKET", "EMAILSETUP_DB_USER", "EMAILSETUP_DB_PASSWORD_FILE", "EMAILSETUP_DB_NAME"]
+        let required = ["EMAILSETUP_TEST_DB_SOCKET", "EMAILSETUP_TEST_DB_USER", "EMAILSETUP_TEST_DB_PASSWORD_FILE", "EMAILSETUP_TEST_DB_NAME"]
         let missing = required.filter { (environment[$0] ?? "").isEmpty }
         guard missing.isEmpty else {
             throw Missing(description: "the database tests did NOT run: \(missing.joined(separator: ", ")) not set. Run: \(howToSetUp)")
         }
-        let passwordFile = environment["EMAILSETUP_DB_PASSWORD_FILE"]!
+        let passwordFile = environment["EMAILSETUP_TEST_DB_PASSWORD_FILE"]!
         let password: String
         do {
             password = try String(contentsOfFile: passwordFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         } catch {
-            throw Missing(description: "EMAILSETUP_DB_PASSWORD_FILE=\(passwordFile) cannot be read: \(error)")
+            throw Missing(description: "EMAILSETUP_TEST_DB_PASSWORD_FILE=\(passwordFile) cannot be read: \(error)")
         }
         let state = environment["EMAILSETUP_TEST_DB_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-        return DatabaseTestEnvironment(socketPath: environment["EMAILSETUP_DB_SOCKET"]!, user: environment["EMAILSETUP_DB_USER"]!,
-                                       password: password, databaseName: environment["EMAILSETUP_DB_NAME"]!,
+        return DatabaseTestEnvironment(socketPath: environment["EMAILSETUP_TEST_DB_SOCKET"]!, user: environment["EMAILSETUP_TEST_DB_USER"]!,
+                                       password: password, databaseName: environment["EMAILSETUP_TEST_DB_NAME"]!,
                                        stateDirectory: state)
     }
 

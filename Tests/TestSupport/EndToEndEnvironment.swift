@@ -61,7 +61,10 @@ public enum ScriptRunner {
         return result.output
     }
 
-    /// Runs a program and returns its exit status and combined stdout+stderr; kills it after `timeout`.
+    /// Runs a program and returns its exit status and combined stdout+stderr; kills it
+    /// after `timeout`. Output is collected until the program exits (plus a moment for
+    /// the pipe to drain), so a daemon it leaves behind holding the pipe (spawn-fcgi's
+    /// child) cannot hang the test.
     public static func runWithStatus(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                                      input: [UInt8]? = nil, timeout: Double = 60) throws -> (status: Int32, output: String) {
         let process = Process()
@@ -73,14 +76,38 @@ public enum ScriptRunner {
         process.standardError = pipe
         let stdin = Pipe()
         process.standardInput = stdin
+        let collected = OutputBuffer()
+        let reader = pipe.fileHandleForReading
+        let drained = DispatchSemaphore(value: 0)
+        let readerThread = Thread {
+            while true {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }
+                collected.append(chunk)
+            }
+            drained.signal()
+        }
         try process.run()
+        readerThread.start()
         if let input { stdin.fileHandleForWriting.write(Data(input)) }
         try? stdin.fileHandleForWriting.close()
-        let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            process.terminate()
+            usleep(200_000)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
         process.waitUntilExit()
-        killer.cancel()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        _ = drained.wait(timeout: .now() + 1)
+        return (process.terminationStatus, collected.text)
     }
+}
+
+/// Bytes appended by one thread and read by another.
+final class OutputBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ chunk: Data) { lock.lock(); data.append(chunk); lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }

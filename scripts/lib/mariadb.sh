@@ -5,6 +5,8 @@
 #   scripts/lib/mariadb.sh start STATE_DIR   # idempotent; prints nothing on success
 #   scripts/lib/mariadb.sh stop  STATE_DIR
 #   scripts/lib/mariadb.sh env   STATE_DIR   # prints export lines for clients
+#   scripts/lib/mariadb.sh test-env STATE_DIR  # the same for the Storage tests, which
+#                                              # drop tables: their own database
 #
 # Files under STATE_DIR: mariadb/ (datadir), mariadb.sock, mariadb.pid,
 # mariadb.log, db-password (0600, the emailsetup user's password).
@@ -57,9 +59,11 @@ start() {
     local pw; pw=$(cat "$pwfile")
     admin <<SQL
 CREATE DATABASE IF NOT EXISTS emailsetup CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+CREATE DATABASE IF NOT EXISTS emailsetup_storage_test CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 CREATE USER IF NOT EXISTS 'emailsetup'@'localhost' IDENTIFIED BY '$pw';
 ALTER USER 'emailsetup'@'localhost' IDENTIFIED BY '$pw';
 GRANT ALL PRIVILEGES ON emailsetup.* TO 'emailsetup'@'localhost';
+GRANT ALL PRIVILEGES ON emailsetup_storage_test.* TO 'emailsetup'@'localhost';
 FLUSH PRIVILEGES;
 SQL
 }
@@ -83,5 +87,12 @@ case "$cmd" in
         echo "export EMAILSETUP_DB_PASSWORD_FILE='$pwfile'"
         echo "export EMAILSETUP_DB_NAME='emailsetup'"
         ;;
-    *) echo "usage: mariadb.sh start|stop|env STATE_DIR" >&2; exit 2 ;;
+    test-env)
+        echo "export EMAILSETUP_TEST_DB_SOCKET='$sock'"
+        echo "export EMAILSETUP_TEST_DB_USER='emailsetup'"
+        echo "export EMAILSETUP_TEST_DB_PASSWORD_FILE='$pwfile'"
+        echo "export EMAILSETUP_TEST_DB_NAME='emailsetup_storage_test'"
+        echo "export EMAILSETUP_TEST_DB_STATE_DIR='$state'"
+        ;;
+    *) echo "usage: mariadb.sh start|stop|env|test-env STATE_DIR" >&2; exit 2 ;;
 esac

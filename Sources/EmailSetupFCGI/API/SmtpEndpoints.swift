@@ -19,7 +19,7 @@ extension APIHandler {
         let now = Date()
         let from = try EmailAddress(settings.senderAddress ?? "")
         let message = Message(
-            from: Mailbox(displayName: "Email setup", address: from),
+            from: try Mailbox(displayName: "Email setup", address: from),
             to: [Mailbox(recipient)],
             subject: "Test email from \(systemName) (settings version \(snapshot.version))",
             text: """
@@ -42,7 +42,7 @@ extension APIHandler {
         do {
             let report = try smtp.send(envelope: message.envelope, message: bytes, settings: settings)
             let elapsed = Date().timeIntervalSince(started)
-            try audit("test.send", "success", actor, request, snapshot.version, detail: ["to": .string(recipient.address)])
+            try audit("test.send", "success", actor, request, snapshot.version, detail: [("to", .string(recipient.address))])
             logger.info("test email sent", metadata: ["to": "\(recipient.address)", "version": "\(snapshot.version)", "ms": "\(Int(elapsed * 1000))"])
             var data: [(String, JSONValue)] = [
                 ("ok", true), ("settings_version", .string(String(snapshot.version))), ("recipient", .string(recipient.address)),
@@ -64,7 +64,7 @@ extension APIHandler {
         try enforceRateLimit(action: "test.check", actor: actor, request: request, version: snapshot.version)
         do {
             let report = try smtp.check(settings)
-            try audit("test.check", "success", actor, request, snapshot.version, detail: [:])
+            try audit("test.check", "success", actor, request, snapshot.version, detail: [])
             var data: [(String, JSONValue)] = [("ok", true), ("settings_version", .string(String(snapshot.version)))]
             data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
             return .success(.object(data))
@@ -97,7 +97,7 @@ extension APIHandler {
         for (bucket, limit) in [("smtp-test:user:\(actor)", limits.perUser), ("smtp-test:all", limits.total)] {
             if case let .limited(retryAfter) = try repository.recordAndCount(bucket: String(bucket.prefix(191)), window: 60, limit: limit) {
                 let seconds = max(1, Int(retryAfter.rounded(.up)))
-                try audit(action, "rate_limited", actor, request, version, detail: ["bucket": .string(bucket)])
+                try audit(action, "rate_limited", actor, request, version, detail: [("bucket", .string(bucket))])
                 throw APIError(429, "rate_limit",
                                "Too many test emails and checks (at most \(limit) a minute\(bucket.hasSuffix(":all") ? " for everyone together" : " per user")); try again in \(seconds) s.",
                                headers: [("Retry-After", String(seconds))])

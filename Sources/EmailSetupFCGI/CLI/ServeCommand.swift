@@ -51,7 +51,7 @@ struct ServeCommand: ParsableCommand {
             listener = .inherited(fd: fd)
         } else {
             // No FastCGI socket: one request as plain CGI (shared hosting).
-            let status = CGIResponder.answerOneRequest(handler: runtime.makeHandler(), environment: environment)
+            let status = CGIResponder.answerOneRequest(handler: runtime.makeHandler(synchronousNotifications: true), environment: environment)
             throw ExitCode(status)
         }
 
@@ -61,6 +61,7 @@ struct ServeCommand: ParsableCommand {
         } catch {
             Runtime.fatal("\(error)")
         }
+        runtime.migrateAtStart()
         let workers = threads ?? runtime.config.workers
         SignalWatcher.onTermination { signal in
             logger.info("signal received; finishing in-flight requests", metadata: ["signal": "\(signal)"])
@@ -69,6 +70,7 @@ struct ServeCommand: ParsableCommand {
         logger.info("serving FastCGI", metadata: ["listener": "\(listener)", "workers": "\(workers)",
                                                   "auth": "\(runtime.config.access.mode.rawValue)"])
         server.run(workers: workers) { runtime.makeHandler() }
+        runtime.finishNotifications()
         logger.info("stopped")
     }
 

@@ -31,6 +31,8 @@ struct ResponderConfig: Sendable {
     var notify: [String]
     /// Seconds a notification target may take.
     var notifyTimeout: Double
+    /// The bytes sent to socket targets.
+    var notifyMessage: [UInt8]
     var logLevel: String
 
     /// How to reach MariaDB.
@@ -58,7 +60,7 @@ struct ResponderConfig: Sendable {
         ("workers", ""), ("auth", "remote_user"), ("admins", ""),
         ("test_rate_limit_per_user", "10"), ("test_rate_limit_total", "60"),
         ("socket_mode", "0660"), ("socket_group", ""),
-        ("notify", ""), ("notify_timeout", "1"), ("log_level", "info"),
+        ("notify", ""), ("notify_timeout", "1"), ("notify_message", "SYSTEM_UPDATED*RESET*"), ("log_level", "info"),
     ]
 
     /// Reads the file at `path` (nil: the default path, which may be absent when
@@ -125,6 +127,11 @@ struct ResponderConfig: Sendable {
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(value("log_level")) else {
             throw problem("log_level", "must be one of debug, info, notice, warning, error")
         }
+        let notify = value("notify").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for target in notify where SettingsChangeNotifier.Target(configuration: target) == nil {
+            throw problem("notify", "\"\(target)\" is not unix-stream:PATH, unix-datagram:PATH or command:/ABSOLUTE/PATH [ARGS]")
+        }
+        guard !value("notify_message").isEmpty else { throw problem("notify_message", "must not be empty") }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = value("workers").isEmpty ? max(2, 2 * cores) : try int("workers", 1...256)
         return ResponderConfig(
@@ -138,8 +145,9 @@ struct ResponderConfig: Sendable {
             testRateLimitTotal: try int("test_rate_limit_total", 1...100_000),
             socketMode: mode,
             socketGroup: optional("socket_group"),
-            notify: value("notify").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
+            notify: notify,
             notifyTimeout: notifyTimeout,
+            notifyMessage: Array(value("notify_message").utf8),
             logLevel: value("log_level"))
     }
 

@@ -62,11 +62,11 @@ struct SettingsChangeNotifier: Sendable {
         /// Parses one target of the configuration file: `unix-stream:PATH`,
         /// `unix-datagram:PATH` or `command:/ABSOLUTE/PATH [ARG …]` (arguments split at
         /// spaces; no quoting, no shell). Nil when it is none of these.
-        init?(configuration text: String) {
+        init?(configuration text: String, message: [UInt8] = SettingsChangeNotifier.defaultMessage) {
             if text.hasPrefix("unix-stream:"), text.count > "unix-stream:".count {
-                self = .unixStream(path: String(text.dropFirst("unix-stream:".count)))
+                self = .unixStream(path: String(text.dropFirst("unix-stream:".count)), message: message)
             } else if text.hasPrefix("unix-datagram:"), text.count > "unix-datagram:".count {
-                self = .unixDatagram(path: String(text.dropFirst("unix-datagram:".count)))
+                self = .unixDatagram(path: String(text.dropFirst("unix-datagram:".count)), message: message)
             } else if text.hasPrefix("command:") {
                 let words = text.dropFirst("command:".count).split(separator: " ").map(String.init)
                 guard let path = words.first, path.hasPrefix("/") else { return nil }

@@ -18,4 +18,8 @@ extension SettingsStore: SettingsRepository {
     func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
         try save(values: values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
     }
+
+    func versionsWithSuccessfulTests(limit: Int) throws -> [Int] {
+        try versionsWithSuccess(action: "test.send", limit: limit)
+    }
 }

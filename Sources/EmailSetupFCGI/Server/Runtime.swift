@@ -50,11 +50,58 @@ final class Runtime: @unchecked Sendable {
         try SettingsStore(configuration: databaseConfiguration, logger: logger).migrate()
     }
 
-    /// A handler with its own database connection, for one worker thread.
-    func makeHandler() -> (Request) -> Response {
-        let handler = APIHandler(policy: config.access, repository: RepositoryFactory.make(self), vault: vault, logger: logger)
-        return { handler.handle($0) }
+    /// True once the schema migrations ran in this process.
+    private let migrated = ManagedFlag()
+    /// Notifications run here, off the request path, so a slow target never delays an answer.
+    private let notifications = DispatchQueue(label: "emailsetup.notify")
+    private let pendingNotifications = DispatchGroup()
+
+    /// Applies migrations at start; when the database is away, the first request
+    /// that reaches it applies them instead (see `makeHandler`).
+    func migrateAtStart() {
+        do {
+            let applied = try migrate()
+            migrated.set()
+            if !applied.isEmpty { logger.info("schema migrations applied", metadata: ["versions": "\(applied)"]) }
+        } catch {
+            logger.warning("database unreachable at start; migrations will run on the first request that reaches it",
+                           metadata: ["error": "\(error)"])
+        }
     }
+
+    /// A handler with its own database connection, for one worker thread.
+    /// - Parameter synchronousNotifications: CGI mode, where the process exits right
+    ///   after answering, so notifications are sent before returning.
+    func makeHandler(synchronousNotifications: Bool = false) -> (Request) -> Response {
+        let store = RepositoryFactory.make(self)
+        var handler = APIHandler(policy: config.access, repository: store, vault: vault, logger: logger)
+        handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)
+        if !notifier.targets.isEmpty {
+            let notifier = self.notifier
+            if synchronousNotifications {
+                handler.settingsCommitted = { version in notifier.notify(version: version) }
+            } else {
+                let queue = notifications, group = pendingNotifications
+                handler.settingsCommitted = { version in queue.async(group: group) { notifier.notify(version: version) } }
+            }
+        }
+        let finalHandler = handler
+        return { [self] request in
+            if !migrated.isSet, (try? store.migrate()) != nil { migrated.set() }
+            return finalHandler.handle(request)
+        }
+    }
+
+    /// Waits (bounded) for notifications still on their way, before the process exits.
+    func finishNotifications() {
+        _ = pendingNotifications.wait(timeout: .now() + config.notifyTimeout + 0.5)
+    }
+
+    /// Every committed save and restore is announced to these targets.
+    lazy var notifier: SettingsChangeNotifier = {
+        let targets = config.notify.compactMap { SettingsChangeNotifier.Target(configuration: $0, message: config.notifyMessage) }
+        return SettingsChangeNotifier(targets: targets, timeout: config.notifyTimeout, logger: logger)
+    }()
 
     /// Prints one line to stderr and exits 2: for start-up problems.
     static func fatal(_ line: String) -> Never {
