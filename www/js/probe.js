@@ -1,0 +1,186 @@
+// "Check connection" and "Send test email": one attempt at a time, with elapsed
+// seconds and Cancel, and an answer that reads as an explanation — the hint
+// first, then the facts, the certificate, and the transcript folded below.
+
+import { api, ApiError, NetworkError } from './api.js';
+import { $, h, clear, describedBy, formatDate } from './dom.js';
+import { checkAddress } from './rules.js';
+
+const STAGES = {
+  dns: 'looking up the server’s address', connect: 'connecting', tls: 'TLS handshake',
+  greeting: 'waiting for the server’s greeting', ehlo: 'introducing ourselves (EHLO)',
+  starttls: 'switching to encryption (STARTTLS)', auth: 'signing in', mail: 'naming the sender (MAIL FROM)',
+  rcpt: 'naming the recipient (RCPT TO)', data: 'sending the message (DATA)', quit: 'closing (QUIT)',
+};
+const KINDS = {
+  timeout: 'no answer in time', refused: 'connection refused', tls_verify: 'certificate not trusted',
+  tls_handshake: 'encryption could not be negotiated', auth_rejected: 'sign-in rejected',
+  mechanism_unsupported: 'sign-in method not offered', rejected_permanent: 'rejected (permanent)',
+  rejected_temporary: 'rejected for now (temporary)', protocol: 'unexpected answer',
+};
+const ADDRESS_KEY = 'emailsetup.testAddress';
+
+let page;
+let running = null; // { controller, timer, started }
+
+export function initProbe(p) {
+  page = p;
+  $('check-button').addEventListener('click', () => run('check'));
+  $('test-form').addEventListener('submit', (e) => { e.preventDefault(); run('test'); });
+  $('probe-cancel').addEventListener('click', () => running && running.controller.abort());
+  $('test_address').addEventListener('input', () => addressError(null));
+  try { $('test_address').value = localStorage.getItem(ADDRESS_KEY) || ''; } catch { /* storage off */ }
+  const previous = page.onChange;
+  page.onChange = () => { previous && previous(); $('probe-unsaved').hidden = !page.isDirty(); };
+}
+
+function addressError(text) {
+  const input = $('test_address');
+  let p = $('test_address-error');
+  if (text) {
+    if (!p) { p = h('p', { id: 'test_address-error', class: 'field-error' }); $('test_address-help').before(p); }
+    p.textContent = text;
+    input.setAttribute('aria-invalid', 'true');
+  } else {
+    if (p) p.remove();
+    input.removeAttribute('aria-invalid');
+  }
+  describedBy(input, 'test_address-error', Boolean(text));
+  input.closest('.field').classList.toggle('has-error', Boolean(text));
+}
+
+async function run(kind) {
+  if (running) return;
+  const address = $('test_address').value.trim();
+  if (kind === 'test') {
+    const problem = checkAddress(address);
+    if (problem) {
+      addressError(address === '' ? 'Enter the address the test email should go to.' : problem);
+      $('test_address').focus();
+      return;
+    }
+    addressError(null);
+    try { localStorage.setItem(ADDRESS_KEY, address); } catch { /* storage off */ }
+  }
+  const result = $('probe-result');
+  clear(result);
+  const controller = new AbortController();
+  const started = Date.now();
+  const label = kind === 'check' ? 'Checking the connection' : `Sending a test email to ${address}`;
+  const text = $('probe-progress-text');
+  const tick = () => { text.textContent = `${label}… ${Math.floor((Date.now() - started) / 1000)} s`; };
+  tick();
+  running = { controller, timer: setInterval(tick, 1000), started };
+  $('probe-progress').hidden = false;
+  $('check-button').disabled = true;
+  $('test-button').disabled = true;
+  $('probe-cancel').focus();
+  try {
+    const { data } = kind === 'check' ? await api.check(controller.signal) : await api.test(address, controller.signal);
+    renderSuccess(result, kind, address, data);
+  } catch (e) {
+    renderFailure(result, kind, e);
+  } finally {
+    clearInterval(running.timer);
+    running = null;
+    $('probe-progress').hidden = true;
+    $('check-button').disabled = false;
+    $('test-button').disabled = false;
+    const heading = result.querySelector('h3');
+    if (heading) heading.focus();
+  }
+  if (page.onSaved) page.onSaved(); // tested_ok and last known good may have changed
+}
+
+function renderSuccess(box, kind, address, data) {
+  const version = data.settings_version ? ` (settings version ${data.settings_version})` : '';
+  box.append(h('div', { class: 'result ok' },
+    h('h3', { tabindex: '-1' }, kind === 'check' ? '✓ The connection works' : '✓ The test email was accepted'),
+    h('p', {}, kind === 'check'
+      ? `The server answered, the connection was secured as configured, and signing in succeeded${version}.`
+      : `The server accepted the message for ${address}${version}. It should arrive within a minute — look in the spam folder too.`),
+    timings(data.timings_ms),
+    certificate(data.certificate, false),
+    transcript(data.transcript)));
+}
+
+function renderFailure(box, kind, e) {
+  const what = kind === 'check' ? 'The connection check' : 'The test email';
+  if (e instanceof NetworkError) {
+    box.append(h('div', { class: 'result ' + (e.aborted ? 'neutral' : 'bad') },
+      h('h3', { tabindex: '-1' }, e.aborted ? `${what} was cancelled` : `${what} got no answer`),
+      h('p', {}, e.aborted ? 'This page stopped waiting. The server may still finish its attempt.' : e.message)));
+    return;
+  }
+  if (!(e instanceof ApiError)) {
+    box.append(h('div', { class: 'result bad' }, h('h3', { tabindex: '-1' }, `${what} failed`), h('p', {}, String(e))));
+    return;
+  }
+  if (e.notAvailable) {
+    box.append(h('div', { class: 'result neutral' }, h('h3', { tabindex: '-1' }, `${kind === 'check' ? 'Connection checks are' : 'Test emails are'} not available yet`),
+      h('p', {}, 'This server does not offer it in its current version. The settings can still be saved.')));
+    return;
+  }
+  if (e.status === 400 && e.errors.address) {
+    addressError(cap(e.errors.address));
+    $('test_address').focus();
+    return;
+  }
+  if (e.status === 429) {
+    const wait = e.retryAfter;
+    box.append(h('div', { class: 'result neutral' }, h('h3', { tabindex: '-1' }, 'Please wait a moment'),
+      h('p', {}, `${cap(Object.values(e.errors)[0] || 'Too many attempts.')}${wait ? ` Try again in ${wait} seconds.` : ''}`)));
+    return;
+  }
+  const d = e.body && e.body.diagnosis;
+  const hint = (d && d.hint) || e.errors.smtp || Object.values(e.errors)[0] || e.message;
+  const facts = [];
+  if (d) {
+    if (d.stage) facts.push(['Where', `${STAGES[d.stage] || d.stage} (${d.stage})`]);
+    if (d.kind) facts.push(['What', `${KINDS[d.kind] || d.kind} (${d.kind})`]);
+    if (d.code !== null && d.code !== undefined) facts.push(['Reply code', String(d.code)]);
+    if (d.enhanced_code) facts.push(['Enhanced status', d.enhanced_code]);
+    if (d.server_reply) facts.push(['Server said', d.server_reply]);
+  }
+  box.append(h('div', { class: 'result bad' },
+    h('h3', { tabindex: '-1' }, `✗ ${what} failed`),
+    h('p', { class: 'hint' }, cap(hint)),
+    facts.length ? h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])) : null,
+    d ? certificate(d.certificate, true) : null,
+    d ? timings(d.timings_ms) : null,
+    d ? transcript(d.transcript) : null));
+}
+
+function cap(m) { return typeof m === 'string' && m ? m[0].toUpperCase() + m.slice(1) : String(m); }
+
+function timings(t) {
+  if (!t || typeof t !== 'object' || !Object.keys(t).length) return null;
+  return h('p', { class: 'timings' }, 'Timings: ', Object.entries(t).map(([k, v]) => `${k} ${v} ms`).join(' · '));
+}
+
+function certificate(c, offerTrust) {
+  if (!c || typeof c !== 'object') return null;
+  const rows = [
+    ['Subject', c.subject], ['Issuer', c.issuer],
+    ['Valid', c.not_before || c.not_after ? `${formatDate(c.not_before)} – ${formatDate(c.not_after)}` : null],
+    ['Names', Array.isArray(c.names) && c.names.length ? c.names.join(', ') : null],
+    ['SHA-256', c.sha256 ? c.sha256.replace(/:/g, '').toLowerCase().replace(/(..)(?=.)/g, '$1:') : null],
+  ].filter(([, v]) => v);
+  const box = h('div', { class: 'certificate' },
+    h('h4', {}, 'The server’s certificate'),
+    h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'SHA-256' ? 'mono fingerprint' : null }, v)])));
+  if (c.sha256 && offerTrust !== null) {
+    box.append(h('p', { class: 'help' }, offerTrust
+      ? 'If you know this is your server’s certificate (for example a self-signed one), trust exactly this certificate:'
+      : 'To accept only this certificate from now on:'));
+    box.append(h('button', { type: 'button', class: 'secondary small trust-button', onclick: () => page.trustCertificate(c.sha256) }, 'Trust this certificate'));
+  }
+  return box;
+}
+
+function transcript(lines) {
+  if (!Array.isArray(lines) || !lines.length) return null;
+  return h('details', { class: 'transcript' },
+    h('summary', {}, `Conversation with the server (${lines.length} lines)`),
+    h('pre', {}, lines.join('\n')));
+}
