@@ -187,6 +187,7 @@ function refresh() {
   const ind = $('dirty-indicator');
   ind.textContent = dirty ? 'Unsaved changes' : (state.saved ? 'All changes saved' : '');
   ind.classList.toggle('is-dirty', dirty);
+  form.classList.toggle('is-dirty', dirty);
   $('undo').disabled = !dirty || state.saving;
   $('save').disabled = state.saving;
   document.title = (dirty ? '• ' : '') + 'Email setup';
@@ -260,6 +261,8 @@ function setStatus(text, kind = '') {
   const s = $('save-status');
   s.className = `save-status ${kind}`;
   s.textContent = text;
+  // A "not saved" explanation stays in view with the buttons.
+  form.classList.toggle('has-status', kind === 'error');
 }
 
 // ---------------------------------------------------------------- the public key
@@ -518,6 +521,8 @@ export const page = {
     setStatus(`Restored: the settings are now version ${state.version}.`, 'ok');
   },
   showBanner,
+  /** Draws the page again after something outside the form changed the state. */
+  rerender: () => refresh(),
   reload: () => load(true),
   label: (f) => LABELS[f] || f,
 };

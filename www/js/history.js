@@ -21,7 +21,7 @@ async function refresh() {
       const { data } = await api.history();
       if (data.last_known_good_version !== undefined) {
         page.state.lastKnownGood = data.last_known_good_version;
-        page.onChange && page.onChange();
+        page.rerender();
       }
       render(body, Array.isArray(data.versions) ? data.versions : [], data.last_known_good_version);
     } catch (e) {

@@ -97,11 +97,19 @@ function renderSuccess(box, kind, address, data) {
   box.append(h('div', { class: 'result ok' },
     h('h3', { tabindex: '-1' }, kind === 'check' ? '✓ The connection works' : '✓ The test email was accepted'),
     h('p', {}, kind === 'check'
-      ? `The server answered, the connection was secured as configured, and signing in succeeded${version}.`
+      ? `${checkSummary()}${version}.`
       : `The server accepted the message for ${address}${version}. It should arrive within a minute — look in the spam folder too.`),
     timings(data.timings_ms),
     certificate(data.certificate, false),
     transcript(data.transcript)));
+}
+
+function checkSummary() {
+  const saved = page.state.saved || {};
+  const secured = saved.smtp_connection_type === 'None' ? 'the connection was set up' : 'the connection was encrypted as configured';
+  return saved.smtp_authentication_type && saved.smtp_authentication_type !== 'None'
+    ? `The server answered, ${secured}, and signing in succeeded`
+    : `The server answered and ${secured} (no sign-in is configured)`;
 }
 
 function renderFailure(box, kind, e) {
@@ -164,11 +172,13 @@ function certificate(c, offerTrust) {
     ['Subject', c.subject], ['Issuer', c.issuer],
     ['Valid', c.not_before || c.not_after ? `${formatDate(c.not_before)} – ${formatDate(c.not_after)}` : null],
     ['Names', Array.isArray(c.names) && c.names.length ? c.names.join(', ') : null],
-    ['SHA-256', c.sha256 ? c.sha256.replace(/:/g, '').toLowerCase().replace(/(..)(?=.)/g, '$1:') : null],
+    ['SHA-256', c.sha256 ? fingerprintText(c.sha256) : null],
   ].filter(([, v]) => v);
   const box = h('div', { class: 'certificate' },
     h('h4', {}, 'The server’s certificate'),
-    h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'SHA-256' ? 'mono fingerprint' : null }, v)])));
+    h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k),
+      k === 'SHA-256' ? h('dd', { class: 'mono fingerprint' }, v.split(':').map((pair, i) => (i ? [':', h('wbr')] : []).concat(pair)))
+        : h('dd', {}, v)])));
   if (c.sha256 && offerTrust !== null) {
     box.append(h('p', { class: 'help' }, offerTrust
       ? 'If you know this is your server’s certificate (for example a self-signed one), trust exactly this certificate:'
@@ -178,9 +188,14 @@ function certificate(c, offerTrust) {
   return box;
 }
 
+/** "ab:cd:…", lower case: how fingerprints are usually compared by eye. */
+function fingerprintText(sha256) {
+  return sha256.replace(/:/g, '').toLowerCase().replace(/(..)(?=.)/g, '$1:');
+}
+
 function transcript(lines) {
   if (!Array.isArray(lines) || !lines.length) return null;
   return h('details', { class: 'transcript' },
-    h('summary', {}, `Conversation with the server (${lines.length} lines)`),
+    h('summary', {}, `Conversation with the server (${lines.length} ${lines.length === 1 ? 'line' : 'lines'})`),
     h('pre', {}, lines.join('\n')));
 }
