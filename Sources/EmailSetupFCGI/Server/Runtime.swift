@@ -7,11 +7,16 @@ import Storage
 final class Runtime: @unchecked Sendable {
     let config: ResponderConfig
     let logger: Logger
+    /// Opens stored secrets (v1 sealed, or the original system's format).
+    let secrets: SecretOpener
+    let vault: KeyringVault
     private let databasePassword: String
 
-    private init(config: ResponderConfig, logger: Logger, databasePassword: String) {
+    private init(config: ResponderConfig, logger: Logger, secrets: SecretOpener, databasePassword: String) {
         self.config = config
         self.logger = logger
+        self.secrets = secrets
+        self.vault = KeyringVault(opener: secrets)
         self.databasePassword = databasePassword
     }
 
@@ -25,7 +30,11 @@ final class Runtime: @unchecked Sendable {
         if config.access.mode == .none {
             logger.warning("auth = none: every request is treated as an administrator; use this for local runs only")
         }
-        return Runtime(config: config, logger: logger, databasePassword: try config.databasePassword())
+        // Key files that others can read stop start-up here, with one line naming the file.
+        let keyring = try SecretKeyring(directory: config.keyDirectory)
+        let legacy = try config.legacyKeyFile.map { try LegacySecret.passphrase(fromKeyFile: $0) }
+        return Runtime(config: config, logger: logger, secrets: SecretOpener(keyring: keyring, legacyPassphrase: legacy),
+                       databasePassword: try config.databasePassword())
     }
 
     /// The database settings for Storage.
@@ -35,7 +44,7 @@ final class Runtime: @unchecked Sendable {
 
     /// A handler with its own database connection, for one worker thread.
     func makeHandler() -> (Request) -> Response {
-        let handler = APIHandler(policy: config.access, repository: RepositoryFactory.make(self), logger: logger)
+        let handler = APIHandler(policy: config.access, repository: RepositoryFactory.make(self), vault: vault, logger: logger)
         return { handler.handle($0) }
     }
 

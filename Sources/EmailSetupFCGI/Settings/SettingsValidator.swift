@@ -1,4 +1,5 @@
 import Foundation
+import Smtp
 
 /// What a POST to email_smtp asks for the password.
 enum PasswordChange: Equatable, Sendable {
@@ -35,15 +36,15 @@ struct ValidatedSettings: Sendable {
 /// ```
 struct SettingsValidator: Sendable {
     /// Returns an error message for an invalid email address, else nil.
-    var checkAddress: @Sendable (String) -> String? = SettingsValidator.basicAddressCheck
+    var checkAddress: @Sendable (String) -> String? = SettingsValidator.smtpAddressCheck
     /// Returns an error message for an invalid host name or IP literal, else nil.
-    var checkHost: @Sendable (String) -> String? = SettingsValidator.basicHostCheck
+    var checkHost: @Sendable (String) -> String? = SettingsValidator.smtpHostCheck
     /// Returns an error message when the PEM text holds no parseable certificate, else nil.
     var checkCertificatesPEM: @Sendable (String) -> String? = { pem in
         pem.contains("-----BEGIN CERTIFICATE-----") ? nil : "must contain PEM certificates (-----BEGIN CERTIFICATE-----)"
     }
     /// Returns the canonical fingerprint (64 lower-case hex digits) or nil if invalid.
-    var normalizeFingerprint: @Sendable (String) -> String? = SettingsValidator.basicFingerprint
+    var normalizeFingerprint: @Sendable (String) -> String? = SettingsValidator.smtpFingerprint
 
     static let connectTimeoutRange = 1...120
     static let commandTimeoutRange = 1...600
@@ -184,21 +185,23 @@ struct SettingsValidator: Sendable {
         return w
     }
 
-    // MARK: - Minimal built-in checks (replaced by the Smtp module's validators)
+    // MARK: - Checks from the Smtp module, so the form and the client agree
 
-    static let basicAddressCheck: @Sendable (String) -> String? = { v in
-        let parts = v.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return "must be an email address like name@example.com" }
-        return nil
+    static let smtpAddressCheck: @Sendable (String) -> String? = { v in
+        switch EmailAddress.validate(v) {
+        case .success: return nil
+        case .failure(let e): return "is not a valid email address: \(e.reason)"
+        }
     }
 
-    static let basicHostCheck: @Sendable (String) -> String? = { v in
-        v.contains(" ") ? "must be a host name or an IP address" : nil
+    static let smtpHostCheck: @Sendable (String) -> String? = { v in
+        switch HostName.validate(v) {
+        case .success: return nil
+        case .failure(let e): return "is not a valid host name or IP address: \(e.reason)"
+        }
     }
 
-    static let basicFingerprint: @Sendable (String) -> String? = { v in
-        let hex = v.replacingOccurrences(of: ":", with: "").lowercased()
-        guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit }) else { return nil }
-        return hex
+    static let smtpFingerprint: @Sendable (String) -> String? = { v in
+        try? SHA256Fingerprint.validate(v).get().hex
     }
 }
