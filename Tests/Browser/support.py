@@ -144,7 +144,7 @@ def db_dump():
         db_password = f.read().strip()
     result = subprocess.run(
         ["mariadb-dump", "--no-defaults", "--protocol=socket", "--socket=" + values["EMAILSETUP_DB_SOCKET"],
-         "-u" + values["EMAILSETUP_DB_USER"], "--skip-comments", "--no-create-info",
+         "-u" + values["EMAILSETUP_DB_USER"], "--skip-comments", "--no-create-info", "--single-transaction", "--skip-lock-tables", "--skip-triggers",
          values["EMAILSETUP_DB_NAME"]],
         capture_output=True, text=True, env={**os.environ, "MYSQL_PWD": db_password}, timeout=60)
     if result.returncode != 0:

@@ -42,6 +42,7 @@ class PasswordTests(BrowserTestCase):
         # What the server kept: the secret sealed, never the clear text or the transport ciphertext.
         self.assertTrue(settings().data["smtp_password_set"])
         dump = db_dump()
+        self.assertIn("smtp_host", dump, "the dump holds no settings: it checks nothing")
         self.assertNotIn(password, dump)
         self.assertNotIn(sent, dump)
 
@@ -84,6 +85,35 @@ class PasswordTests(BrowserTestCase):
         self.assertEqual(body["data"]["smtp_password"], "")
         self.assertFalse(settings().data["smtp_password_set"])
         self.assertEqual(self.el("password-state").text, "No password is set.")
+
+
+class NoWebCryptoTests(BrowserTestCase):
+    """A page opened over plain HTTP on a remote host has no crypto.subtle. The
+    browser is made to look like that before the page's scripts run."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.driver.execute_cdp_cmd("Page.enable", {})
+        cls.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+            Object.defineProperty(window, 'isSecureContext', {get: () => false});
+            Object.defineProperty(Crypto.prototype, 'subtle', {get: () => undefined});"""})
+
+    def setUp(self):
+        save_via_api(BASELINE, password="")
+        self.open_page()
+
+    def test_new_password_impossible_everything_else_works(self):
+        self.assertFalse(self.driver.execute_script("return !!(window.crypto && crypto.subtle)"))
+        self.set_value("smtp_authentication_type", "Auto")  # the password field shows with a sign-in method
+        notice = self.el("crypto-notice")
+        self.assertTrue(notice.is_displayed())
+        self.assertIn("HTTPS", notice.text)
+        self.assertFalse(self.el("smtp_password").is_enabled(), "a password that cannot be encrypted can be typed")
+        self.fill({"smtp_host": "no-crypto.example.com", "smtp_username": "someone"})
+        status = self.save_and_wait()
+        self.assertTrue(status.startswith("Saved"), status + " " + self.el("banner").text)
+        self.assertEqual(settings().data["smtp_host"], "no-crypto.example.com")
 
 
 if __name__ == "__main__":
