@@ -143,8 +143,9 @@ export function validate(values) {
     else if (utf8Length(v) > MAX_LINE) set(k, `Is longer than ${MAX_LINE} bytes.`);
   }
   const v = (k) => (values[k] ?? '').trim();
-  if (!errors.from_address) set('from_address', checkAddress(values.from_address ?? ''));
-  if (!errors.smtp_host) set('smtp_host', checkHost(values.smtp_host ?? ''));
+  // The server trims one-line fields before checking them, and so does the page.
+  if (!errors.from_address) set('from_address', checkAddress(v('from_address')));
+  if (!errors.smtp_host) set('smtp_host', checkHost(v('smtp_host')));
   if (!errors.smtp_port && !wholeNumberIn(v('smtp_port'), 1, 65535)) {
     set('smtp_port', 'Must be a whole number from 1 to 65535.');
   }
