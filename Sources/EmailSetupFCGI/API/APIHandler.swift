@@ -21,6 +21,12 @@ struct APIHandler {
     var repository: SettingsRepository
     var vault: PasswordVault?
     var validator = SettingsValidator()
+    var smtp: SmtpOperations = LiveSmtp()
+    var limits = TestRateLimits()
+    /// Called after every committed save or restore with the new version (fire and forget).
+    var settingsCommitted: (Int) -> Void = { _ in }
+    /// Names this system in test emails (the host name by default).
+    var systemName = ProcessInfo.processInfo.hostName
     var logger: Logger
 
     init(policy: AccessPolicy = AccessPolicy(), repository: SettingsRepository, vault: PasswordVault? = nil,
@@ -95,8 +101,11 @@ struct APIHandler {
         case (.settings, _): return try saveSettings(request, actor: actor)
         case (.publicKey, _): return try publicKey()
         case (.health, _): return try health()
-        case (.test, _), (.check, _), (.history, _), (.restore, _), (.audit, _):
-            throw APIError(501, "request", "Not implemented yet.")
+        case let (.test(address), _): return try sendTestEmail(to: address, request: request, actor: actor)
+        case (.check, _): return try checkConnection(request: request, actor: actor)
+        case (.history, _): return try history(request)
+        case let (.restore(version), _): return try restore(version: version, request: request, actor: actor)
+        case (.audit, _): return try audit(request)
         }
     }
 
@@ -175,7 +184,15 @@ struct APIHandler {
 
     private func getSettings() throws -> Response {
         let snapshot = try repository.loadSettings()
-        return .success(Self.publicView(snapshot), headers: [("ETag", ETag.format(snapshot.version))])
+        return .success(try withLastKnownGood(Self.publicView(snapshot)), headers: [("ETag", ETag.format(snapshot.version))])
+    }
+
+    /// Adds `last_known_good_version`: the newest version whose test email succeeded.
+    func withLastKnownGood(_ view: JSONValue) throws -> JSONValue {
+        guard case .object(var members) = view else { return view }
+        let good = try repository.versionsWithSuccessfulTests(limit: 1).first
+        members.append(("last_known_good_version", good.map { .string(String($0)) } ?? .null))
+        return .object(members)
     }
 
     private func saveSettings(_ request: Request, actor: String) throws -> Response {
@@ -215,9 +232,10 @@ struct APIHandler {
         }
         let version = try repository.saveSettings(toSave, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress)
         logger.info("settings saved", metadata: ["version": "\(version)", "user": "\(actor)"])
+        settingsCommitted(version)
         var saved = stored.values.merging(toSave) { $1 }
         saved[SettingsKey.settingsVersion.rawValue] = String(version)
-        var data2 = Self.publicView(SettingsSnapshot(values: saved, version: version))
+        var data2 = try withLastKnownGood(Self.publicView(SettingsSnapshot(values: saved, version: version)))
         if case .object(var members) = data2 {
             members.append(("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) })))
             data2 = .object(members)

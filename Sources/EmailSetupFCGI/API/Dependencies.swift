@@ -1,3 +1,5 @@
+import Foundation
+import Smtp
 import Storage
 
 /// The saved settings as the API sees them: every stored label and the version.
@@ -6,24 +8,54 @@ struct SettingsSnapshot: Sendable, Equatable {
     var version: Int
 }
 
-/// Where the settings live. The production conformance is Storage's
-/// `SettingsStore` (one per worker thread); unit tests use an in-memory one.
-/// Implementations throw `StorageError` (`.unavailable` → 503, `.conflict` → 409).
+/// Where the settings, their history, the audit log and the rate-limit counters
+/// live. The production conformance is Storage's `SettingsStore` (one per worker
+/// thread); unit tests use an in-memory one. Implementations throw `StorageError`
+/// (`.unavailable` → 503, `.conflict` → 409, `.notFound` → 404).
 protocol SettingsRepository: AnyObject {
     /// One consistent read of all settings and their version.
     func loadSettings() throws -> SettingsSnapshot
     /// Saves all `values` atomically if the stored version still equals
-    /// `expectedVersion` (nil: any); returns the new version.
+    /// `expectedVersion` (nil: any), with history and audit rows; returns the new version.
     func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int
+    /// Saved versions, newest first.
+    func history(limit: Int, offset: Int) throws -> [SettingsHistoryEntry]
+    /// Makes `version`'s values current as a new version; returns it.
+    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int
+    /// Appends one audit row.
+    @discardableResult
+    func appendAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws -> Int64
+    /// The audit log, newest first.
+    func audit(limit: Int, offset: Int) throws -> [AuditEntry]
+    /// Counts one event against a sliding-window limit shared by all responders.
+    func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision
+    /// Versions whose test email succeeded, newest first (at most `limit`).
+    func versionsWithSuccessfulTests(limit: Int) throws -> [Int]
 }
 
-/// Opens the browser's RSA-OAEP ciphertext and seals the password for storage.
-/// Implemented over Storage's secret keyring.
+/// Opens the browser's RSA-OAEP ciphertext and seals the password for storage,
+/// and opens stored secrets for the SMTP client.
 protocol PasswordVault: AnyObject {
     /// The RSA public key (SPKI PEM) browsers and curl users encrypt with.
     var publicKeyPEM: String { get }
     /// Decrypts base64 RSA-OAEP-SHA-256 ciphertext and seals it for storage.
     func sealTransportCiphertext(_ base64: String) throws -> String
+    /// Opens a stored (sealed or legacy) secret; "" stays "".
+    func openStored(_ stored: String) throws -> String
+}
+
+/// The SMTP sessions the API runs: the real client in production, scripted in unit tests.
+protocol SmtpOperations {
+    func check(_ settings: SmtpSettings) throws -> SmtpCheckReport
+    func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport
+}
+
+/// The Smtp module's client, in process.
+struct LiveSmtp: SmtpOperations {
+    func check(_ settings: SmtpSettings) throws -> SmtpCheckReport { try SmtpClient.check(settings) }
+    func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport {
+        try SmtpClient.send(envelope: envelope, message: message, settings: settings)
+    }
 }
 
 /// Who may use the API: the web server authenticates, we authorise.
@@ -37,4 +69,10 @@ struct AccessPolicy: Sendable {
     var mode: Mode = .remoteUser
     /// When not empty, only these users are administrators.
     var admins: Set<String> = []
+}
+
+/// How many test emails and checks are allowed per minute.
+struct TestRateLimits: Sendable {
+    var perUser = 10
+    var total = 60
 }

@@ -1,7 +1,56 @@
 import ArgumentParser
+import Foundation
+import Smtp
 
-/// `emailsetup check`: placeholder until the Smtp issue lands.
+/// `emailsetup check`: connect, negotiate TLS, say EHLO, authenticate and quit — send nothing.
+///
+/// ```
+/// emailsetup check --host smtp.example.com --security starttls --user app --password-env SMTP_PASSWORD --from app@example.com --json
+/// ```
 struct CheckCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check", abstract: "Connect, negotiate TLS, authenticate and quit; send nothing.")
-    func run() throws { throw ExitCode(ExitStatus.usage) }
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Connect, negotiate TLS, authenticate and quit; send nothing.",
+        discussion: """
+        With --json, prints one object: {"ok":true,"server":…,"timings_ms":…,"transcript":[…]}, or on failure {"ok":false,"stage":…,"kind":…,"code":…,"enhanced_code":…,"hint":…,"certificate":…,"transcript":[…]}.
+
+        Exit status: 0 check passed, 2 bad usage or input, 3 an SMTP failure, 4 a timeout.
+        """
+    )
+
+    @OptionGroup var options: SmtpOptions
+
+    func run() throws {
+        let settings: SmtpSettings
+        do { settings = try options.settings() } catch let usage as CLIUsage {
+            CLIOutput.stderr("emailsetup check: \(usage)")
+            throw ExitCode(ExitStatus.usage)
+        }
+        do {
+            let report = try SmtpClient.check(settings)
+            if options.json {
+                var object = CLIOutput.dictionary(report)
+                object["ok"] = true
+                CLIOutput.json(object)
+            } else {
+                let server = report.server
+                CLIOutput.stdout("check passed: \(settings.host):\(settings.port) (\(server.remoteAddress))")
+                CLIOutput.stdout("greeting: \(server.greeting)")
+                if let version = server.tlsVersion { CLIOutput.stdout("TLS: \(version) \(server.cipher ?? "")") }
+                if let cert = server.certificate {
+                    CLIOutput.stdout("certificate: \(cert.subject), issuer \(cert.issuer), valid until \(cert.notAfter)")
+                    CLIOutput.stdout("  SHA-256 \(cert.sha256Fingerprint)")
+                }
+                CLIOutput.stdout("auth: \(server.authMechanism ?? "none")")
+                CLIOutput.stdout("extensions: \(server.capabilities.keywords.keys.sorted().joined(separator: " "))")
+                let timings = report.timingsMilliseconds.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value.rounded())) ms" }
+                CLIOutput.stdout("timings: \(timings.joined(separator: ", "))")
+                CLIOutput.stdout("transcript:")
+                for line in report.transcript.lines { CLIOutput.stdout("  " + line) }
+            }
+        } catch let error as SmtpError {
+            if options.json { CLIOutput.json(error.diagnosis) } else { CLIOutput.describe(error, transcript: true) }
+            throw ExitCode(CLIOutput.exitStatus(for: [error]))
+        }
+    }
 }

@@ -16,4 +16,8 @@ final class KeyringVault: PasswordVault, @unchecked Sendable {
         let password = try opener.keyring.decryptTransportPassword(base64: base64)
         return try opener.keyring.seal(password)
     }
+
+    func openStored(_ stored: String) throws -> String {
+        try opener.open(stored)
+    }
 }

@@ -1,13 +1,21 @@
+import Logging
 import Storage
 
-/// Makes the per-thread settings repository. (Wired to Storage's SettingsStore.)
+/// Makes the per-thread settings repository: Storage's `SettingsStore`, which
+/// owns one MariaDB connection (opened lazily, reopened after an outage).
 enum RepositoryFactory {
-    static func make(_ runtime: Runtime) -> SettingsRepository { Unavailable() }
+    static func make(_ runtime: Runtime) -> SettingsStore {
+        SettingsStore(configuration: runtime.databaseConfiguration, logger: runtime.logger)
+    }
+}
 
-    private final class Unavailable: SettingsRepository {
-        func loadSettings() throws -> SettingsSnapshot { throw StorageError(.unavailable, "storage not wired yet") }
-        func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
-            throw StorageError(.unavailable, "storage not wired yet")
-        }
+extension SettingsStore: SettingsRepository {
+    func loadSettings() throws -> SettingsSnapshot {
+        let stored = try load()
+        return SettingsSnapshot(values: stored.values, version: stored.version)
+    }
+
+    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+        try save(values: values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
     }
 }

@@ -38,8 +38,16 @@ final class Runtime: @unchecked Sendable {
     }
 
     /// The database settings for Storage.
-    var databaseConfiguration: DatabaseSettingsForStorage {
-        DatabaseSettingsForStorage(config: config.database, password: databasePassword)
+    var databaseConfiguration: DatabaseConfiguration {
+        let endpoint: DatabaseConfiguration.Endpoint = config.database.socket.map { .unixSocket(path: $0) }
+            ?? .tcp(host: config.database.host ?? "localhost", port: config.database.port)
+        return DatabaseConfiguration(endpoint: endpoint, user: config.database.user, password: databasePassword,
+                                     database: config.database.name)
+    }
+
+    /// Applies the schema migrations (idempotent; safe when several responders start at once).
+    func migrate() throws -> [Int] {
+        try SettingsStore(configuration: databaseConfiguration, logger: logger).migrate()
     }
 
     /// A handler with its own database connection, for one worker thread.
@@ -55,8 +63,3 @@ final class Runtime: @unchecked Sendable {
     }
 }
 
-/// Database settings plus the password read from its file.
-struct DatabaseSettingsForStorage: Sendable {
-    var config: ResponderConfig.DatabaseSettings
-    var password: String
-}

@@ -1,0 +1,78 @@
+import Foundation
+import Storage
+
+/// GET email_history, POST email_history/{version}/restore and GET email_audit.
+extension APIHandler {
+    /// `limit` and `offset` from the query string, bounded.
+    static func paging(_ query: String, defaultLimit: Int = 50) throws -> (limit: Int, offset: Int) {
+        var limit = defaultLimit, offset = 0
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { continue }
+            switch kv[0] {
+            case "limit":
+                guard let n = Int(kv[1]), (1...500).contains(n) else { throw APIError.badRequest("limit", "must be a whole number from 1 to 500") }
+                limit = n
+            case "offset":
+                guard let n = Int(kv[1]), n >= 0, n <= 10_000_000 else { throw APIError.badRequest("offset", "must be a whole number from 0") }
+                offset = n
+            default: continue
+            }
+        }
+        return (limit, offset)
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: date)
+    }
+
+    func history(_ request: Request) throws -> Response {
+        let (limit, offset) = try Self.paging(request.query)
+        let entries = try repository.history(limit: limit, offset: offset)
+        let tested = Set(try repository.versionsWithSuccessfulTests(limit: 1000))
+        let good = try repository.versionsWithSuccessfulTests(limit: 1).first
+        // Field names only: never a value, so no secret can leak through history.
+        let versions: [JSONValue] = entries.map { e in
+            .object([
+                ("version", .number(Double(e.version))), ("saved_at", .string(Self.iso8601(e.savedAt))),
+                ("saved_by", .string(e.savedBy)), ("remote_address", e.remoteAddress.map { .string($0) } ?? .null),
+                ("changed_fields", .array(e.changedFields.map { .string($0) })),
+                ("restored_from", e.restoredFrom.map { .number(Double($0)) } ?? .null),
+                ("tested_ok", .bool(tested.contains(e.version))),
+            ])
+        }
+        return .success(.object([("versions", .array(versions)), ("last_known_good_version", good.map { .string(String($0)) } ?? .null),
+                                 ("limit", .number(Double(limit))), ("offset", .number(Double(offset)))]))
+    }
+
+    func restore(version: Int, request: Request, actor: String) throws -> Response {
+        let expected = try ETag.expectedVersion(ifMatch: request.headers["if-match"])
+        let newVersion = try repository.restore(version: version, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress)
+        logger.info("settings restored", metadata: ["from": "\(version)", "version": "\(newVersion)", "user": "\(actor)"])
+        settingsCommitted(newVersion)
+        let snapshot = try repository.loadSettings()
+        var view = try withLastKnownGood(Self.publicView(snapshot))
+        if case .object(var members) = view {
+            members.append(("restored_from", .number(Double(version))))
+            view = .object(members)
+        }
+        return .success(view, headers: [("ETag", ETag.format(snapshot.version))])
+    }
+
+    func audit(_ request: Request) throws -> Response {
+        let (limit, offset) = try Self.paging(request.query)
+        let entries = try repository.audit(limit: limit, offset: offset)
+        let rows: [JSONValue] = entries.map { e in
+            .object([
+                ("id", .number(Double(e.id))), ("at", .string(Self.iso8601(e.at))), ("actor", .string(e.actor)),
+                ("remote_address", e.remoteAddress.map { .string($0) } ?? .null), ("action", .string(e.action)),
+                ("outcome", .string(e.outcome)),
+                ("detail", e.detail.flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? e.detail.map { .string($0) } ?? .null),
+                ("settings_version", e.settingsVersion.map { .number(Double($0)) } ?? .null),
+            ])
+        }
+        return .success(.object([("entries", .array(rows)), ("limit", .number(Double(limit))), ("offset", .number(Double(offset)))]))
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Smtp
+import Storage
+
+/// POST email_test/{address} and POST email_check: prove the saved settings with a
+/// real SMTP session on this worker thread, bounded by the saved timeouts, and
+/// answer with the outcome — or a diagnosis a person can act on.
+extension APIHandler {
+    func sendTestEmail(to address: String, request: Request, actor: String) throws -> Response {
+        let recipient: EmailAddress
+        switch EmailAddress.validate(address) {
+        case .success(let a): recipient = a
+        case .failure(let e): throw APIError.badRequest("address", "is not a valid email address: \(e.reason)")
+        }
+        let snapshot = try repository.loadSettings()
+        let settings = try sessionSettings(snapshot)
+        try enforceRateLimit(action: "test.send", actor: actor, request: request, version: snapshot.version)
+
+        let now = Date()
+        let from = try EmailAddress(settings.senderAddress ?? "")
+        let message = Message(
+            from: Mailbox(displayName: "Email setup", address: from),
+            to: [Mailbox(recipient)],
+            subject: "Test email from \(systemName) (settings version \(snapshot.version))",
+            text: """
+            This is a test email from the Email setup page of \(systemName).
+
+            Sent:              \(Self.timestamp(now))
+            Requested by:      \(actor)\(request.remoteAddress.map { " from \($0)" } ?? "")
+            Settings version:  \(snapshot.version)
+            SMTP server:       \(settings.host):\(settings.port) (\(snapshot.values[SettingsKey.connectionType.rawValue] ?? "None"), authentication \(snapshot.values[SettingsKey.authenticationType.rawValue] ?? "None"))
+
+            If you can read this, outgoing email works with these settings.
+            """,
+            date: now,
+            messageID: Message.makeMessageID(domain: from.asciiDomain))
+        let bytes: [UInt8]
+        do { bytes = try message.rendered() } catch {
+            throw APIError.badRequest("address", "cannot be used in a message: \(error)")
+        }
+        let started = Date()
+        do {
+            let report = try smtp.send(envelope: message.envelope, message: bytes, settings: settings)
+            let elapsed = Date().timeIntervalSince(started)
+            try audit("test.send", "success", actor, request, snapshot.version, detail: ["to": .string(recipient.address)])
+            logger.info("test email sent", metadata: ["to": "\(recipient.address)", "version": "\(snapshot.version)", "ms": "\(Int(elapsed * 1000))"])
+            var data: [(String, JSONValue)] = [
+                ("ok", true), ("settings_version", .string(String(snapshot.version))), ("recipient", .string(recipient.address)),
+                ("message_id", .string("<\(message.messageID)>")),
+                ("server_reply", .string("\(report.reply.code) \(report.reply.text)")),
+            ]
+            data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+            return .success(.object(data))
+        } catch let error as SmtpError {
+            try audit("test.send", "failure", actor, request, snapshot.version, detail: Self.auditDetail(error, to: recipient.address))
+            logger.notice("test email failed", metadata: ["stage": "\(error.stage.rawValue)", "kind": "\(error.kind.rawValue)", "hint": "\(error.hint)"])
+            return Self.diagnosisResponse(error, version: snapshot.version)
+        }
+    }
+
+    func checkConnection(request: Request, actor: String) throws -> Response {
+        let snapshot = try repository.loadSettings()
+        let settings = try sessionSettings(snapshot)
+        try enforceRateLimit(action: "test.check", actor: actor, request: request, version: snapshot.version)
+        do {
+            let report = try smtp.check(settings)
+            try audit("test.check", "success", actor, request, snapshot.version, detail: [:])
+            var data: [(String, JSONValue)] = [("ok", true), ("settings_version", .string(String(snapshot.version)))]
+            data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+            return .success(.object(data))
+        } catch let error as SmtpError {
+            try audit("test.check", "failure", actor, request, snapshot.version, detail: Self.auditDetail(error, to: nil))
+            logger.notice("connection check failed", metadata: ["stage": "\(error.stage.rawValue)", "kind": "\(error.kind.rawValue)", "hint": "\(error.hint)"])
+            return Self.diagnosisResponse(error, version: snapshot.version)
+        }
+    }
+
+    // MARK: - Parts
+
+    /// The saved settings as `SmtpSettings`; the password is opened only when the
+    /// client authenticates.
+    private func sessionSettings(_ snapshot: SettingsSnapshot) throws -> SmtpSettings {
+        let sealed = snapshot.values[SettingsKey.password.rawValue] ?? ""
+        let vault = self.vault
+        do {
+            return try SmtpSettingsMapper.smtpSettings(from: snapshot.values) { [vault] in
+                guard let vault else { return "" }
+                return try vault.openStored(sealed)
+            }
+        } catch let incomplete as SmtpSettingsMapper.Incomplete {
+            throw APIError(409, incomplete.field, incomplete.message)
+        }
+    }
+
+    /// Per user and overall, counted in MariaDB so all responders share the limit.
+    private func enforceRateLimit(action: String, actor: String, request: Request, version: Int) throws {
+        for (bucket, limit) in [("smtp-test:user:\(actor)", limits.perUser), ("smtp-test:all", limits.total)] {
+            if case let .limited(retryAfter) = try repository.recordAndCount(bucket: String(bucket.prefix(191)), window: 60, limit: limit) {
+                let seconds = max(1, Int(retryAfter.rounded(.up)))
+                try audit(action, "rate_limited", actor, request, version, detail: ["bucket": .string(bucket)])
+                throw APIError(429, "rate_limit",
+                               "Too many test emails and checks (at most \(limit) a minute\(bucket.hasSuffix(":all") ? " for everyone together" : " per user")); try again in \(seconds) s.",
+                               headers: [("Retry-After", String(seconds))])
+            }
+        }
+    }
+
+    private func audit(_ action: String, _ outcome: String, _ actor: String, _ request: Request, _ version: Int,
+                       detail: [(String, JSONValue)]) throws {
+        let text = String(decoding: JSONValue.object(detail).serialized(), as: UTF8.self)
+        try repository.appendAudit(action: action, outcome: outcome, actor: actor, remoteAddress: request.remoteAddress,
+                                   detail: text, settingsVersion: version)
+    }
+
+    static func auditDetail(_ error: SmtpError, to: String?) -> [(String, JSONValue)] {
+        var d: [(String, JSONValue)] = [("stage", .string(error.stage.rawValue)), ("kind", .string(error.kind.rawValue))]
+        if let code = error.replyCode { d.append(("code", .number(Double(code)))) }
+        if let enhanced = error.enhancedCode { d.append(("enhanced_code", .string(enhanced))) }
+        if let to { d.append(("to", .string(to))) }
+        return d
+    }
+
+    static func certificateJSON(_ c: SmtpCertificate?) -> JSONValue {
+        guard let c else { return .null }
+        return .object([("subject", .string(c.subject)), ("issuer", .string(c.issuer)),
+                        ("not_before", .string(c.notBefore)), ("not_after", .string(c.notAfter)),
+                        ("sha256_fingerprint", .string(c.sha256Fingerprint)),
+                        ("subject_alt_names", .array(c.subjectAlternativeNames.map { .string($0) }))])
+    }
+
+    static func timingsJSON(_ timings: [String: Double]) -> JSONValue {
+        .object(timings.keys.sorted().map { ($0, .number((timings[$0]! * 10).rounded() / 10)) })
+    }
+
+    static func sessionFacts(timings: [String: Double], transcript: SmtpTranscript, server: SmtpServerInfo) -> [(String, JSONValue)] {
+        [
+            ("timings_ms", timingsJSON(timings)),
+            ("server", .object([
+                ("remote_address", .string(server.remoteAddress)), ("greeting", .string(server.greeting)),
+                ("tls_version", server.tlsVersion.map { .string($0) } ?? .null), ("cipher", server.cipher.map { .string($0) } ?? .null),
+                ("auth_mechanism", server.authMechanism.map { .string($0) } ?? .null),
+                ("extensions", .array(server.capabilities.keywords.keys.sorted().map { .string($0) })),
+            ])),
+            ("certificate", certificateJSON(server.certificate)),
+            ("transcript", .array(transcript.lines.map { .string($0) })),
+        ]
+    }
+
+    /// 504 for a timeout, 502 for every other SMTP failure; the hint first.
+    static func diagnosisResponse(_ error: SmtpError, version: Int) -> Response {
+        let diagnosis: JSONValue = .object([
+            ("stage", .string(error.stage.rawValue)), ("kind", .string(error.kind.rawValue)),
+            ("code", error.replyCode.map { .number(Double($0)) } ?? .null),
+            ("enhanced_code", error.enhancedCode.map { .string($0) } ?? .null),
+            ("reply_text", error.replyText.map { .string($0) } ?? .null),
+            ("hint", .string(error.hint)), ("transient", .bool(error.isTransient)),
+            ("settings_version", .string(String(version))),
+            ("certificate", certificateJSON(error.certificate)),
+            ("transcript", .array(error.transcript.lines.map { .string($0) })),
+        ])
+        return .json(error.kind == .timeout ? 504 : 502, .object([
+            ("status", "error"), ("errors", .object([("smtp", .string(error.hint))])), ("diagnosis", diagnosis),
+        ]))
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss 'UTC'"
+        return f.string(from: date)
+    }
+}

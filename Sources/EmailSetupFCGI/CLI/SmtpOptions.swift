@@ -1,0 +1,181 @@
+import ArgumentParser
+import Foundation
+import Smtp
+
+/// The SETTINGS options shared by `send` and `check` (DESIGN.md "Command line").
+struct SmtpOptions: ParsableArguments {
+    @Flag(help: "Use the settings saved in the database instead of the options below.")
+    var stored = false
+
+    @Option(help: "SMTP server host name or IP address.")
+    var host: String?
+
+    @Option(help: "TCP port (default: 25 for none, 587 for starttls, 465 for ssl).")
+    var port: Int?
+
+    @Option(help: "none | starttls (required) | starttls-opportunistic | ssl (implicit TLS).")
+    var security: String = "starttls"
+
+    @Option(help: "none | plain | login | cram-md5 | auto (default: auto with --user, else none).")
+    var auth: String?
+
+    @Option(help: "Login name.")
+    var user: String?
+
+    @Option(name: .customLong("password-env"), help: "Name of the environment variable holding the password.")
+    var passwordEnv: String?
+
+    @Option(name: .customLong("password-file"), help: "File holding the password (a trailing newline is ignored).")
+    var passwordFile: String?
+
+    @Flag(name: .customLong("allow-cleartext-auth"), help: "Allow PLAIN/LOGIN over a connection without TLS.")
+    var allowCleartextAuth = false
+
+    @Option(help: "Certificate check: full | pinned | none.")
+    var verify: String = "full"
+
+    @Option(name: .customLong("ca-file"), help: "Extra trusted CA certificates (PEM file) for --verify full.")
+    var caFile: String?
+
+    @Option(help: "SHA-256 fingerprint of the server certificate (64 hex digits) for --verify pinned.")
+    var pin: String?
+
+    @Option(help: "Sender address (MAIL FROM and From:).")
+    var from: String?
+
+    @Option(help: "EHLO name (default: the sender's domain, else this machine's host name).")
+    var helo: String?
+
+    @Option(name: .customLong("connect-timeout"), help: "Seconds for each connection attempt.")
+    var connectTimeout: Double = 10
+
+    @Option(name: .customLong("command-timeout"), help: "Seconds to wait for each reply.")
+    var commandTimeout: Double = 30
+
+    @Option(help: "Seconds for a whole session (connect to QUIT).")
+    var deadline: Double = 120
+
+    @Flag(help: "Print one JSON object per message (or per check).")
+    var json = false
+
+    /// Builds the settings, or throws a usage error (exit 2) naming the bad option.
+    func settings() throws -> SmtpSettings {
+        if stored {
+            if host != nil { throw CLIUsage("--stored and --host exclude each other") }
+            throw CLIUsage(String(describing: StoredSettings.Unavailable()))
+        }
+        guard let host, !host.isEmpty else { throw CLIUsage("--host is required (or --stored)") }
+        guard let securityMode = SmtpSettings.Security(rawValue: security) else {
+            throw CLIUsage("--security must be none, starttls, starttls-opportunistic or ssl, not \(security)")
+        }
+        let defaultPort = securityMode == .implicitTLS ? 465 : securityMode == .none ? 25 : 587
+        var settings = SmtpSettings(host: host, port: port ?? defaultPort, security: securityMode)
+        guard (1...65535).contains(settings.port) else { throw CLIUsage("--port must be 1–65535") }
+        guard let from, from.contains("@") else { throw CLIUsage("--from ADDRESS is required") }
+        settings.senderAddress = from
+        settings.ehloName = helo
+        let authName = auth ?? (user == nil ? "none" : "auto")
+        guard let authentication = SmtpSettings.Authentication(rawValue: authName) else {
+            throw CLIUsage("--auth must be none, plain, login, cram-md5 or auto, not \(authName)")
+        }
+        settings.authentication = authentication
+        settings.allowCleartextAuthentication = allowCleartextAuth
+        if authentication != .none {
+            guard let user else { throw CLIUsage("--auth \(authName) needs --user") }
+            settings.username = user
+            switch (passwordEnv, passwordFile) {
+            case (let name?, nil):
+                guard ProcessInfo.processInfo.environment[name] != nil else { throw CLIUsage("environment variable \(name) (--password-env) is not set") }
+                // Read at the moment of AUTH, not before.
+                settings.password = { ProcessInfo.processInfo.environment[name] ?? "" }
+            case (nil, let path?):
+                guard FileManager.default.isReadableFile(atPath: path) else { throw CLIUsage("--password-file \(path) is not readable") }
+                settings.password = {
+                    var text = try String(contentsOfFile: path, encoding: .utf8)
+                    while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+                    return text
+                }
+            case (nil, nil): throw CLIUsage("--auth \(authName) needs --password-env VAR or --password-file FILE")
+            default: throw CLIUsage("give either --password-env or --password-file, not both")
+            }
+        }
+        switch verify {
+        case "full": settings.verification = .full
+        case "none": settings.verification = .none
+        case "pinned":
+            guard let pin, let normalized = SmtpClient.normalizedPin(pin) else {
+                throw CLIUsage("--verify pinned needs --pin with 64 hex digits (SHA-256 of the server certificate)")
+            }
+            settings.verification = .pinned(sha256: normalized)
+        default: throw CLIUsage("--verify must be full, pinned or none, not \(verify)")
+        }
+        if let caFile {
+            guard let pem = try? String(contentsOfFile: caFile, encoding: .utf8) else { throw CLIUsage("--ca-file \(caFile) is not readable") }
+            do { try SmtpClient.validateCertificatesPEM(pem) } catch let error as SmtpError {
+                throw CLIUsage("--ca-file \(caFile): \(error.hint)")
+            }
+            settings.extraCAPEM = pem
+        }
+        for (name, value) in [("--connect-timeout", connectTimeout), ("--command-timeout", commandTimeout), ("--deadline", deadline)] {
+            guard value > 0, value <= 86400 else { throw CLIUsage("\(name) must be between 0 and 86400 seconds") }
+        }
+        settings.connectTimeout = connectTimeout
+        settings.commandTimeout = commandTimeout
+        settings.sessionTimeout = deadline
+        return settings
+    }
+}
+
+/// A bad option or input: the message goes to stderr and the exit status is 2.
+struct CLIUsage: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Output helpers shared by `send` and `check`.
+enum CLIOutput {
+    static func stderr(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    static func stdout(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    /// One JSON object on one line.
+    static func json(_ object: [String: Any]) {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    /// An Encodable as a JSON dictionary.
+    static func dictionary<T: Encodable>(_ value: T) -> [String: Any] {
+        guard let data = try? JSONEncoder().encode(value),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return object
+    }
+
+    /// Exit status for a set of failures: 4 if any timed out, 2 for refused input, else 3.
+    static func exitStatus(for errors: [SmtpError]) -> Int32 {
+        if errors.isEmpty { return ExitStatus.ok }
+        if errors.contains(where: { $0.kind == .timeout }) { return ExitStatus.timeout }
+        if errors.allSatisfy({ $0.kind == .invalidInput }) { return ExitStatus.usage }
+        return ExitStatus.smtpFailure
+    }
+
+    /// Human-readable failure, with the transcript.
+    static func describe(_ error: SmtpError, transcript: Bool) {
+        var line = "failed at \(error.stage.rawValue) (\(error.kind.rawValue))"
+        if let code = error.replyCode { line += ": \(code)" + (error.enhancedCode.map { " " + $0 } ?? "") }
+        stderr(line)
+        stderr("hint: \(error.hint)")
+        if let cert = error.certificate {
+            stderr("certificate: \(cert.subject), issuer \(cert.issuer), valid \(cert.notBefore) – \(cert.notAfter)")
+            stderr("  SHA-256 \(cert.sha256Fingerprint); names: \(cert.subjectAlternativeNames.joined(separator: ", "))")
+        }
+        if transcript && !error.transcript.entries.isEmpty {
+            stderr("transcript:")
+            for entry in error.transcript.lines { stderr("  " + entry) }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Picks the kind and the one-line hint for each failure. Pure functions of what was
+/// observed, so every hint is unit-tested without a server.
+enum Diagnosis {
+    struct Context {
+        var host: String
+        var port: Int
+        var security: SmtpSettings.Security
+        var commandTimeout: Double
+        var connectTimeout: Double
+        var sessionTimeout: Double
+        /// True when the session deadline, not the command timeout, was the limit.
+        var sessionDeadlineHit = false
+        /// The command whose reply was awaited ("EHLO", "end of data"…).
+        var command: String = ""
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    }
+
+    /// A reply that is not what the command accepts.
+    static func reply(_ reply: SmtpReply, stage: SmtpError.Stage, context: Context) -> (SmtpError.Kind, String) {
+        let codeText = "\(reply.code)" + (reply.enhancedCode.map { " " + $0 } ?? "")
+        let temporary = reply.isTransientNegative
+        let kind: SmtpError.Kind = temporary ? .rejectedTemporary : .rejectedPermanent
+        let said = ReplyParser.printable(reply.lines.first ?? "")
+        switch stage {
+        case .greeting:
+            if reply.code == 421 || reply.code == 554 {
+                return (kind, "the server refuses connections from here (\(codeText) \(said))" + (temporary ? "; try again later" : ""))
+            }
+            return (kind, "unexpected greeting \(codeText): \(said)")
+        case .auth:
+            switch reply.code {
+            case 535: return (.authRejected, "credentials rejected (\(codeText))")
+            case 534: return (.authRejected, "the server wants a stronger mechanism or an app password (\(codeText))")
+            case 538: return (.mechanismUnsupported, "the server requires encryption for this mechanism (\(codeText)); choose STARTTLS or SSL/TLS")
+            case 504: return (.mechanismUnsupported, "the server does not support this AUTH mechanism (\(codeText)); choose Auto")
+            case 530: return (.authRejected, "the server requires authentication first (\(codeText))")
+            default:
+                return temporary ? (.rejectedTemporary, "authentication failed temporarily (\(codeText) \(said)); try again later")
+                    : (.authRejected, "authentication failed (\(codeText) \(said))")
+            }
+        case .mail:
+            if reply.code == 530 { return (kind, "the server requires authentication (\(codeText)); set a user and password") }
+            if reply.code == 552 { return (kind, "message too large for the server (\(codeText))") }
+            return (kind, "sender refused (\(codeText) \(said))" + (temporary ? "; try again later" : ""))
+        case .rcpt:
+            if reply.code == 554 || reply.code == 550 || reply.code == 551 || reply.code == 553 {
+                return (kind, "recipient refused (\(codeText) \(said))")
+            }
+            if reply.code == 503 { return (kind, "recipient not accepted because an earlier command failed (\(codeText))") }
+            return (kind, "recipient refused (\(codeText) \(said))" + (temporary ? "; try again later" : ""))
+        case .data:
+            if reply.code == 552 { return (kind, "message too large for the server (\(codeText))") }
+            return (kind, "message " + (temporary ? "deferred" : "refused") + " after DATA (\(codeText) \(said))" + (temporary ? "; try again later" : ""))
+        case .ehlo:
+            return (kind, "EHLO/HELO refused (\(codeText) \(said)); try another EHLO name")
+        case .starttls:
+            return (kind, "STARTTLS refused (\(codeText) \(said))")
+        default:
+            return (kind, "\(context.command) refused (\(codeText) \(said))")
+        }
+    }
+
+    /// A stream failure (timeout, close, syscall, TLS) during a stage.
+    static func stream(_ failure: StreamFailure, stage: SmtpError.Stage, context: Context) -> (SmtpError.Kind, String) {
+        switch failure {
+        case .timeout:
+            if context.sessionDeadlineHit {
+                return (.timeout, "the session deadline of \(seconds(context.sessionTimeout)) passed during \(stage.rawValue)")
+            }
+            let limit = seconds(context.commandTimeout)
+            switch stage {
+            case .greeting:
+                if context.port == 465 && context.security != .implicitTLS {
+                    return (.timeout, "no greeting within \(limit): port 465 expects SSL/TLS, not STARTTLS")
+                }
+                return (.timeout, "no greeting within \(limit): the server may expect SSL/TLS on port \(context.port), or a firewall holds the connection")
+            case .tls:
+                return (.timeout, "TLS handshake did not finish within \(limit): port \(context.port) may expect plain SMTP or STARTTLS")
+            case .data:
+                return (.timeout, "no reply to the end of the message within \(limit)")
+            default:
+                return (.timeout, "no answer to \(context.command.isEmpty ? stage.rawValue.uppercased() : context.command) within \(limit)")
+            }
+        case .closed(let why):
+            if stage == .tls {
+                return (.tlsHandshake, "the server closed the connection during the TLS handshake (\(why)); it may not support TLS 1.2+ or SNI for \(context.host)")
+            }
+            if stage == .greeting {
+                return (.protocol, "the server closed the connection before its greeting; it may limit connections" + (context.security == .implicitTLS ? "" : " or expect SSL/TLS"))
+            }
+            return (.protocol, "the server closed the connection during \(stage.rawValue) (\(why))")
+        case .system(let function, let code):
+            return (.protocol, "\(function) failed during \(stage.rawValue): \(String(cString: strerror(code)))")
+        case .tls(_, let errors):
+            let joined = errors.joined(separator: " ").lowercased()
+            if joined.contains("wrong version number") || joined.contains("packet length too long") || joined.contains("record layer failure") {
+                return (.tlsHandshake, "the server answered in plain text: port \(context.port) expects STARTTLS or no TLS, not SSL/TLS")
+            }
+            if joined.contains("unsupported protocol") || joined.contains("protocol version") {
+                return (.tlsHandshake, "the server offers only TLS older than 1.2")
+            }
+            if joined.contains("unrecognized name") {
+                return (.tlsHandshake, "the server does not know the name \(context.host) (SNI); use the host name of its certificate")
+            }
+            return (.tlsHandshake, "TLS handshake failed: " + (errors.first ?? "unknown OpenSSL error"))
+        }
+    }
+
+    /// A failure to connect (resolve or TCP).
+    static func connect(_ failure: ConnectFailure, context: Context) -> (SmtpError.Stage, SmtpError.Kind, String) {
+        let target = "\(context.host):\(context.port)"
+        switch failure {
+        case .resolveTimeout:
+            return (.dns, .timeout, "the name \(context.host) did not resolve within the deadline: check the DNS resolver")
+        case .resolve(let code, let message):
+            if code == EAI_AGAIN {
+                return (.dns, .timeout, "DNS lookup of \(context.host) failed temporarily (\(message)); try again")
+            }
+            if context.host.unicodeScalars.contains(where: { !$0.isASCII }) {
+                return (.dns, .unreachable, "the name \(context.host) does not resolve: write an international domain name in its xn-- (punycode) form")
+            }
+            return (.dns, .unreachable, "the name \(context.host) does not resolve (\(message)): check the spelling")
+        case .connect(let failures):
+            if failures.isEmpty { return (.dns, .unreachable, "the name \(context.host) has no usable address") }
+            func hasErrno(_ codes: [Int32]) -> Bool {
+                failures.contains { if case .system(_, let code) = $0.failure { return codes.contains(code) } else { return false } }
+            }
+            if hasErrno([ECONNREFUSED]) {
+                return (.connect, .refused, "connection refused: nothing listens on \(target)")
+            }
+            if failures.contains(where: { if case .timeout = $0.failure { return true } else { return false } }) {
+                return (.connect, .timeout, "no answer within \(seconds(context.connectTimeout)) from \(target): a firewall may drop the traffic")
+            }
+            if hasErrno([ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL, EAFNOSUPPORT]) {
+                return (.connect, .unreachable, "no route to \(target): check the host and the network")
+            }
+            return (.connect, .unreachable, "could not connect to \(target): \(failures.last!.failure)")
+        }
+    }
+
+    /// A certificate that full verification rejected.
+    static func verification(_ result: TLSVerifyResult, certificate: SmtpCertificate?, host: String) -> String {
+        let pin = certificate.map { "; fingerprint to pin: \($0.sha256Fingerprint)" } ?? ""
+        switch result.reason {
+        case .hostnameMismatch:
+            let names = certificate?.names.joined(separator: ", ") ?? "another name"
+            return "certificate is for \(names), not \(host)\(pin)"
+        case .expired:
+            return "certificate expired on \(certificate?.notAfter ?? "?"): renew it on the server\(pin)"
+        case .notYetValid:
+            return "certificate is valid only from \(certificate?.notBefore ?? "?"): check the clocks\(pin)"
+        case .untrusted:
+            if let cert = certificate, cert.subject == cert.issuer {
+                return "certificate is self-signed (\(cert.subject)): add it as a CA certificate or pin it\(pin)"
+            }
+            return "certificate issuer \(certificate?.issuer ?? "?") is not trusted: add its CA certificate or pin the server certificate\(pin)"
+        case .other, .ok:
+            return "certificate verification failed: \(result.message)\(pin)"
+        }
+    }
+}

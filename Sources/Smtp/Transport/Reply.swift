@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One SMTP reply: a three-digit code and one or more lines of text (RFC 5321 4.2).
+public struct SmtpReply: Sendable, Equatable {
+    /// The reply code, 200…599.
+    public var code: Int
+    /// The RFC 3463 enhanced status code ("2.0.0"), when ENHANCEDSTATUSCODES is in force.
+    public var enhancedCode: String?
+    /// The text of each line, after the code and separator (and enhanced code).
+    public var lines: [String]
+
+    /// Makes a reply.
+    public init(code: Int, enhancedCode: String? = nil, lines: [String]) {
+        self.code = code
+        self.enhancedCode = enhancedCode
+        self.lines = lines
+    }
+
+    /// All lines joined by "\n".
+    public var text: String { lines.joined(separator: "\n") }
+    /// 2xx.
+    public var isPositive: Bool { (200..<300).contains(code) }
+    /// 3xx.
+    public var isIntermediate: Bool { (300..<400).contains(code) }
+    /// 4xx.
+    public var isTransientNegative: Bool { (400..<500).contains(code) }
+    /// 5xx.
+    public var isPermanentNegative: Bool { (500..<600).contains(code) }
+}
+
+/// Why a reply could not be parsed.
+enum ReplyParseFailure: Error, Equatable, CustomStringConvertible {
+    case lineTooLong(limit: Int)
+    case malformed(String)
+    case tooManyLines(limit: Int)
+
+    var description: String {
+        switch self {
+        case .lineTooLong(let limit): return "reply line longer than \(limit) bytes"
+        case .malformed(let line): return "malformed reply line: \(line)"
+        case .tooManyLines(let limit): return "reply of more than \(limit) lines"
+        }
+    }
+}
+
+/// Parses reply lines: "250-first", "250 last", "250" alone. Pure, tested without a socket.
+enum ReplyParser {
+    /// Splits one line (without CRLF) into code, whether more lines follow, and text.
+    static func parseLine(_ bytes: ArraySlice<UInt8>) throws -> (code: Int, more: Bool, text: String) {
+        let line = String(decoding: bytes, as: UTF8.self)
+        guard bytes.count >= 3 else { throw ReplyParseFailure.malformed(printable(line)) }
+        let start = bytes.startIndex
+        var code = 0
+        for index in start..<start + 3 {
+            let byte = bytes[index]
+            guard byte >= 0x30, byte <= 0x39 else { throw ReplyParseFailure.malformed(printable(line)) }
+            code = code * 10 + Int(byte - 0x30)
+        }
+        guard (200...599).contains(code) else { throw ReplyParseFailure.malformed(printable(line)) }
+        if bytes.count == 3 { return (code, false, "") }
+        let separator = bytes[start + 3]
+        guard separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-") else {
+            throw ReplyParseFailure.malformed(printable(line))
+        }
+        let text = String(decoding: bytes[(start + 4)...], as: UTF8.self)
+        return (code, separator == UInt8(ascii: "-"), text)
+    }
+
+    /// Splits "5.7.8 text" into the enhanced code and the rest when the code's class
+    /// matches the reply's first digit (RFC 3463: class.subject.detail).
+    static func splitEnhancedCode(_ text: String, replyCode: Int) -> (String?, String) {
+        let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let first = parts.first else { return (nil, text) }
+        let numbers = first.split(separator: ".", omittingEmptySubsequences: false)
+        guard numbers.count == 3,
+              let klass = Int(numbers[0]), klass == replyCode / 100, [2, 4, 5].contains(klass),
+              numbers[1].count >= 1, numbers[1].count <= 3, Int(numbers[1]) != nil,
+              numbers[2].count >= 1, numbers[2].count <= 3, Int(numbers[2]) != nil
+        else { return (nil, text) }
+        return (String(first), parts.count > 1 ? String(parts[1]) : "")
+    }
+
+    /// Replaces control characters so a hostile line cannot forge transcript lines.
+    static func printable(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }.prefix(200))
+    }
+}
+
+/// Reads CRLF-terminated lines from a stream through a fixed buffer, refusing lines
+/// longer than `lineLimit` (a server sending 1 MiB without CRLF is a protocol error,
+/// not a memory problem).
+final class LineReader {
+    private var buffer: [UInt8]
+    private var start = 0
+    private var end = 0
+    let lineLimit: Int
+
+    init(lineLimit: Int = 4096, chunk: Int = 16384) {
+        self.lineLimit = lineLimit
+        buffer = [UInt8](repeating: 0, count: max(chunk, lineLimit + 2))
+    }
+
+    /// Bytes received but not yet consumed.
+    var bufferedCount: Int { end - start }
+
+    /// Drops everything buffered (after STARTTLS: plaintext must not reach the TLS session).
+    func discardBuffered() -> Int {
+        let count = bufferedCount
+        start = 0
+        end = 0
+        return count
+    }
+
+    /// Returns the next line without its line ending (CRLF, or a bare LF).
+    func readLine(from stream: ByteStream, deadline: Deadline) throws -> ArraySlice<UInt8> {
+        var scanFrom = start
+        while true {
+            if let newline = buffer[scanFrom..<end].firstIndex(of: 0x0A) {
+                var lineEnd = newline
+                if lineEnd > start, buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                guard lineEnd - start <= lineLimit else { throw ReplyParseFailure.lineTooLong(limit: lineLimit) }
+                let line = buffer[start..<lineEnd]
+                start = newline + 1
+                return line
+            }
+            guard end - start <= lineLimit + 1 else { throw ReplyParseFailure.lineTooLong(limit: lineLimit) }
+            // Move the partial line to the front when the free space runs short.
+            if start == end {
+                start = 0
+                end = 0
+            } else if buffer.count - end < 1024, start > 0 {
+                buffer.withUnsafeMutableBytes { raw in
+                    let base = raw.baseAddress!
+                    memmove(base, base + start, end - start)
+                }
+                end -= start
+                start = 0
+            }
+            scanFrom = end
+            let received = try buffer.withUnsafeMutableBytes { raw in
+                try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[end...]), deadline: deadline)
+            }
+            if received == 0 { throw StreamFailure.closed("end of stream") }
+            end += received
+        }
+    }
+
+    /// Reads one complete (possibly multiline) reply.
+    func readReply(from stream: ByteStream, deadline: Deadline, enhancedCodes: Bool, maxLines: Int = 200,
+                   onLine: (String) -> Void) throws -> SmtpReply {
+        var lines: [String] = []
+        var code: Int?
+        while true {
+            let raw = try readLine(from: stream, deadline: deadline)
+            onLine(ReplyParser.printable(String(decoding: raw, as: UTF8.self)))
+            let (lineCode, more, text) = try ReplyParser.parseLine(raw)
+            if let code, code != lineCode {
+                throw ReplyParseFailure.malformed("reply code changed from \(code) to \(lineCode) within one reply")
+            }
+            code = lineCode
+            lines.append(text)
+            guard lines.count <= maxLines else { throw ReplyParseFailure.tooManyLines(limit: maxLines) }
+            if !more { break }
+        }
+        var reply = SmtpReply(code: code!, lines: lines)
+        if enhancedCodes, let first = lines.first {
+            let (enhanced, _) = ReplyParser.splitEnhancedCode(first, replyCode: reply.code)
+            if let enhanced {
+                reply.enhancedCode = enhanced
+                reply.lines = lines.map { ReplyParser.splitEnhancedCode($0, replyCode: reply.code).1 }
+            }
+        }
+        return reply
+    }
+}

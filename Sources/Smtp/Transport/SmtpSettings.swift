@@ -1,0 +1,97 @@
+/// Everything a session needs to reach and log in to one SMTP server.
+///
+/// The password is a closure, called only at the moment of authentication (and never
+/// when `authentication` is `.none`), so a sealed secret is opened as late as possible.
+///
+/// ```swift
+/// var settings = SmtpSettings(host: "smtp.example.com", port: 587, security: .startTLSRequired)
+/// settings.authentication = .auto
+/// settings.username = "app@example.com"
+/// settings.password = { try secrets.open("smtp_password") }
+/// settings.senderAddress = "app@example.com"
+/// ```
+public struct SmtpSettings: Sendable {
+    /// How the connection is protected.
+    public enum Security: String, Sendable, Codable, CaseIterable {
+        /// Plain SMTP, never TLS.
+        case none
+        /// STARTTLS when the server offers it, else plain (stored `None`).
+        case startTLSOpportunistic = "starttls-opportunistic"
+        /// STARTTLS or nothing: stops before AUTH when it is not offered or fails (stored `STARTTLS`).
+        case startTLSRequired = "starttls"
+        /// TLS from the first byte, usually port 465 (stored `SSL`/`TLS`).
+        case implicitTLS = "ssl"
+    }
+
+    /// Which AUTH mechanism to use.
+    public enum Authentication: String, Sendable, Codable, CaseIterable {
+        /// No AUTH.
+        case none
+        /// AUTH PLAIN (RFC 4616): cleartext, needs TLS unless `allowCleartextAuthentication`.
+        case plain
+        /// AUTH LOGIN: cleartext, needs TLS unless `allowCleartextAuthentication`.
+        case login
+        /// AUTH CRAM-MD5 (RFC 2195): the password never crosses the wire.
+        case cramMD5 = "cram-md5"
+        /// The strongest the server offers: CRAM-MD5 > PLAIN > LOGIN, never a cleartext
+        /// mechanism without TLS unless `allowCleartextAuthentication`.
+        case auto
+    }
+
+    /// How the server certificate is checked.
+    public enum Verification: Sendable, Equatable {
+        /// Chain to the system CA store (plus `extraCAPEM`) and the host name or IP.
+        case full
+        /// The SHA-256 of the leaf certificate's DER equals this (64 hex digits); no chain check.
+        case pinned(sha256: String)
+        /// No check at all (encryption without authentication of the server).
+        case none
+    }
+
+    /// Host name, IPv4 or IPv6 literal (with or without brackets).
+    public var host: String
+    /// TCP port, 1–65535.
+    public var port: Int
+    /// Plain, STARTTLS (opportunistic or required) or implicit TLS.
+    public var security: Security
+    /// AUTH mechanism.
+    public var authentication: Authentication = .none
+    /// Login name (UTF-8); no CR, LF or NUL.
+    public var username: String = ""
+    /// Called once, when AUTH needs the password.
+    public var password: @Sendable () throws -> String = { "" }
+    /// Certificate check.
+    public var verification: Verification = .full
+    /// Extra trusted CA certificates (PEM), for full verification.
+    public var extraCAPEM: String?
+    /// The sender address; its domain is the default EHLO name.
+    public var senderAddress: String?
+    /// EHLO name; default: the sender's domain, else the machine's host name.
+    public var ehloName: String?
+    /// Seconds for each connection attempt (each address of the host).
+    public var connectTimeout: Double = 10
+    /// Seconds for each command's reply (and the TLS handshake).
+    public var commandTimeout: Double = 30
+    /// Seconds for a whole session (connect to QUIT); on a reused connection, for the
+    /// set-up and then for each message.
+    public var sessionTimeout: Double = 120
+    /// Allows PLAIN and LOGIN over a connection without TLS. Off by default.
+    public var allowCleartextAuthentication = false
+
+    /// Makes settings with the defaults of DESIGN.md (timeouts 10 s / 30 s, full verification).
+    public init(host: String, port: Int, security: Security) {
+        self.host = host
+        self.port = port
+        self.security = security
+    }
+
+    /// The EHLO name to use: `ehloName`, else the sender's ASCII domain, else the host name.
+    public var effectiveEHLOName: String {
+        if let name = ehloName, !name.isEmpty { return name }
+        if let sender = senderAddress, let at = sender.lastIndex(of: "@") {
+            let domain = String(sender[sender.index(after: at)...])
+            if !domain.isEmpty, domain.utf8.allSatisfy({ $0 < 0x80 && $0 > 0x20 }) { return domain }
+        }
+        return SocketStream.machineHostName() ?? "localhost"
+    }
+}

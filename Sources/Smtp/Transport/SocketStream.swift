@@ -1,0 +1,228 @@
+// Every socket, poll and getaddrinfo call of the module lives in this file.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Calls a system function, retrying on EINTR; throws `.system` with errno otherwise.
+/// Returns the result when it is not -1. EAGAIN/EINPROGRESS are returned as `nil` so
+/// the caller can poll.
+@discardableResult
+func syscallRetryingEINTR<T: BinaryInteger>(_ function: String, _ body: () -> T) throws -> T? {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let code = errno
+        switch code {
+        case EINTR: continue
+        case EAGAIN, EWOULDBLOCK, EINPROGRESS: return nil
+        case ECONNRESET, EPIPE: throw StreamFailure.closed(String(cString: strerror(code)))
+        default: throw StreamFailure.system(function: function, errno: code)
+        }
+    }
+}
+
+/// Waits until `fd` is readable (`POLLIN`) or writable (`POLLOUT`), or the deadline.
+/// Throws `.timeout` when the deadline passes.
+func pollDescriptor(_ fd: Int32, events: Int16, deadline: Deadline) throws {
+    while true {
+        var entry = pollfd(fd: fd, events: events, revents: 0)
+        let timeout = deadline.pollMilliseconds
+        if timeout == 0 { throw StreamFailure.timeout }
+        let result = poll(&entry, 1, timeout)
+        if result > 0 { return }  // readable, writable, or an error/hangup the next call reports
+        if result == 0 { if deadline.hasPassed { throw StreamFailure.timeout } else { continue } }
+        if errno == EINTR { continue }
+        throw StreamFailure.system(function: "poll", errno: errno)
+    }
+}
+
+/// One resolved address of the server.
+struct ResolvedAddress: Sendable {
+    var family: Int32
+    var socketType: Int32
+    var proto: Int32
+    var storage: [UInt8]  // the sockaddr bytes
+    var text: String      // "127.0.0.1" or "::1"
+}
+
+/// Why connecting failed, before a stream exists.
+enum ConnectFailure: Error {
+    /// getaddrinfo failed (`EAI_*` code and its message), or timed out.
+    case resolve(code: Int32, message: String)
+    case resolveTimeout
+    /// Every address failed; the last failure per address.
+    case connect([(address: String, failure: StreamFailure)])
+}
+
+/// A non-blocking TCP socket with deadlines on every read and write. Owns its fd.
+final class SocketStream: ByteStream {
+    private var fd: Int32
+    /// The address connected to ("127.0.0.1" or "::1").
+    let remoteAddress: String
+
+    private init(fd: Int32, remoteAddress: String) {
+        self.fd = fd
+        self.remoteAddress = remoteAddress
+    }
+
+    deinit { close() }
+
+    /// The descriptor, for layering TLS over it. -1 once closed.
+    var descriptor: Int32 { fd }
+
+    func close() {
+        if fd >= 0 {
+            _ = Glibc.close(fd)
+            fd = -1
+        }
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws -> Int {
+        guard fd >= 0 else { throw StreamFailure.closed("already closed") }
+        while true {
+            if let count = try syscallRetryingEINTR("recv", { recv(fd, buffer.baseAddress, buffer.count, 0) }) {
+                return count
+            }
+            try pollDescriptor(fd, events: Int16(POLLIN), deadline: deadline)
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline) throws {
+        guard fd >= 0 else { throw StreamFailure.closed("already closed") }
+        var offset = 0
+        while offset < bytes.count {
+            // MSG_NOSIGNAL: a closed peer yields EPIPE, not a process-killing SIGPIPE.
+            if let sent = try syscallRetryingEINTR("send", {
+                send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            }) {
+                offset += sent
+            } else {
+                try pollDescriptor(fd, events: Int16(POLLOUT), deadline: deadline)
+            }
+        }
+    }
+
+    // MARK: Connecting
+
+    /// Resolves `host` and connects to each address in turn (IPv6 and IPv4, in the
+    /// resolver's order), each attempt bounded by `connectTimeout` and all by `deadline`.
+    static func connect(host: String, port: Int, connectTimeout: Double, deadline: Deadline) throws -> SocketStream {
+        // Resolving counts against the connect timeout too.
+        let addresses = try resolve(host: host, port: port, deadline: min(deadline, Deadline.after(seconds: connectTimeout)))
+        var failures: [(address: String, failure: StreamFailure)] = []
+        for address in addresses {
+            let attemptDeadline = min(deadline, Deadline.after(seconds: connectTimeout))
+            do {
+                return try connect(to: address, deadline: attemptDeadline)
+            } catch let failure as StreamFailure {
+                failures.append((address.text, failure))
+                if deadline.hasPassed { break }
+            }
+        }
+        throw ConnectFailure.connect(failures)
+    }
+
+    private static func connect(to address: ResolvedAddress, deadline: Deadline) throws -> SocketStream {
+        guard let fd = try syscallRetryingEINTR("socket", {
+            socket(address.family, address.socketType | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), address.proto)
+        }) else { throw StreamFailure.system(function: "socket", errno: errno) }
+        let stream = SocketStream(fd: fd, remoteAddress: address.text)
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let started = address.storage.withUnsafeBytes { raw -> Int32 in
+            Glibc.connect(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        }
+        if started != 0 {
+            let code = errno
+            guard code == EINPROGRESS || code == EINTR || code == EAGAIN else {
+                throw StreamFailure.system(function: "connect", errno: code)
+            }
+            try pollDescriptor(fd, events: Int16(POLLOUT), deadline: deadline)
+            var soError: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
+            if soError != 0 { throw StreamFailure.system(function: "connect", errno: soError) }
+        }
+        return stream
+    }
+
+    /// getaddrinfo has no timeout of its own, so it runs on a helper thread; when the
+    /// deadline passes first the caller gets `.resolveTimeout` and the thread finishes
+    /// (and is forgotten) on its own. IP literals resolve inline.
+    static func resolve(host: String, port: Int, deadline: Deadline) throws -> [ResolvedAddress] {
+        let literal = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if isIPLiteral(literal) {
+            return try getAddresses(host: literal, port: port, numeric: true)
+        }
+        final class Box: @unchecked Sendable {
+            let condition = NSCondition()
+            var result: Result<[ResolvedAddress], Error>?
+        }
+        let box = Box()
+        let thread = Thread {
+            let result = Result { try getAddresses(host: literal, port: port, numeric: false) }
+            box.condition.lock()
+            box.result = result
+            box.condition.signal()
+            box.condition.unlock()
+        }
+        thread.start()
+        box.condition.lock()
+        defer { box.condition.unlock() }
+        while box.result == nil {
+            let remaining = Double(deadline.pollMilliseconds) / 1000
+            if remaining <= 0 { throw ConnectFailure.resolveTimeout }
+            _ = box.condition.wait(until: Date(timeIntervalSinceNow: remaining))
+        }
+        return try box.result!.get()
+    }
+
+    private static func getAddresses(host: String, port: Int, numeric: Bool) throws -> [ResolvedAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = numeric ? AI_NUMERICHOST | AI_NUMERICSERV : AI_NUMERICSERV | AI_ADDRCONFIG
+        var list: UnsafeMutablePointer<addrinfo>?
+        var code: Int32
+        repeat {
+            code = getaddrinfo(host, String(port), &hints, &list)
+        } while code == EAI_SYSTEM && errno == EINTR
+        guard code == 0 else {
+            throw ConnectFailure.resolve(code: code, message: String(cString: gai_strerror(code)))
+        }
+        defer { freeaddrinfo(list) }
+        var result: [ResolvedAddress] = []
+        var node = list
+        while let entry = node?.pointee {
+            if let sa = entry.ai_addr {
+                let bytes = [UInt8](UnsafeRawBufferPointer(start: sa, count: Int(entry.ai_addrlen)))
+                var name = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                getnameinfo(sa, entry.ai_addrlen, &name, socklen_t(name.count), nil, 0, NI_NUMERICHOST)
+                let text = String(cString: name)
+                if !result.contains(where: { $0.storage == bytes }) {
+                    result.append(ResolvedAddress(family: entry.ai_family, socketType: entry.ai_socktype, proto: entry.ai_protocol, storage: bytes, text: text))
+                }
+            }
+            node = entry.ai_next
+        }
+        return result
+    }
+
+    /// True for "192.0.2.1" and "2001:db8::1" (no brackets).
+    static func isIPLiteral(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
+    /// The machine's host name, for EHLO when nothing better is known.
+    static func machineHostName() -> String? {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count) == 0 else { return nil }
+        let text = String(cString: name)
+        return text.isEmpty ? nil : text
+    }
+}

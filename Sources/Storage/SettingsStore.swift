@@ -1,0 +1,474 @@
+import Foundation
+import Logging
+
+/// The SMTP settings in MariaDB: read, save with optimistic concurrency, history,
+/// restore, audit log, re-sealing of secrets, and shared rate-limit counters.
+///
+/// One store per worker thread; it owns one ``MariaDBConnection`` and must be used by
+/// one thread at a time. Every method is one unit of work: it reconnects first if the
+/// database went away and came back, and fails with `StorageError` `.unavailable`
+/// (within about the configured read timeout) while it is away.
+///
+/// The settings live in DESIGN.md's `information` table, one row per label.
+/// *Settings labels* are `from_address` and every `smtp_*` label except
+/// `smtp_settings_version`, which holds the version and is managed by the store.
+///
+/// ```swift
+/// let store = SettingsStore(configuration: configuration, logger: logger)
+/// try store.migrate()                               // once at start (idempotent)
+/// let current = try store.load()
+/// let newVersion = try store.save(values: ["smtp_host": "mail.example.com", "smtp_port": "587"],
+///                                 expectedVersion: current.version,
+///                                 actor: "admin", remoteAddress: "192.0.2.7")
+/// ```
+public final class SettingsStore {
+    /// The label that holds the settings version.
+    public static let versionLabel = "smtp_settings_version"
+    /// The label of the sealed SMTP password.
+    public static let passwordLabel = "smtp_password"
+
+    /// True for labels that belong to the settings (snapshotted in history, accepted by
+    /// ``save(values:expectedVersion:actor:remoteAddress:)``).
+    public static func isSettingsLabel(_ label: String) -> Bool {
+        label == "from_address" || (label.hasPrefix("smtp_") && label != versionLabel)
+    }
+
+    /// The connection this store owns (for ``withTransaction(_:)`` bodies).
+    public let connection: MariaDBConnection
+    private let logger: Logger
+
+    /// Makes a store with its own connection, opened lazily.
+    /// - Parameters:
+    ///   - configuration: where the database is.
+    ///   - logger: reconnects, migrations and failures are logged here; never values.
+    public init(configuration: DatabaseConfiguration, logger: Logger = Logger(label: "emailsetup.storage")) {
+        self.connection = MariaDBConnection(configuration: configuration, logger: logger)
+        self.logger = logger
+    }
+
+    /// Applies pending schema migrations (see ``SchemaMigrations``); the responder calls
+    /// it once at start and `emailsetup migrate` calls it on demand. Safe to run from
+    /// several processes at once.
+    /// - Returns: the versions applied now, `[]` if none were pending.
+    ///
+    /// ```swift
+    /// let applied = try SettingsStore(configuration: configuration).migrate()
+    /// ```
+    @discardableResult
+    public func migrate() throws -> [Int] {
+        try SchemaMigrations.migrate(connection, logger: logger)
+    }
+
+    // MARK: - Settings
+
+    /// Reads every label with one statement, so the values and the version always come
+    /// from the same committed state (InnoDB gives a single statement one snapshot).
+    ///
+    /// ```swift
+    /// let settings = try store.load()
+    /// let etag = "\"\(settings.version)\""
+    /// ```
+    public func load() throws -> StoredSettings {
+        let rows = try connection.query("SELECT label, value FROM information")
+        return try Self.settings(from: rows)
+    }
+
+    /// Saves `values` as the next version, atomically.
+    ///
+    /// One transaction: lock the version row (`SELECT … FOR UPDATE`; created first if
+    /// missing), compare with `expectedVersion`, upsert every label
+    /// (`INSERT … ON DUPLICATE KEY UPDATE`), bump the version, write a history row (with
+    /// the names of the labels whose values changed) and an `settings.save` audit row,
+    /// commit. On any error nothing is written. Labels not in `values` keep their value.
+    ///
+    /// - Parameters:
+    ///   - values: settings labels → values; `smtp_password` must already be sealed.
+    ///   - expectedVersion: the version the client saw (`If-Match`); `nil` skips the check.
+    ///   - actor: the authenticated user.
+    ///   - remoteAddress: the client address, if known.
+    /// - Returns: the new version.
+    /// - Throws: `.conflict` with `currentVersion` when `expectedVersion` is stale;
+    ///   `.query` for a label that is not a settings label; `.unavailable` when the
+    ///   database is away or busy.
+    ///
+    /// ```swift
+    /// do {
+    ///     let version = try store.save(values: form, expectedVersion: ifMatch, actor: user, remoteAddress: addr)
+    /// } catch let error as StorageError where error.code == .conflict {
+    ///     // 409, with error.currentVersion
+    /// }
+    /// ```
+    public func save(values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+        if let bad = values.keys.sorted().first(where: { !Self.isSettingsLabel($0) }) {
+            throw StorageError(.query, "\(bad) is not a settings label (from_address or smtp_*, not \(Self.versionLabel))")
+        }
+        return try withVersionLock { current in
+            try checkExpected(expectedVersion, current: current)
+            let previous = try lockedSettingsValues()
+            let changed = values.keys.filter { previous[$0] != values[$0] }.sorted()
+            let newVersion = current + 1
+            try upsert(values)
+            var snapshot = previous
+            snapshot.merge(values) { _, new in new }
+            try writeVersion(newVersion, snapshot: snapshot, changed: changed, restoredFrom: nil,
+                             actor: actor, remoteAddress: remoteAddress, action: "settings.save")
+            return newVersion
+        }
+    }
+
+    /// The saved versions, newest first.
+    /// - Parameters:
+    ///   - limit: at most this many entries.
+    ///   - offset: skip this many newest entries first.
+    public func history(limit: Int = 50, offset: Int = 0) throws -> [SettingsHistoryEntry] {
+        let rows = try connection.query("""
+            SELECT version, saved_at, saved_by, remote_addr, changed_fields, snapshot, restored_from
+            FROM settings_history ORDER BY version DESC LIMIT ? OFFSET ?
+            """, [.int(Int64(max(0, limit))), .int(Int64(max(0, offset)))])
+        return try rows.map(Self.historyEntry(from:))
+    }
+
+    /// One saved version.
+    /// - Throws: `.notFound` when there is no such version.
+    public func historyEntry(version: Int) throws -> SettingsHistoryEntry {
+        let rows = try connection.query("""
+            SELECT version, saved_at, saved_by, remote_addr, changed_fields, snapshot, restored_from
+            FROM settings_history WHERE version = ?
+            """, [.int(Int64(version))])
+        guard let row = rows.first else { throw StorageError(.notFound, "settings version \(version) is not in the history") }
+        return try Self.historyEntry(from: row)
+    }
+
+    /// Makes the values of an earlier version current again, as a NEW version (its
+    /// history row has `restoredFrom = version`); settings labels that did not exist
+    /// in that version are removed. Same transaction rules as ``save(values:expectedVersion:actor:remoteAddress:)``;
+    /// the audit action is `settings.restore`.
+    /// - Parameters:
+    ///   - version: the history version to restore.
+    ///   - expectedVersion: the current version the client saw; `nil` skips the check.
+    ///   - actor: the authenticated user.
+    ///   - remoteAddress: the client address, if known.
+    /// - Returns: the new version.
+    /// - Throws: `.notFound` for an unknown version, `.conflict` for a stale `expectedVersion`.
+    ///
+    /// ```swift
+    /// let newVersion = try store.restore(version: 3, expectedVersion: 7, actor: "admin", remoteAddress: nil)
+    /// ```
+    public func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+        try withVersionLock { current in
+            try checkExpected(expectedVersion, current: current)
+            let rows = try connection.query("SELECT snapshot FROM settings_history WHERE version = ?", [.int(Int64(version))])
+            guard let row = rows.first else { throw StorageError(.notFound, "settings version \(version) is not in the history") }
+            let target = try Self.decodeObject(try row.text("snapshot"), what: "snapshot of version \(version)")
+                .filter { Self.isSettingsLabel($0.key) }
+            let previous = try lockedSettingsValues()
+            let removed = previous.keys.filter { target[$0] == nil }.sorted()
+            let changed = Set(target.keys.filter { previous[$0] != target[$0] }).union(removed).sorted()
+            try upsert(target)
+            for label in removed {
+                try connection.execute("DELETE FROM information WHERE label = ?", [.text(label)])
+            }
+            let newVersion = current + 1
+            try writeVersion(newVersion, snapshot: target, changed: changed, restoredFrom: version,
+                             actor: actor, remoteAddress: remoteAddress, action: "settings.restore")
+            return newVersion
+        }
+    }
+
+    // MARK: - Audit
+
+    /// Appends one audit row (its own transaction, or the caller's inside
+    /// ``withTransaction(_:)``).
+    /// - Parameters:
+    ///   - action: what happened, e.g. `test.send`.
+    ///   - outcome: how it ended, e.g. `success`, `failure`, `conflict`.
+    ///   - actor: who.
+    ///   - remoteAddress: from where, if known.
+    ///   - detail: JSON or text; never a secret.
+    ///   - settingsVersion: the settings version concerned, if any.
+    /// - Returns: the row's id.
+    ///
+    /// ```swift
+    /// try store.appendAudit(action: "test.send", outcome: "failure", actor: user, remoteAddress: addr,
+    ///                       detail: #"{"stage":"auth","kind":"auth_rejected"}"#, settingsVersion: 4)
+    /// ```
+    @discardableResult
+    public func appendAudit(action: String, outcome: String, actor: String, remoteAddress: String?,
+                            detail: String? = nil, settingsVersion: Int? = nil) throws -> Int64 {
+        let result = try connection.execute("""
+            INSERT INTO audit_log (at, actor, remote_addr, action, outcome, detail, settings_version)
+            VALUES (UTC_TIMESTAMP(6), ?, ?, ?, ?, ?, ?)
+            """, [.text(actor), SQLValue(remoteAddress), .text(action), .text(outcome), SQLValue(detail), SQLValue(settingsVersion)])
+        return Int64(result.lastInsertID)
+    }
+
+    /// The audit log, newest first.
+    public func audit(limit: Int = 50, offset: Int = 0) throws -> [AuditEntry] {
+        let rows = try connection.query("""
+            SELECT id, at, actor, remote_addr, action, outcome, detail, settings_version
+            FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?
+            """, [.int(Int64(max(0, limit))), .int(Int64(max(0, offset)))])
+        return try rows.map { row in
+            AuditEntry(id: try row.int("id"), at: try row.date("at"), actor: try row.text("actor"),
+                       remoteAddress: try row.optionalText("remote_addr"), action: try row.text("action"),
+                       outcome: try row.text("outcome"), detail: try row.optionalText("detail"),
+                       settingsVersion: try row.optionalInt("settings_version").map(Int.init))
+        }
+    }
+
+    // MARK: - Transactions and secrets
+
+    /// Runs `body` in one transaction on this store's connection (rolled back if it
+    /// throws); store methods called inside join it.
+    ///
+    /// ```swift
+    /// try store.withTransaction { db in
+    ///     _ = try db.query("SELECT value FROM information WHERE label = ? FOR UPDATE", ["smtp_password"])
+    ///     try store.appendAudit(action: "key.rotate", outcome: "success", actor: "cli", remoteAddress: nil)
+    /// }
+    /// ```
+    @discardableResult
+    public func withTransaction<T>(_ body: (MariaDBConnection) throws -> T) throws -> T {
+        try connection.withTransaction { try body(connection) }
+    }
+
+    /// Re-seals every stored secret in one transaction, for key rotation: applies
+    /// `transform` to the non-empty `smtp_password` in `information` and in every
+    /// history snapshot, writes a `secrets.rewrite` audit row, and commits — or, if
+    /// `transform` throws anywhere, changes nothing. The settings version is not bumped
+    /// (the settings did not change, only their encryption).
+    /// - Parameters:
+    ///   - actor: who rotates (e.g. `cli`).
+    ///   - transform: sealed value in, re-sealed value out.
+    /// - Returns: how many values were rewritten.
+    ///
+    /// ```swift
+    /// let count = try store.rewriteSecrets(actor: "cli") { sealed in
+    ///     try newKey.seal(try oldKey.open(sealed))
+    /// }
+    /// ```
+    @discardableResult
+    public func rewriteSecrets(actor: String, transform: (String) throws -> String) throws -> Int {
+        try withVersionLock { current in
+            var count = 0
+            let rows = try connection.query("SELECT value FROM information WHERE label = ? FOR UPDATE", [.text(Self.passwordLabel)])
+            if let sealed = try rows.first?.text("value"), !sealed.isEmpty {
+                try connection.execute("UPDATE information SET value = ? WHERE label = ?",
+                                       [.text(try transform(sealed)), .text(Self.passwordLabel)])
+                count += 1
+            }
+            let history = try connection.query("SELECT version, snapshot FROM settings_history ORDER BY version FOR UPDATE")
+            for row in history {
+                let version = try row.int("version")
+                var snapshot = try Self.decodeObject(try row.text("snapshot"), what: "snapshot of version \(version)")
+                guard let sealed = snapshot[Self.passwordLabel], !sealed.isEmpty else { continue }
+                snapshot[Self.passwordLabel] = try transform(sealed)
+                try connection.execute("UPDATE settings_history SET snapshot = ? WHERE version = ?",
+                                       [.text(try Self.encodeJSON(snapshot)), .int(version)])
+                count += 1
+            }
+            try appendAudit(action: "secrets.rewrite", outcome: "success", actor: actor, remoteAddress: nil,
+                            detail: try Self.encodeJSON(["rewritten": count]), settingsVersion: current)
+            return count
+        }
+    }
+
+    // MARK: - Rate limits
+
+    /// Counts an event in `bucket` against `limit` events per sliding `window`, shared
+    /// by every responder using this database.
+    ///
+    /// One transaction: lock the bucket's row (created on first use), delete its events
+    /// older than the window, count the rest; below `limit` the event is recorded and
+    /// allowed, otherwise it is refused (and not recorded) with the time until the
+    /// oldest counted event leaves the window. Times come from the database clock, so
+    /// responders on several hosts agree.
+    /// - Parameters:
+    ///   - bucket: what is limited, e.g. `test-email:admin` (at most 191 characters).
+    ///   - window: the sliding window, seconds (microsecond precision).
+    ///   - limit: events allowed per window.
+    ///
+    /// ```swift
+    /// switch try store.recordAndCount(bucket: "test-email:\(user)", window: 60, limit: 5) {
+    /// case .allowed: sendTestEmail()
+    /// case .limited(let retryAfter): respond429(retryAfter: Int(retryAfter.rounded(.up)))
+    /// }
+    /// ```
+    public func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision {
+        let windowMicros = Int64((max(0, window) * 1_000_000).rounded())
+        return try retryingDeadlocks {
+            try connection.withTransaction {
+                // The upsert takes the row lock that serialises this bucket.
+                try connection.execute("INSERT INTO rate_limit_buckets (bucket) VALUES (?) ON DUPLICATE KEY UPDATE bucket = bucket",
+                                       [.text(bucket)])
+                try connection.execute("""
+                    DELETE FROM rate_limit_events
+                    WHERE bucket = ? AND at <= UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND
+                    """, [.text(bucket), .int(windowMicros)])
+                let rows = try connection.query("""
+                    SELECT COUNT(*) AS n, MIN(at) AS oldest, UTC_TIMESTAMP(6) AS now
+                    FROM rate_limit_events WHERE bucket = ?
+                    """, [.text(bucket)])
+                guard let row = rows.first else { throw StorageError(.query, "COUNT(*) returned no row") }
+                let count = Int(try row.int("n"))
+                if count < limit {
+                    try connection.execute("INSERT INTO rate_limit_events (bucket, at) VALUES (?, UTC_TIMESTAMP(6))", [.text(bucket)])
+                    return .allowed(remaining: limit - count - 1)
+                }
+                let now = try row.date("now")
+                let oldest = try row.optionalDate("oldest") ?? now
+                return .limited(retryAfter: max(0.001, oldest.addingTimeInterval(window).timeIntervalSince(now)))
+            }
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Runs `body` in a transaction holding the version row's lock, passing the
+    /// current version. The first save of an installation has no version row: the
+    /// transaction is ended (releasing the gap lock, which would otherwise deadlock two
+    /// concurrent first savers), the row is created as `0` in its own statement —
+    /// concurrent creators simply find it there — and the transaction starts again.
+    private func withVersionLock<T>(_ body: (Int) throws -> T) throws -> T {
+        for _ in 0..<2 {
+            let outcome: VersionLockOutcome<T> = try retryingDeadlocks {
+                try connection.withTransaction {
+                    let rows = try connection.query("SELECT value FROM information WHERE label = 'smtp_settings_version' FOR UPDATE")
+                    guard let row = rows.first else { return .missingRow }
+                    return .done(try body(try Self.parseVersion(try row.text("value"))))
+                }
+            }
+            switch outcome {
+            case .done(let result):
+                return result
+            case .missingRow:
+                // Outside a transaction this is its own autocommitted statement; inside a
+                // caller's transaction it joins it (and a deadlock is the caller's to retry).
+                try connection.execute("INSERT INTO information (label, value) VALUES ('smtp_settings_version', '0') ON DUPLICATE KEY UPDATE label = label")
+            }
+        }
+        throw StorageError(.query, "the \(Self.versionLabel) row could not be created")
+    }
+
+    /// Runs a whole transaction again when InnoDB chose it as a deadlock victim (the
+    /// server rolled it back entirely, so running it again is safe). Not inside a
+    /// caller's transaction: there the caller decides.
+    private func retryingDeadlocks<T>(_ body: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try body()
+            } catch let error as StorageError where error.isDeadlock && !connection.isInTransaction && attempt < 3 {
+                attempt += 1
+                logger.notice("deadlock; running the transaction again", metadata: ["attempt": "\(attempt)"])
+            }
+        }
+    }
+
+    private func checkExpected(_ expected: Int?, current: Int) throws {
+        if let expected, expected != current {
+            throw StorageError(.conflict, "the settings are at version \(current), the request expected version \(expected)",
+                               currentVersion: current)
+        }
+    }
+
+    /// The settings labels and values, read with row locks inside the transaction so
+    /// they are the latest committed ones.
+    private func lockedSettingsValues() throws -> [String: String] {
+        var values: [String: String] = [:]
+        for row in try connection.query("SELECT label, value FROM information FOR UPDATE") {
+            let label = try row.text("label")
+            if Self.isSettingsLabel(label) { values[label] = try row.text("value") }
+        }
+        return values
+    }
+
+    private func upsert(_ values: [String: String]) throws {
+        for label in values.keys.sorted() {
+            try connection.execute(
+                "INSERT INTO information (label, value) VALUES (?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value)",
+                [.text(label), .text(values[label]!)])
+        }
+    }
+
+    private func writeVersion(_ version: Int, snapshot: [String: String], changed: [String], restoredFrom: Int?,
+                              actor: String, remoteAddress: String?, action: String) throws {
+        try connection.execute("UPDATE information SET value = ? WHERE label = 'smtp_settings_version'", [.text(String(version))])
+        try connection.execute("""
+            INSERT INTO settings_history (version, saved_at, saved_by, remote_addr, changed_fields, snapshot, restored_from)
+            VALUES (?, UTC_TIMESTAMP(6), ?, ?, ?, ?, ?)
+            """, [.int(Int64(version)), .text(actor), SQLValue(remoteAddress),
+                  .text(try Self.encodeJSON(changed)), .text(try Self.encodeJSON(snapshot)), SQLValue(restoredFrom)])
+        var detail: [String: AnyEncodable] = ["changed_fields": AnyEncodable(changed)]
+        if let restoredFrom { detail["restored_from"] = AnyEncodable(restoredFrom) }
+        try appendAudit(action: action, outcome: "success", actor: actor, remoteAddress: remoteAddress,
+                        detail: try Self.encodeJSON(detail), settingsVersion: version)
+    }
+
+    private static func settings(from rows: [SQLRow]) throws -> StoredSettings {
+        var values: [String: String] = [:]
+        var version = 0
+        for row in rows {
+            let label = try row.text("label")
+            let value = try row.text("value")
+            if label == versionLabel {
+                version = try parseVersion(value)
+            } else {
+                values[label] = value
+            }
+        }
+        return StoredSettings(values: values, version: version)
+    }
+
+    private static func parseVersion(_ text: String) throws -> Int {
+        guard let v = Int(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+            throw StorageError(.query, "\(versionLabel) holds \"\(text.prefix(40))\", not a version number")
+        }
+        return v
+    }
+
+    private static func historyEntry(from row: SQLRow) throws -> SettingsHistoryEntry {
+        let version = Int(try row.int("version"))
+        let changedText = try row.text("changed_fields")
+        guard let changed = try? JSONDecoder().decode([String].self, from: Data(changedText.utf8)) else {
+            throw StorageError(.query, "changed_fields of version \(version) is not a JSON array of strings")
+        }
+        return SettingsHistoryEntry(
+            version: version, savedAt: try row.date("saved_at"), savedBy: try row.text("saved_by"),
+            remoteAddress: try row.optionalText("remote_addr"), changedFields: changed,
+            values: try decodeObject(try row.text("snapshot"), what: "snapshot of version \(version)"),
+            restoredFrom: try row.optionalInt("restored_from").map(Int.init))
+    }
+
+    static func encodeJSON<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    private static func decodeObject(_ text: String, what: String) throws -> [String: String] {
+        guard let object = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else {
+            throw StorageError(.query, "the \(what) is not a JSON object of strings")
+        }
+        return object
+    }
+}
+
+private enum VersionLockOutcome<T> {
+    case done(T)
+    case missingRow
+}
+
+/// A type-erased `Encodable` for small heterogeneous JSON details.
+private struct AnyEncodable: Encodable {
+    private let encodeValue: (Encoder) throws -> Void
+    init<T: Encodable>(_ value: T) { encodeValue = value.encode(to:) }
+    func encode(to encoder: Encoder) throws { try encodeValue(encoder) }
+}
+
+private extension SQLRow {
+    func optionalDate(_ name: String) throws -> Date? {
+        if self[name]?.isNull ?? true { return nil }
+        return try date(name)
+    }
+}

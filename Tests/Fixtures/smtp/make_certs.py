@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""Makes the test CA and server certificates for the Smtp tests into OUTDIR.
+
+Uses python3-cryptography (Debian's, for /usr/bin/python3): unlike `openssl x509` of
+OpenSSL 3.0 it can set any validity period, so "expired" needs no `openssl ca` config.
+
+  ca.pem                  test CA (self-signed)
+  good.pem/.key           CN=localhost, SAN DNS:localhost IP:127.0.0.1 IP:::1, by the CA
+  wronghost.pem/.key      CN=mail.example.org, SAN DNS:mail.example.org, by the CA
+  expired.pem/.key        localhost names, valid 2020-01-01..2021-01-01, by the CA
+  selfsigned.pem/.key     localhost names, self-signed
+  other-ca.pem            an unrelated CA (not the issuer of anything here)
+"""
+import datetime
+import ipaddress
+import os
+import sys
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+
+
+def key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "EmailSetup Test"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def write(outdir, base, cert, private_key=None):
+    with open(os.path.join(outdir, base + ".pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    if private_key is not None:
+        with open(os.path.join(outdir, base + ".key"), "wb") as f:
+            f.write(private_key.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+
+
+def make_ca(cn):
+    k = key()
+    now = datetime.datetime.utcnow()
+    cert = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
+            .public_key(k.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                         key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .sign(k, hashes.SHA256()))
+    return k, cert
+
+
+def make_leaf(cn, dns, ips, issuer_key, issuer_cert, not_before, not_after):
+    k = key()
+    sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    builder = (x509.CertificateBuilder().subject_name(name(cn))
+               .issuer_name(issuer_cert.subject if issuer_cert is not None else name(cn))
+               .public_key(k.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(not_before).not_valid_after(not_after)
+               .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+    cert = builder.sign(issuer_key if issuer_key is not None else k, hashes.SHA256())
+    return k, cert
+
+
+def main():
+    outdir = sys.argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    now = datetime.datetime.utcnow()
+    start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=825)
+    ca_key, ca = make_ca("EmailSetup Test CA")
+    write(outdir, "ca", ca, ca_key)
+    _, other = make_ca("Unrelated Test CA")
+    write(outdir, "other-ca", other)
+    local = (["localhost"], ["127.0.0.1", "::1"])
+    for base, cn, names, issuer, nb, na in [
+        ("good", "localhost", local, (ca_key, ca), start, end),
+        ("wronghost", "mail.example.org", (["mail.example.org"], []), (ca_key, ca), start, end),
+        ("expired", "localhost", local, (ca_key, ca),
+         datetime.datetime(2020, 1, 1), datetime.datetime(2021, 1, 1)),
+        ("selfsigned", "localhost", local, (None, None), start, end),
+    ]:
+        k, cert = make_leaf(cn, names[0], names[1], issuer[0], issuer[1], nb, na)
+        write(outdir, base, cert, k)
+    print("OK", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+import Foundation
+import Storage
+import TestSupport
+import XCTest
+
+/// Base class of the database tests: reads the test database from the environment
+/// (failing loudly when it is not set — never skipping), and gives every test a clean
+/// slate by dropping the module's tables and migrating again.
+class StorageTestCase: XCTestCase {
+    var environment: DatabaseTestEnvironment!
+    var configuration: DatabaseConfiguration!
+
+    /// Every table the module or these tests create in the test database.
+    static func dropAllTables(_ connection: MariaDBConnection) throws {
+        try connection.run("""
+            DROP TABLE IF EXISTS information, settings_history, audit_log, rate_limit_buckets,
+                                 rate_limit_events, schema_migrations, sql_roundtrip
+            """)
+    }
+
+    /// Set to false by tests that want to start from no tables at all.
+    var migrateInSetUp: Bool { true }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        do {
+            environment = try DatabaseTestEnvironment.fromEnvironment()
+        } catch {
+            XCTFail("\(error)")
+            throw error
+        }
+        configuration = DatabaseConfiguration(endpoint: .unixSocket(path: environment.socketPath), user: environment.user,
+                                              password: environment.password, database: environment.databaseName)
+        let connection = MariaDBConnection(configuration: configuration)
+        try Self.dropAllTables(connection)
+        if migrateInSetUp {
+            try SchemaMigrations.migrate(connection)
+        }
+        connection.close()
+    }
+
+    func makeStore() -> SettingsStore {
+        SettingsStore(configuration: configuration)
+    }
+
+    func makeConnection() -> MariaDBConnection {
+        MariaDBConnection(configuration: configuration)
+    }
+
+    /// Asserts that `body` throws a `StorageError` with `code`, and returns it.
+    @discardableResult
+    func assertStorageError<T>(_ code: StorageError.Code, file: StaticString = #filePath, line: UInt = #line,
+                               _ body: () throws -> T) -> StorageError? {
+        do {
+            let value = try body()
+            XCTFail("expected StorageError \(code), got \(value)", file: file, line: line)
+            return nil
+        } catch let error as StorageError {
+            XCTAssertEqual(error.code, code, "\(error)", file: file, line: line)
+            return error
+        } catch {
+            XCTFail("expected StorageError \(code), got \(error)", file: file, line: line)
+            return nil
+        }
+    }
+
+    /// Notes a measurement on stderr when EMAILSETUP_TEST_VERBOSE is set (stdout is
+    /// left alone).
+    func note(_ text: String) {
+        if ProcessInfo.processInfo.environment["EMAILSETUP_TEST_VERBOSE"] != nil {
+            FileHandle.standardError.write(Data("[\(name)] \(text)\n".utf8))
+        }
+    }
+
+    /// Runs `body(i)` for i in 0..<count, each on its own thread, and waits.
+    func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let group = DispatchGroup()
+        for i in 0..<count {
+            group.enter()
+            let thread = Thread {
+                MariaDBLibrary.threadDidStart()
+                body(i)
+                MariaDBLibrary.threadWillExit()
+                group.leave()
+            }
+            thread.start()
+        }
+        group.wait()
+    }
+}
+
+/// A mutable box shared between test threads, guarded by a lock.
+final class Locked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+    var current: Value { withLock { $0 } }
+}

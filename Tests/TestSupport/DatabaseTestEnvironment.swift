@@ -1,0 +1,125 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the test MariaDB is, read from the environment that the project's test
+/// command sets (it runs `scripts/lib/mariadb.sh start STATE_DIR` and exports
+/// `scripts/lib/mariadb.sh env STATE_DIR`):
+///
+/// | variable | meaning |
+/// |---|---|
+/// | `EMAILSETUP_DB_SOCKET` | unix socket of the test server |
+/// | `EMAILSETUP_DB_USER` | account (has ALL on the test database only) |
+/// | `EMAILSETUP_DB_PASSWORD_FILE` | file holding the account's password |
+/// | `EMAILSETUP_DB_NAME` | database; tests drop and recreate its tables |
+/// | `EMAILSETUP_TEST_DB_STATE_DIR` | the STATE_DIR given to `mariadb.sh`; only the outage test needs it, to stop and start the server |
+///
+/// There is no silent skip: a missing variable is an error that names it, and the
+/// tests turn it into a failure.
+///
+/// ```swift
+/// let env = try DatabaseTestEnvironment.fromEnvironment()
+/// ```
+public struct DatabaseTestEnvironment: Sendable {
+    public var socketPath: String
+    public var user: String
+    public var password: String
+    public var databaseName: String
+    /// `EMAILSETUP_TEST_DB_STATE_DIR`, when set.
+    public var stateDirectory: String?
+
+    /// What is missing or unreadable, worded for a test failure.
+    public struct Missing: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The command that prepares a shell for these tests.
+    public static let howToSetUp = """
+        scripts/lib/mariadb.sh start var/test && eval "$(scripts/lib/mariadb.sh env var/test)" \
+        && export EMAILSETUP_TEST_DB_STATE_DIR=var/test && swift test --filter StorageTests
+        """
+
+    /// Reads the variables; throws `Missing` naming every one that is unset.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DatabaseTestEnvironment {
+        let required = ["EMAILSETUP_DB_SOCKET", "EMAILSETUP_DB_USER", "EMAILSETUP_DB_PASSWORD_FILE", "EMAILSETUP_DB_NAME"]
+        let missing = required.filter { (environment[$0] ?? "").isEmpty }
+        guard missing.isEmpty else {
+            throw Missing(description: "the database tests did NOT run: \(missing.joined(separator: ", ")) not set. Run: \(howToSetUp)")
+        }
+        let passwordFile = environment["EMAILSETUP_DB_PASSWORD_FILE"]!
+        let password: String
+        do {
+            password = try String(contentsOfFile: passwordFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw Missing(description: "EMAILSETUP_DB_PASSWORD_FILE=\(passwordFile) cannot be read: \(error)")
+        }
+        let state = environment["EMAILSETUP_TEST_DB_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        return DatabaseTestEnvironment(socketPath: environment["EMAILSETUP_DB_SOCKET"]!, user: environment["EMAILSETUP_DB_USER"]!,
+                                       password: password, databaseName: environment["EMAILSETUP_DB_NAME"]!,
+                                       stateDirectory: state)
+    }
+
+    /// The package root (two levels above this file).
+    public static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// The state directory for stopping/starting the server; throws `Missing` when
+    /// `EMAILSETUP_TEST_DB_STATE_DIR` is unset.
+    public func requireStateDirectory() throws -> String {
+        guard let stateDirectory else {
+            throw Missing(description: "EMAILSETUP_TEST_DB_STATE_DIR is not set: the outage test needs the STATE_DIR given to scripts/lib/mariadb.sh (e.g. var/test) to stop and restart the server")
+        }
+        return stateDirectory
+    }
+
+    /// Runs `scripts/lib/mariadb.sh stop STATE_DIR`.
+    public func stopServer() throws { try Self.runScript("stop", try requireStateDirectory()) }
+
+    /// Runs `scripts/lib/mariadb.sh start STATE_DIR` (idempotent).
+    public func startServer() throws { try Self.runScript("start", try requireStateDirectory()) }
+
+    /// Failure of `mariadb.sh`, with its output.
+    public struct ScriptFailed: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Runs the script with `posix_spawn` and `waitpid`, output to a temporary file.
+    /// Not Foundation's `Process`: on Linux it decides that the child has exited when
+    /// every holder of an inherited socket has closed it, and `mariadbd`, daemonised
+    /// by `mariadb.sh start`, holds it for ever — `waitUntilExit()` never returns.
+    private static func runScript(_ command: String, _ stateDirectory: String) throws {
+        let script = packageRoot.appendingPathComponent("scripts/lib/mariadb.sh").path
+        let logPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("emailsetup-mariadb-\(command)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
+        defer { unlink(logPath) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // A relative STATE_DIR is relative to the package root, whatever the cwd of the test.
+        let state = stateDirectory.hasPrefix("/") ? stateDirectory : packageRoot.appendingPathComponent(stateDirectory).path
+        let arguments = [script, command, state]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, script, &actions, nil, &argv, environ)
+        guard spawned == 0 else {
+            throw ScriptFailed(description: "cannot run \(script): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else { throw ScriptFailed(description: "waitpid: \(String(cString: strerror(errno)))") }
+        }
+        let exited = (status & 0x7f) == 0
+        let exitCode = (status >> 8) & 0xff
+        guard exited && exitCode == 0 else {
+            let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw ScriptFailed(description: "mariadb.sh \(command) \(stateDirectory) failed (wait status \(status)): \(output)")
+        }
+    }
+}
