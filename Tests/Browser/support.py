@@ -374,6 +374,25 @@ class BrowserTestCase(unittest.TestCase):
             return None
         return self.el(field + "-warning").text
 
+    # -- test email and check
+
+    def run_probe(self, button_id, timeout=60):
+        """Clicks Check connection or Send test email and returns the result box.
+        The backend allows 10 tests and checks a minute per user (the Swift suite
+        uses some just before): on a 429 the page counts down and re-enables the
+        buttons, and this waits for that and tries once more."""
+        for attempt in range(2):
+            self.wait_until(lambda: self.el(button_id).is_enabled(), "the button is enabled", timeout=70)
+            self.click(button_id)
+            self.wait_until(lambda: self.driver.find_elements(By.CSS_SELECTOR, "#probe-result .result")
+                            or self.el("test_address").get_attribute("aria-invalid") == "true",
+                            "a result appeared", timeout=timeout)
+            boxes = self.driver.find_elements(By.CSS_SELECTOR, "#probe-result .result")
+            if not boxes or "rate-limited" not in boxes[0].get_attribute("class").split() or attempt:
+                return boxes[0] if boxes else None
+            print("rate limited; waiting for the page's countdown:", boxes[0].text.replace("\n", " "))
+        return None
+
     # -- watching the page's requests
 
     def record_requests(self):

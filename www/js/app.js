@@ -242,7 +242,7 @@ function renderVersionLine() {
   if (state.version === null) return;
   line.append(h('span', { class: 'pill' }, String(state.version) === '0' ? 'Not saved yet' : `Version ${state.version}`));
   if (state.lastKnownGood !== null && state.lastKnownGood !== undefined && state.lastKnownGood !== '') {
-    line.append(' ', h('span', { class: 'pill good', title: 'The newest version that passed a check or test email' },
+    line.append(' ', h('span', { class: 'pill good', title: 'The newest version whose test email went through' },
       `Last known good: version ${state.lastKnownGood}`));
   }
 }

@@ -40,8 +40,8 @@ function render(body, versions, lkg) {
   clear(body);
   const lkgLine = $('history-lkg');
   lkgLine.textContent = lkg !== null && lkg !== undefined && lkg !== ''
-    ? `Last known good: version ${lkg} — the newest that passed a check or test email.`
-    : 'No version has passed a check or test email yet.';
+    ? `Last known good: version ${lkg} — the newest whose test email went through.`
+    : 'No version has sent a test email successfully yet.';
   if (!versions.length) {
     body.append(h('p', { class: 'muted' }, 'Nothing saved yet.'));
     return;
@@ -56,8 +56,7 @@ function render(body, versions, lkg) {
     const badges = h('span', { class: 'badges' },
       isCurrent ? h('span', { class: 'pill' }, 'current') : null,
       isGood ? h('span', { class: 'pill good' }, 'last known good') : null,
-      v.tested_ok === true ? h('span', { class: 'pill good' }, '✓ tested') : null,
-      v.tested_ok === false ? h('span', { class: 'pill bad' }, 'test failed') : null);
+      v.tested_ok === true ? h('span', { class: 'pill good' }, '✓ test email sent') : null);
     const item = h('li', { class: 'history-item' + (isCurrent ? ' current' : '') },
       h('div', { class: 'history-head' },
         h('strong', {}, `Version ${v.version}`), ' ', badges),

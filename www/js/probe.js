@@ -13,7 +13,7 @@ const STAGES = {
   rcpt: 'naming the recipient (RCPT TO)', data: 'sending the message (DATA)', quit: 'closing (QUIT)',
 };
 const KINDS = {
-  timeout: 'no answer in time', refused: 'connection refused', tls_verify: 'certificate not trusted',
+  timeout: 'no answer in time', refused: 'connection refused', unreachable: 'server unreachable', tls_verify: 'certificate not trusted',
   tls_handshake: 'encryption could not be negotiated', auth_rejected: 'sign-in rejected',
   mechanism_unsupported: 'sign-in method not offered', rejected_permanent: 'rejected (permanent)',
   rejected_temporary: 'rejected for now (temporary)', protocol: 'unexpected answer',
@@ -22,6 +22,7 @@ const ADDRESS_KEY = 'emailsetup.testAddress';
 
 let page;
 let running = null; // { controller, timer, started }
+let cooldown = null; // interval while the server's rate limit says wait
 
 export function initProbe(p) {
   page = p;
@@ -50,7 +51,7 @@ function addressError(text) {
 }
 
 async function run(kind) {
-  if (running) return;
+  if (running || cooldown) return;
   const address = $('test_address').value.trim();
   if (kind === 'test') {
     const problem = checkAddress(address);
@@ -84,8 +85,10 @@ async function run(kind) {
     clearInterval(running.timer);
     running = null;
     $('probe-progress').hidden = true;
-    $('check-button').disabled = false;
-    $('test-button').disabled = false;
+    if (!cooldown) {
+      $('check-button').disabled = false;
+      $('test-button').disabled = false;
+    }
     const heading = result.querySelector('h3');
     if (heading) heading.focus();
   }
@@ -99,6 +102,7 @@ function renderSuccess(box, kind, address, data) {
     h('p', {}, kind === 'check'
       ? `${checkSummary()}${version}.`
       : `The server accepted the message for ${address}${version}. It should arrive within a minute — look in the spam folder too.`),
+    serverFacts(data.server),
     timings(data.timings_ms),
     certificate(data.certificate, false),
     transcript(data.transcript)));
@@ -135,9 +139,11 @@ function renderFailure(box, kind, e) {
     return;
   }
   if (e.status === 429) {
-    const wait = e.retryAfter;
-    box.append(h('div', { class: 'result neutral' }, h('h3', { tabindex: '-1' }, 'Please wait a moment'),
-      h('p', {}, `${cap(Object.values(e.errors)[0] || 'Too many attempts.')}${wait ? ` Try again in ${wait} seconds.` : ''}`)));
+    const wait = e.retryAfter || 30;
+    const countdown = h('p', { class: 'countdown' });
+    box.append(h('div', { class: 'result neutral rate-limited' }, h('h3', { tabindex: '-1' }, 'Please wait a moment'),
+      h('p', {}, cap(Object.values(e.errors)[0] || 'Too many attempts.')), countdown));
+    startCooldown(wait, countdown);
     return;
   }
   const d = e.body && e.body.diagnosis;
@@ -148,7 +154,8 @@ function renderFailure(box, kind, e) {
     if (d.kind) facts.push(['What', `${KINDS[d.kind] || d.kind} (${d.kind})`]);
     if (d.code !== null && d.code !== undefined) facts.push(['Reply code', String(d.code)]);
     if (d.enhanced_code) facts.push(['Enhanced status', d.enhanced_code]);
-    if (d.server_reply) facts.push(['Server said', d.server_reply]);
+    const reply = d.server_reply || d.reply_text; // the contract's name, and the backend's
+    if (reply) facts.push(['Server said', reply]);
   }
   box.append(h('div', { class: 'result bad' },
     h('h3', { tabindex: '-1' }, `✗ ${what} failed`),
@@ -159,31 +166,70 @@ function renderFailure(box, kind, e) {
     d ? transcript(d.transcript) : null));
 }
 
+/** Keeps both buttons off until the server's Retry-After has passed, counting down. */
+function startCooldown(seconds, line) {
+  const until = Date.now() + seconds * 1000;
+  const buttons = [$('check-button'), $('test-button')];
+  const tick = () => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    if (left <= 0) {
+      clearInterval(cooldown);
+      cooldown = null;
+      buttons.forEach((b) => { b.disabled = false; });
+      line.textContent = 'You can try again now.';
+      return;
+    }
+    buttons.forEach((b) => { b.disabled = true; });
+    line.textContent = `You can try again in ${left} s.`;
+  };
+  cooldown = setInterval(tick, 1000);
+  tick();
+}
+
 function cap(m) { return typeof m === 'string' && m ? m[0].toUpperCase() + m.slice(1) : String(m); }
+
+/** What a successful run learnt about the server. */
+function serverFacts(server) {
+  if (!server || typeof server !== 'object') return null;
+  const rows = [
+    ['Server', server.greeting],
+    ['Encryption', server.tls_version ? [server.tls_version, server.cipher].filter(Boolean).join(', ') : 'none'],
+    ['Signed in with', server.auth_mechanism],
+    ['Offers', Array.isArray(server.extensions) && server.extensions.length ? server.extensions.join(', ') : null],
+  ].filter(([, v]) => v);
+  return rows.length ? h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])) : null;
+}
 
 function timings(t) {
   if (!t || typeof t !== 'object' || !Object.keys(t).length) return null;
-  return h('p', { class: 'timings' }, 'Timings: ', Object.entries(t).map(([k, v]) => `${k} ${v} ms`).join(' · '));
+  const order = Object.keys(STAGES);
+  const rank = (k) => (order.includes(k) ? order.indexOf(k) : order.length);
+  const entries = Object.entries(t).sort(([a], [b]) => rank(a) - rank(b));
+  return h('p', { class: 'timings' }, 'Timings: ', entries.map(([k, v]) => `${k} ${v} ms`).join(' · '));
 }
 
 function certificate(c, offerTrust) {
   if (!c || typeof c !== 'object') return null;
+  // The contract says sha256/names; the backend says sha256_fingerprint/subject_alt_names.
+  const sha256 = c.sha256 || c.sha256_fingerprint || null;
+  const names = (Array.isArray(c.names) ? c.names : Array.isArray(c.subject_alt_names) ? c.subject_alt_names : [])
+    .map((n) => String(n).replace(/^DNS:/, ''));
   const rows = [
     ['Subject', c.subject], ['Issuer', c.issuer],
     ['Valid', c.not_before || c.not_after ? `${formatDate(c.not_before)} – ${formatDate(c.not_after)}` : null],
-    ['Names', Array.isArray(c.names) && c.names.length ? c.names.join(', ') : null],
-    ['SHA-256', c.sha256 ? fingerprintText(c.sha256) : null],
+    ['Names', names.length ? names.join(', ') : null],
+    ['SHA-256', sha256 ? fingerprintText(sha256) : null],
   ].filter(([, v]) => v);
   const box = h('div', { class: 'certificate' },
     h('h4', {}, 'The server’s certificate'),
     h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k),
       k === 'SHA-256' ? h('dd', { class: 'mono fingerprint' }, v.split(':').map((pair, i) => (i ? [':', h('wbr')] : []).concat(pair)))
         : h('dd', {}, v)])));
-  if (c.sha256 && offerTrust !== null) {
+  if (sha256 && offerTrust !== null) {
     box.append(h('p', { class: 'help' }, offerTrust
       ? 'If you know this is your server’s certificate (for example a self-signed one), trust exactly this certificate:'
       : 'To accept only this certificate from now on:'));
-    box.append(h('button', { type: 'button', class: 'secondary small trust-button', onclick: () => page.trustCertificate(c.sha256) }, 'Trust this certificate'));
+    box.append(h('button', { type: 'button', class: 'secondary small trust-button', onclick: () => page.trustCertificate(sha256) }, 'Trust this certificate'));
   }
   return box;
 }
