@@ -1,0 +1,224 @@
+"""The settings form in a real browser against the real stack: save and reload,
+validation (the page's own and the server's, mapped to fields), warnings,
+undo and the unsaved-changes indicator, presets and the port that follows the
+connection security, version conflicts, keyboard-only use."""
+
+import json
+import unittest
+import uuid
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from support import BASELINE, BrowserTestCase, api, save_via_api, settings
+
+
+class SettingsFormTests(BrowserTestCase):
+
+    def setUp(self):
+        save_via_api(BASELINE)
+        self.open_page()
+
+    def test_fill_save_reload_shows_the_saved_values(self):
+        host = f"mail-{uuid.uuid4().hex[:8]}.example.org"
+        values = {
+            "from_address": "alerts@example.org", "smtp_host": host, "smtp_port": "2525",
+            "smtp_connection_type": "SSL", "smtp_authentication_type": "Login", "smtp_username": "alerts",
+            "smtp_tls_verify": "Full", "smtp_connect_timeout": "15", "smtp_command_timeout": "45",
+        }
+        self.fill(values)
+        self.assertEqual(self.el("dirty-indicator").text, "Unsaved changes")
+        status = self.save_and_wait()
+        self.assertTrue(status.startswith("Saved"), status)
+        self.assertEqual(self.el("dirty-indicator").text, "All changes saved")
+
+        stored = settings().data
+        for key, value in values.items():
+            self.assertEqual(stored[key], value, key)
+
+        self.open_page()
+        for key, value in values.items():
+            self.assertEqual(self.el(key).get_attribute("value"), value, key)
+        self.assertIn(f"Version {stored['smtp_settings_version']}", self.el("version-line").text)
+
+    def test_invalid_input_shows_errors_next_to_fields_and_saves_nothing(self):
+        before = settings().data["smtp_settings_version"]
+        self.fill({"from_address": "not-an-address", "smtp_host": "bad host", "smtp_port": "70000",
+                   "smtp_authentication_type": "Plain", "smtp_username": "",
+                   "smtp_tls_verify": "Pinned", "smtp_tls_pin_sha256": "abc123"})
+        # As you type: the address error is there before any save.
+        self.assertIn("@", self.error_of("from_address") or "")
+        self.record_requests()
+        status = self.save_and_wait()
+        self.assertTrue(status.startswith("Not saved"), status)
+        for field in ("from_address", "smtp_host", "smtp_port", "smtp_username", "smtp_tls_pin_sha256"):
+            self.assertTrue(self.error_of(field), f"no error shown for {field}")
+        self.assertIn("65535", self.error_of("smtp_port"))
+        self.assertIn("64 hex", self.error_of("smtp_tls_pin_sha256"))
+        # Focus moved to the first field in error.
+        self.assertEqual(self.driver.switch_to.active_element.get_attribute("id"), "from_address")
+        self.assertEqual(self.requests("email_smtp"), [], "an invalid form was sent to the server")
+        self.assertEqual(settings().data["smtp_settings_version"], before)
+
+        # Fixing a field removes its error as you type.
+        self.set_value("smtp_port", "587")
+        self.assertIsNone(self.error_of("smtp_port"))
+
+    def test_timeouts_are_checked_and_the_advanced_section_opens_on_error(self):
+        self.driver.execute_script("document.getElementById('advanced').open = false")
+        self.driver.execute_script("document.getElementById('smtp_command_timeout').value = '601';"
+                                   "document.getElementById('smtp_command_timeout').dispatchEvent(new Event('input', {bubbles: true}))")
+        self.save_and_wait()
+        self.assertTrue(self.el("advanced").get_attribute("open") is not None)
+        self.assertIn("1 to 600", self.error_of("smtp_command_timeout"))
+        self.set_value("smtp_command_timeout", "30")
+        self.set_value("smtp_connect_timeout", "0")
+        self.assertIn("1 to 120", self.error_of("smtp_connect_timeout"))
+
+    def test_server_field_errors_are_shown_next_to_their_fields(self):
+        # A value this page cannot produce (as from a stale page): only the server catches it.
+        before = settings().data["smtp_settings_version"]
+        self.driver.execute_script("""
+            const s = document.getElementById('smtp_connection_type');
+            const o = document.createElement('option'); o.value = 'Carrier-Pigeon'; o.textContent = 'Carrier pigeon';
+            s.append(o); s.value = 'Carrier-Pigeon'; s.dispatchEvent(new Event('change', {bubbles: true}));""")
+        self.record_requests()
+        status = self.save_and_wait()
+        self.assertTrue(status.startswith("Not saved"), status)
+        self.assertEqual(len(self.requests("email_smtp")), 1, "the page did not ask the server")
+        message = self.error_of("smtp_connection_type")
+        self.assertTrue(message, "the server's error is not next to the field")
+        self.assertIn("STARTTLS", message)
+        self.assertEqual(self.driver.switch_to.active_element.get_attribute("id"), "smtp_connection_type")
+        self.assertEqual(settings().data["smtp_settings_version"], before)
+
+    def test_server_warnings_are_shown_as_warnings_not_errors(self):
+        self.fill({"smtp_port": "465", "smtp_connection_type": "STARTTLS"})
+        self.set_value("smtp_port", "465")
+        self.set_value("smtp_tls_verify", "None")
+        status = self.save_and_wait()
+        self.assertTrue(status.startswith("Saved"), status)
+        self.assertIsNone(self.error_of("smtp_tls_verify"))
+        self.assertIn("verification is off", (self.warning_of("smtp_tls_verify") or "").lower())
+        self.assertIn("465", self.warning_of("smtp_connection_type") or "")
+
+    def test_undo_returns_to_the_saved_state(self):
+        self.fill({"smtp_host": "other.example.net", "smtp_port": "2626", "smtp_authentication_type": "Auto",
+                   "smtp_username": "someone"})
+        self.assertEqual(self.el("dirty-indicator").text, "Unsaved changes")
+        self.assertTrue(self.el("probe-unsaved").is_displayed(), "the test panel does not say the changes are unsaved")
+        self.click("undo")
+        self.assertEqual(self.el("smtp_host").get_attribute("value"), BASELINE["smtp_host"])
+        self.assertEqual(self.el("smtp_port").get_attribute("value"), BASELINE["smtp_port"])
+        self.assertEqual(self.el("smtp_authentication_type").get_attribute("value"), "None")
+        self.assertEqual(self.el("dirty-indicator").text, "All changes saved")
+        self.assertFalse(self.el("probe-unsaved").is_displayed())
+        self.assertFalse(self.el("undo").is_enabled())
+
+    def test_port_follows_connection_security_unless_typed(self):
+        self.set_value("smtp_connection_type", "SSL")
+        self.assertEqual(self.el("smtp_port").get_attribute("value"), "465")
+        self.set_value("smtp_connection_type", "None")
+        self.assertEqual(self.el("smtp_port").get_attribute("value"), "25")
+        self.set_value("smtp_connection_type", "STARTTLS")
+        self.assertEqual(self.el("smtp_port").get_attribute("value"), "587")
+        self.set_value("smtp_port", "2525")
+        self.set_value("smtp_connection_type", "SSL")
+        self.assertEqual(self.el("smtp_port").get_attribute("value"), "2525", "a typed port was overwritten")
+
+    def test_presets_fill_provider_settings(self):
+        self.click_preset("Gmail")
+        self.assert_values(smtp_host="smtp.gmail.com", smtp_port="587", smtp_connection_type="STARTTLS",
+                           smtp_authentication_type="Auto")
+        self.click_preset("Office 365")
+        self.assert_values(smtp_host="smtp.office365.com", smtp_port="587", smtp_connection_type="STARTTLS")
+        self.click_preset("Amazon SES")
+        self.assert_values(smtp_host="email-smtp.us-east-1.amazonaws.com", smtp_port="587", smtp_connection_type="STARTTLS")
+        self.set_value("ses-region", "eu-west-1")
+        self.assert_values(smtp_host="email-smtp.eu-west-1.amazonaws.com")
+        self.click_preset("SendGrid")
+        self.assert_values(smtp_host="smtp.sendgrid.net", smtp_port="587", smtp_username="apikey")
+        self.click_preset("Mailgun")
+        self.assert_values(smtp_host="smtp.mailgun.org", smtp_port="587")
+        self.click_preset("Local relay")
+        self.assert_values(smtp_host="localhost", smtp_port="25", smtp_connection_type="None",
+                           smtp_authentication_type="None")
+        self.assertFalse(self.el("smtp_username").is_displayed(), "user name shown although sign-in is None")
+        # The sender address is not a provider's business.
+        self.assert_values(from_address=BASELINE["from_address"])
+
+    def click_preset(self, name):
+        button = self.driver.find_element(By.XPATH, f"//button[@data-preset][normalize-space()='{name}']")
+        button.click()
+
+    def assert_values(self, **expected):
+        for key, value in expected.items():
+            self.assertEqual(self.el(key).get_attribute("value"), value, key)
+
+    def test_someone_elses_save_is_a_conflict_with_reload(self):
+        self.set_value("smtp_host", "mine.example.com")
+        other = save_via_api({**BASELINE, "smtp_host": "theirs.example.com"})
+        status = self.save_and_wait()
+        self.assertTrue(status.startswith("Not saved"), status)
+        banner = self.el("banner")
+        self.assertTrue(banner.is_displayed())
+        self.assertIn("someone else saved", banner.text.lower())
+        self.assertEqual(settings().data["smtp_host"], "theirs.example.com")
+        self.click("conflict-reload")
+        self.wait_until(lambda: self.el("smtp_host").get_attribute("value") == "theirs.example.com",
+                        "the reload showed the other save")
+        self.assertIn(f"Version {other.data['smtp_settings_version']}", self.el("version-line").text)
+        self.assertFalse(self.el("banner").is_displayed())
+
+    def test_save_sends_if_match_of_the_loaded_version(self):
+        etag = settings().etag
+        self.record_requests()
+        self.set_value("smtp_host", "ifmatch.example.com")
+        self.save_and_wait()
+        posts = [r for r in self.requests("email_smtp") if r["method"] == "POST"]
+        self.assertEqual(len(posts), 1)
+        self.assertEqual(posts[0]["headers"].get("If-Match"), etag)
+        self.assertEqual(posts[0]["headers"].get("X-Requested-With"), "EmailSetup")
+        body = json.loads(posts[0]["body"])
+        self.assertNotIn("smtp_password", body["data"], "an untouched password must be absent (keep)")
+
+    def test_keyboard_only_save(self):
+        """Tab to a field, type, Tab to Save, press Enter — no mouse at all."""
+        host = f"kbd-{uuid.uuid4().hex[:6]}.example.com"
+        d = self.driver
+        d.find_element(By.TAG_NAME, "body")  # fresh page; focus starts at the document
+        actions = ActionChains(d)
+
+        def tab_to(element_id, limit=80):
+            for _ in range(limit):
+                if d.switch_to.active_element.get_attribute("id") == element_id:
+                    return
+                ActionChains(d).send_keys(Keys.TAB).perform()
+            self.fail(f"Tab never reached #{element_id}")
+
+        tab_to("smtp_host")
+        # Visible focus: the focused field draws an outline.
+        outline = d.execute_script("return getComputedStyle(document.activeElement).outlineStyle")
+        self.assertNotEqual(outline, "none", "the focused field shows no focus outline")
+        actions.key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).send_keys(host).perform()
+        tab_to("save")
+        ActionChains(d).send_keys(Keys.ENTER).perform()
+        self.wait_until(lambda: self.el("save-status").text.startswith("Saved"), "the keyboard save finished")
+        self.assertEqual(settings().data["smtp_host"], host)
+
+        # Space works on buttons too: back (Shift+Tab) to a preset, then on to Undo.
+        for _ in range(80):
+            if d.switch_to.active_element.text == "Gmail":
+                break
+            ActionChains(d).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT).perform()
+        self.assertEqual(d.switch_to.active_element.text, "Gmail")
+        ActionChains(d).send_keys(Keys.SPACE).perform()
+        self.assertEqual(self.el("smtp_host").get_attribute("value"), "smtp.gmail.com")
+        tab_to("undo")
+        ActionChains(d).send_keys(Keys.SPACE).perform()
+        self.assertEqual(self.el("smtp_host").get_attribute("value"), host)
+
+
+if __name__ == "__main__":
+    unittest.main()

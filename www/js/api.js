@@ -1,0 +1,94 @@
+// The email setup API (DESIGN.md "HTTP API"): one place that knows the envelope,
+// the CSRF header and how failures look, so the rest of the page handles one shape.
+
+const BASE = 'api/setup/';
+
+/** A failed API call, with the HTTP status and the envelope's `errors` object. */
+export class ApiError extends Error {
+  constructor(status, errors, body, headers) {
+    super(Object.values(errors || {})[0] || `HTTP ${status}`);
+    this.status = status;
+    this.errors = errors || {};
+    this.body = body || {};
+    this.headers = headers;
+  }
+
+  get retryAfter() {
+    const v = this.headers && this.headers.get('Retry-After');
+    return v && /^[0-9]+$/.test(v) ? Number(v) : null;
+  }
+
+  /** True when the server does not offer this endpoint yet. */
+  get notAvailable() { return this.status === 404 || this.status === 501 || this.status === 405; }
+}
+
+/** Network failure or aborted request: the envelope never arrived. */
+export class NetworkError extends Error {
+  constructor(cause, aborted) {
+    super(aborted ? 'Cancelled.' : 'The server could not be reached. Check the network and try again.');
+    this.cause = cause;
+    this.aborted = aborted;
+  }
+}
+
+/**
+ * Calls `path` under /api/setup/. Resolves to { data, etag, headers } on success,
+ * throws ApiError (with `errors`) or NetworkError otherwise.
+ */
+export async function call(method, path, { body, ifMatch, signal } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET') {
+    headers['X-Requested-With'] = 'EmailSetup';
+    headers['Content-Type'] = 'application/json';
+  }
+  if (ifMatch) headers['If-Match'] = ifMatch;
+  let response;
+  try {
+    // Resolved against the origin, not the page URL: a page opened as
+    // http://user:pass@host/ would otherwise hand fetch a URL with credentials, which it refuses.
+    const url = new URL(BASE + path, location.origin + location.pathname);
+    url.username = '';
+    url.password = '';
+    response = await fetch(url.href, {
+      method,
+      headers,
+      body: method === 'GET' ? undefined : JSON.stringify(body ?? {}),
+      credentials: 'same-origin',
+      cache: 'no-store',
+      signal,
+    });
+  } catch (e) {
+    throw new NetworkError(e, e && e.name === 'AbortError');
+  }
+  let json = null;
+  const text = await response.text().catch(() => '');
+  try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+  if (response.ok && json && json.status === 'success') {
+    return { data: json.data || {}, etag: response.headers.get('ETag'), headers: response.headers };
+  }
+  const errors = (json && json.errors && typeof json.errors === 'object') ? json.errors
+    : { server: defaultMessage(response.status) };
+  throw new ApiError(response.status, errors, json, response.headers);
+}
+
+function defaultMessage(status) {
+  switch (status) {
+    case 401: return 'You are not signed in (the web server asked for a login).';
+    case 403: return 'You are not allowed to change the email settings.';
+    case 404: case 501: return 'This feature is not available on this server yet.';
+    case 413: return 'The request is too large.';
+    case 429: return 'Too many requests; wait a moment and try again.';
+    case 502: case 503: case 504: return 'The server is not answering right now; try again shortly.';
+    default: return `The server answered with HTTP ${status}.`;
+  }
+}
+
+export const api = {
+  getSettings: () => call('GET', 'email_smtp'),
+  saveSettings: (data, etag) => call('POST', 'email_smtp', { body: { data }, ifMatch: etag }),
+  publicKey: () => call('GET', 'email_public_key'),
+  test: (address, signal) => call('POST', 'email_test/' + encodeURIComponent(address), { body: {}, signal }),
+  check: (signal) => call('POST', 'email_check', { body: {}, signal }),
+  history: () => call('GET', 'email_history'),
+  restore: (version, etag) => call('POST', `email_history/${encodeURIComponent(version)}/restore`, { body: {}, ifMatch: etag }),
+};

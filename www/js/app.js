@@ -1,0 +1,530 @@
+// The email settings form: load, validate as you type, save with If-Match,
+// undo, presets, the password's lifecycle. Test/check and history live in their
+// own modules and talk to this one through the small `page` object below.
+
+import { api, ApiError, NetworkError } from './api.js';
+import { $, h, clear, describedBy } from './dom.js';
+import { FIELDS, DEFAULTS, validate, normalizeFingerprint, suggestedPort, STANDARD_PORTS } from './rules.js';
+import { cryptoAvailable, importPublicKey, encryptPassword } from './secret.js';
+import { initProbe } from './probe.js';
+import { initHistory } from './history.js';
+
+const LABELS = {
+  from_address: 'From address', smtp_host: 'SMTP server', smtp_port: 'Port',
+  smtp_connection_type: 'Connection security', smtp_authentication_type: 'Sign-in method',
+  smtp_username: 'User name', smtp_password: 'Password', smtp_tls_verify: 'Certificate check',
+  smtp_tls_pin_sha256: 'Certificate fingerprint', smtp_tls_ca_pem: 'Extra certificate authorities',
+  smtp_connect_timeout: 'Connect timeout', smtp_command_timeout: 'Command timeout',
+};
+
+const PRESETS = {
+  gmail: {
+    name: 'Gmail', values: { smtp_host: 'smtp.gmail.com', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'Auto', smtp_tls_verify: 'Full' },
+    note: 'Gmail: sign in with the full address and an app password (Google account → Security → App passwords); the normal password is refused.',
+  },
+  office365: {
+    name: 'Office 365', values: { smtp_host: 'smtp.office365.com', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'Auto', smtp_tls_verify: 'Full' },
+    note: 'Office 365: the mailbox needs “Authenticated SMTP” enabled in the Microsoft 365 admin center.',
+  },
+  ses: {
+    name: 'Amazon SES', values: { smtp_host: 'email-smtp.us-east-1.amazonaws.com', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'Auto', smtp_tls_verify: 'Full' },
+    note: 'Amazon SES: use the SMTP credentials from the SES console (not your AWS access keys), and a verified sender address.',
+  },
+  sendgrid: {
+    name: 'SendGrid', values: { smtp_host: 'smtp.sendgrid.net', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'Auto', smtp_tls_verify: 'Full', smtp_username: 'apikey' },
+    note: 'SendGrid: the user name is literally “apikey”; the password is your API key.',
+  },
+  mailgun: {
+    name: 'Mailgun', values: { smtp_host: 'smtp.mailgun.org', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'Auto', smtp_tls_verify: 'Full' },
+    note: 'Mailgun: the user name is the SMTP login of your domain (e.g. postmaster@mg.example.com); EU domains use smtp.eu.mailgun.org.',
+  },
+  local: {
+    name: 'Local relay', values: { smtp_host: 'localhost', smtp_port: '25', smtp_connection_type: 'None', smtp_authentication_type: 'None' },
+    note: 'Local relay: a mail server on this machine that accepts mail without signing in.',
+  },
+};
+
+const state = {
+  saved: null,            // field → string, as the server last answered
+  version: null,          // smtp_settings_version
+  etag: null,
+  passwordSet: false,
+  lastKnownGood: null,
+  clearPassword: false,   // "Remove the saved password" pressed
+  portTyped: false,       // the user typed the port: never overwrite it
+  touched: new Set(),     // fields whose errors are shown as the user types
+  serverErrors: {},       // field → message from the last save
+  warnings: {},           // field → message from the last save
+  submitted: false,
+  saving: false,
+  publicKey: null,        // Promise<CryptoKey>
+  keyProblem: null,       // why a new password can't be encrypted, or null
+};
+
+const form = $('settings-form');
+const el = (name) => form.elements.namedItem(name);
+
+// ---------------------------------------------------------------- values
+
+function currentValues() {
+  const v = {};
+  for (const f of FIELDS) v[f] = el(f).value;
+  return v;
+}
+
+/** What the form would send: one-line fields trimmed, the PEM as typed. */
+function outgoingValues() {
+  const v = currentValues();
+  for (const f of FIELDS) if (f !== 'smtp_tls_ca_pem') v[f] = v[f].trim();
+  const pin = normalizeFingerprint(v.smtp_tls_pin_sha256);
+  if (pin) v.smtp_tls_pin_sha256 = pin;
+  return v;
+}
+
+function passwordChange() {
+  if (state.clearPassword) return 'clear';
+  return el('smtp_password').value !== '' ? 'new' : 'keep';
+}
+
+function isDirty() {
+  if (!state.saved) return false;
+  const v = currentValues();
+  return FIELDS.some((f) => v[f] !== state.saved[f]) || passwordChange() !== 'keep';
+}
+
+function setField(name, value) {
+  const input = el(name);
+  if (name === 'smtp_connection_type') {
+    // SSL and TLS are stored spellings of the same thing; one option shows both.
+    const sslOption = input.querySelector('option[value="SSL"], option[value="TLS"]');
+    if (value === 'SSL' || value === 'TLS') sslOption.value = value;
+  }
+  input.value = value;
+  if (input.tagName === 'SELECT' && input.value !== value) {
+    // A value this page does not know: show it rather than silently change it.
+    input.append(h('option', { value }, value));
+    input.value = value;
+  }
+}
+
+function applySaved(data, etag) {
+  const saved = {};
+  for (const f of FIELDS) saved[f] = data[f] === undefined || data[f] === null ? DEFAULTS[f] : String(data[f]);
+  state.saved = saved;
+  state.version = data.smtp_settings_version ?? state.version;
+  state.etag = etag || (state.version !== null ? `"${state.version}"` : null);
+  state.passwordSet = Boolean(data.smtp_password_set);
+  if ('last_known_good_version' in data) state.lastKnownGood = data.last_known_good_version;
+  resetForm();
+}
+
+/** The form back to the saved state. */
+function resetForm() {
+  for (const f of FIELDS) setField(f, state.saved[f]);
+  el('smtp_password').value = '';
+  setPasswordVisible(false);
+  state.clearPassword = false;
+  state.portTyped = false;
+  state.touched.clear();
+  state.submitted = false;
+  state.serverErrors = {};
+  $('preset-note').textContent = '';
+  $('ses-region-row').hidden = true;
+  refresh();
+}
+
+// ---------------------------------------------------------------- rendering
+
+function fieldBox(name) { return form.querySelector(`[data-field="${name}"]`); }
+
+function message(name, kind, text) {
+  const input = el(name) || $(name);
+  const box = fieldBox(name) || input.closest('.field');
+  const id = `${name}-${kind}`;
+  let p = $(id);
+  if (text) {
+    if (!p) {
+      p = h('p', { id, class: kind === 'error' ? 'field-error' : 'field-warning' });
+      const help = $(`${name}-help`);
+      if (help) help.before(p); else box.append(p);
+    }
+    p.textContent = text;
+  } else if (p) {
+    p.remove();
+  }
+  describedBy(input, id, Boolean(text));
+  if (kind === 'error') {
+    if (text) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+    box.classList.toggle('has-error', Boolean(text));
+  } else {
+    box.classList.toggle('has-warning', Boolean(text));
+  }
+}
+
+function refresh() {
+  const values = currentValues();
+  const errors = validate(values);
+  for (const f of FIELDS) {
+    const shown = state.serverErrors[f] || ((state.submitted || state.touched.has(f)) ? errors[f] : null);
+    message(f, 'error', shown || null);
+    message(f, 'warning', shown ? null : (state.warnings[f] || null));
+  }
+  message('smtp_password', 'error', state.serverErrors.smtp_password || passwordProblem() || null);
+  message('smtp_password', 'warning', state.warnings.smtp_password || null);
+
+  const pinned = values.smtp_tls_verify === 'Pinned';
+  $('pin-row').hidden = !pinned && !(state.touched.has('smtp_tls_pin_sha256') && errors.smtp_tls_pin_sha256)
+    && !state.serverErrors.smtp_tls_pin_sha256;
+  const authNone = values.smtp_authentication_type === 'None';
+  $('auth-fields').hidden = authNone && !state.serverErrors.smtp_username && !state.serverErrors.smtp_password;
+  if ((state.serverErrors.smtp_tls_ca_pem || state.serverErrors.smtp_connect_timeout || state.serverErrors.smtp_command_timeout
+       || (state.submitted && (errors.smtp_tls_ca_pem || errors.smtp_connect_timeout || errors.smtp_command_timeout)))) {
+    $('advanced').open = true;
+  }
+  renderPasswordState();
+
+  const dirty = isDirty();
+  const ind = $('dirty-indicator');
+  ind.textContent = dirty ? 'Unsaved changes' : (state.saved ? 'All changes saved' : '');
+  ind.classList.toggle('is-dirty', dirty);
+  form.classList.toggle('is-dirty', dirty);
+  $('undo').disabled = !dirty || state.saving;
+  $('save').disabled = state.saving;
+  document.title = (dirty ? '• ' : '') + 'Email setup';
+  renderVersionLine();
+  page.onChange && page.onChange();
+}
+
+function passwordProblem() {
+  if (passwordChange() === 'new' && state.keyProblem) return state.keyProblem;
+  return null;
+}
+
+function renderPasswordState() {
+  const p = $('password-state');
+  const input = el('smtp_password');
+  const change = passwordChange();
+  $('password-clear').hidden = !state.passwordSet || state.clearPassword;
+  $('password-keep').hidden = !state.clearPassword;
+  input.disabled = state.clearPassword || (Boolean(state.keyProblem) && !cryptoAvailable());
+  p.className = 'password-state';
+  if (state.clearPassword) {
+    p.textContent = 'The saved password will be removed when you save.';
+    p.classList.add('is-removing');
+    input.placeholder = '';
+  } else if (change === 'new') {
+    p.textContent = state.passwordSet ? 'A new password will replace the saved one when you save.' : 'This password will be saved, encrypted.';
+    p.classList.add('is-new');
+  } else if (state.passwordSet) {
+    p.textContent = 'A password is set — leave this empty to keep it.';
+    p.classList.add('is-set');
+    input.placeholder = 'Leave empty to keep the saved password';
+  } else {
+    p.textContent = 'No password is set.';
+    input.placeholder = '';
+  }
+  describedBy(input, 'password-state', true);
+  describedBy(input, 'smtp_password-help', true);
+}
+
+function setPasswordVisible(visible) {
+  const input = el('smtp_password');
+  const button = $('password-toggle');
+  input.type = visible ? 'text' : 'password';
+  button.textContent = visible ? 'Hide' : 'Show';
+  button.setAttribute('aria-pressed', String(visible));
+  button.setAttribute('aria-label', visible ? 'Hide password' : 'Show password');
+}
+
+function renderVersionLine() {
+  const line = $('version-line');
+  clear(line);
+  if (state.version === null) return;
+  line.append(h('span', { class: 'pill' }, String(state.version) === '0' ? 'Not saved yet' : `Version ${state.version}`));
+  if (state.lastKnownGood !== null && state.lastKnownGood !== undefined && state.lastKnownGood !== '') {
+    line.append(' ', h('span', { class: 'pill good', title: 'The newest version whose test email went through' },
+      `Last known good: version ${state.lastKnownGood}`));
+  }
+}
+
+function showBanner(text, kind = 'error', actions = []) {
+  const b = $('banner');
+  clear(b);
+  if (!text) { b.hidden = true; return; }
+  b.className = `banner ${kind}`;
+  b.append(h('p', {}, text));
+  if (actions.length) b.append(h('div', { class: 'banner-actions' }, actions));
+  b.hidden = false;
+}
+
+function setStatus(text, kind = '') {
+  const s = $('save-status');
+  s.className = `save-status ${kind}`;
+  s.textContent = text;
+  // A "not saved" explanation stays in view with the buttons.
+  form.classList.toggle('has-status', kind === 'error');
+}
+
+// ---------------------------------------------------------------- the public key
+
+function loadPublicKey() {
+  if (!cryptoAvailable()) {
+    state.keyProblem = 'This page is not opened over HTTPS (or on localhost), so the browser offers no encryption (WebCrypto). A new password can’t be saved from here; everything else works. Open the page over HTTPS to change the password.';
+    const n = $('crypto-notice');
+    n.textContent = state.keyProblem;
+    n.hidden = false;
+    state.publicKey = null;
+    return;
+  }
+  state.publicKey = api.publicKey().then(({ data }) => importPublicKey(data.public_key)).catch((e) => {
+    state.keyProblem = e instanceof ApiError && e.notAvailable
+      ? 'This server does not offer password encryption yet, so a new password can’t be saved; everything else works.'
+      : `The server’s encryption key could not be loaded (${e.message}); a new password can’t be saved right now.`;
+    refresh();
+    return null;
+  });
+}
+
+// ---------------------------------------------------------------- save
+
+async function save(event) {
+  event.preventDefault();
+  if (state.saving) return;
+  state.submitted = true;
+  state.serverErrors = {};
+  showBanner(null);
+  refresh();
+  const values = outgoingValues();
+  const errors = validate(currentValues());
+  const change = passwordChange();
+  if (change === 'new' && state.keyProblem) errors.smtp_password = state.keyProblem;
+  const invalid = Object.keys(errors);
+  if (invalid.length) {
+    setStatus(`Not saved: ${invalid.length === 1 ? 'one field needs' : `${invalid.length} fields need`} attention.`, 'error');
+    focusField(invalid.sort((a, b) => order(a) - order(b))[0]);
+    return;
+  }
+  const data = { ...values };
+  state.saving = true;
+  $('save').textContent = 'Saving…';
+  refresh();
+  try {
+    if (change === 'clear') data.smtp_password = '';
+    if (change === 'new') {
+      const key = await state.publicKey;
+      if (!key) throw new ApiError(0, { smtp_password: state.keyProblem || 'The password could not be encrypted.' });
+      data.smtp_password = await encryptPassword(key, el('smtp_password').value);
+    }
+    const { data: answer, etag } = await api.saveSettings(data, state.etag);
+    state.warnings = answer.warnings && typeof answer.warnings === 'object' ? answer.warnings : {};
+    applySaved(answer, etag);
+    const wcount = Object.keys(state.warnings).length;
+    setStatus(`Saved as version ${state.version}.` + (wcount ? ` ${wcount === 1 ? 'One note' : `${wcount} notes`} to look at, marked below.` : ''), wcount ? 'warn' : 'ok');
+    const unplaced = Object.entries(state.warnings).filter(([k]) => !LABELS[k]);
+    if (unplaced.length) showBanner(unplaced.map(([, m]) => m).join(' '), 'warning');
+    page.onSaved && page.onSaved();
+  } catch (e) {
+    handleSaveError(e);
+  } finally {
+    state.saving = false;
+    $('save').textContent = 'Save settings';
+    refresh();
+  }
+}
+
+function order(f) { const i = FIELDS.indexOf(f); return i < 0 ? (f === 'smtp_password' ? 5.5 : 99) : i; }
+
+function focusField(name) {
+  const input = el(name);
+  if (!input) return;
+  if (input.closest('details')) input.closest('details').open = true;
+  input.focus();
+}
+
+function handleSaveError(e) {
+  if (e instanceof NetworkError) {
+    setStatus('Not saved.', 'error');
+    showBanner(e.message);
+    return;
+  }
+  const errors = e.errors || {};
+  if (e.status === 409) {
+    setStatus('Not saved.', 'error');
+    showBanner('Someone else saved these settings after you opened this page. Reload to see their version (your unsaved changes here will be lost), or copy what you need first.', 'error', [
+      h('button', { type: 'button', class: 'primary small', id: 'conflict-reload', onclick: () => load(true) }, 'Reload the saved settings'),
+    ]);
+    return;
+  }
+  const fieldErrors = {};
+  const other = [];
+  for (const [k, m] of Object.entries(errors)) {
+    if (LABELS[k]) fieldErrors[k] = capitalize(m);
+    else other.push(m);
+  }
+  state.serverErrors = fieldErrors;
+  const n = Object.keys(fieldErrors).length;
+  if (n) {
+    setStatus(`Not saved: the server found ${n === 1 ? 'a problem in one field' : `problems in ${n} fields`}.`, 'error');
+    refresh();
+    focusField(Object.keys(fieldErrors).sort((a, b) => order(a) - order(b))[0]);
+  } else {
+    setStatus('Not saved.', 'error');
+  }
+  if (other.length || !n) {
+    let text = other.join(' ') || e.message;
+    if (e.status === 429 && e.retryAfter) text += ` Try again in ${e.retryAfter} seconds.`;
+    showBanner(text);
+  }
+}
+
+function capitalize(m) { return typeof m === 'string' && m ? m[0].toUpperCase() + m.slice(1) : String(m); }
+
+// ---------------------------------------------------------------- load
+
+async function load(discard = false) {
+  if (discard) showBanner(null);
+  try {
+    const { data, etag } = await api.getSettings();
+    state.warnings = {};
+    applySaved(data, etag);
+    if (discard) setStatus(`Reloaded version ${state.version}.`, 'ok');
+    $('loading').hidden = true;
+    form.hidden = false;
+    $('side').hidden = false;
+    page.onSaved && page.onSaved();
+  } catch (e) {
+    $('loading').hidden = true;
+    const text = e instanceof ApiError && e.status === 503
+      ? 'The settings database is not reachable right now. Try again in a moment.'
+      : `The settings could not be loaded: ${e.message}`;
+    showBanner(text, 'error', [h('button', { type: 'button', class: 'secondary small', onclick: () => load(true) }, 'Try again')]);
+  }
+}
+
+// ---------------------------------------------------------------- events
+
+function onInput(event) {
+  const name = event.target.name;
+  if (!name) return;
+  if (name === 'smtp_port' && event.isTrusted !== false) state.portTyped = true;
+  if (FIELDS.includes(name) || name === 'smtp_password') {
+    delete state.serverErrors[name];
+    delete state.warnings[name];
+    if (event.type === 'input' && event.target.value !== '') state.touched.add(name);
+  }
+  if (name === 'smtp_connection_type') linkPort();
+  if (name === 'smtp_authentication_type' || name === 'smtp_tls_verify') {
+    // Their cross-field rules concern other fields: check those as soon as they are set.
+    state.touched.add('smtp_username');
+  }
+  setStatus('');
+  refresh();
+}
+
+function linkPort() {
+  const port = el('smtp_port');
+  const suggestion = suggestedPort(el('smtp_connection_type').value);
+  if (state.portTyped || port.value === suggestion) return;
+  if (port.value.trim() === '' || STANDARD_PORTS.includes(port.value.trim())) {
+    port.value = suggestion;
+    $('preset-note').textContent = `Port set to ${suggestion}, the usual port for this kind of connection.`;
+  }
+}
+
+function applyPreset(key) {
+  const preset = PRESETS[key];
+  for (const [f, v] of Object.entries(preset.values)) setField(f, v);
+  if (key === 'ses') {
+    $('ses-region-row').hidden = false;
+    $('ses-region').value = 'us-east-1';
+  } else {
+    $('ses-region-row').hidden = true;
+  }
+  state.portTyped = false;
+  for (const f of Object.keys(preset.values)) { delete state.serverErrors[f]; delete state.warnings[f]; }
+  $('preset-note').textContent = `${preset.name} filled in. ${preset.note}`;
+  refresh();
+}
+
+function onRegion() {
+  const region = $('ses-region').value.trim().toLowerCase();
+  setField('smtp_host', `email-smtp.${region || 'us-east-1'}.amazonaws.com`);
+  state.touched.add('smtp_host');
+  refresh();
+}
+
+function init() {
+  form.addEventListener('input', onInput);
+  form.addEventListener('change', onInput);
+  form.addEventListener('focusout', (e) => {
+    const name = e.target.name;
+    if (FIELDS.includes(name) && e.target.value !== (state.saved ? state.saved[name] : '')) { state.touched.add(name); refresh(); }
+    else if (FIELDS.includes(name) && e.target.value === '' && e.target.required) { state.touched.add(name); refresh(); }
+  });
+  form.addEventListener('submit', save);
+  $('undo').addEventListener('click', () => {
+    showBanner(null);
+    state.warnings = {};
+    resetForm();
+    setStatus('Changes undone: the form shows the saved settings again.', 'ok');
+    $('save').focus();
+  });
+  $('password-toggle').addEventListener('click', () => {
+    setPasswordVisible(el('smtp_password').type === 'password');
+  });
+  $('password-clear').addEventListener('click', () => {
+    state.clearPassword = true;
+    el('smtp_password').value = '';
+    refresh();
+    $('password-keep').focus();
+  });
+  $('password-keep').addEventListener('click', () => {
+    state.clearPassword = false;
+    refresh();
+    el('smtp_password').focus();
+  });
+  for (const b of form.querySelectorAll('[data-preset]')) b.addEventListener('click', () => applyPreset(b.dataset.preset));
+  $('ses-region').addEventListener('input', onRegion);
+  window.addEventListener('beforeunload', (e) => {
+    if (isDirty()) { e.preventDefault(); e.returnValue = ''; }
+  });
+  // Ctrl/Cmd+S saves, as in any editor.
+  document.addEventListener('keydown', (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key === 's' && !form.hidden) { e.preventDefault(); form.requestSubmit(); }
+  });
+  loadPublicKey();
+  initProbe(page);
+  initHistory(page);
+  load();
+}
+
+/** What the test/check and history modules may know and do. */
+export const page = {
+  state,
+  isDirty,
+  onChange: null,
+  onSaved: null,
+  /** "Trust this certificate": Pinned with this fingerprint; the user still saves. */
+  trustCertificate(sha256) {
+    setField('smtp_tls_verify', 'Pinned');
+    setField('smtp_tls_pin_sha256', normalizeFingerprint(sha256) || sha256);
+    delete state.serverErrors.smtp_tls_pin_sha256;
+    state.touched.add('smtp_tls_pin_sha256');
+    refresh();
+    setStatus('Certificate check set to Pinned with this fingerprint. Save to apply it.', 'warn');
+    el('smtp_tls_pin_sha256').focus();
+  },
+  /** Applies a save answer (restore) as if the user had saved. */
+  applySaveAnswer(answer, etag) {
+    state.warnings = answer.warnings && typeof answer.warnings === 'object' ? answer.warnings : {};
+    applySaved(answer, etag);
+    setStatus(`Restored: the settings are now version ${state.version}.`, 'ok');
+  },
+  showBanner,
+  /** Draws the page again after something outside the form changed the state. */
+  rerender: () => refresh(),
+  reload: () => load(true),
+  label: (f) => LABELS[f] || f,
+};
+
+init();
