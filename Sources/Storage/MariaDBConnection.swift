@@ -790,12 +790,21 @@ public final class MariaDBConnection {
 
     private func ensureLive() throws {
         if let session {
+            let pingStarted = Date()
             do {
                 try session.handle.ping()
                 return
             } catch let error as StorageError where error.meansConnectionLost {
-                logger.notice("database connection found dead; reconnecting", metadata: ["error": "\(error)"])
                 self.session = nil
+                // A server that restarted fails the ping at once: reconnect now. One that
+                // hangs made the ping wait for the read timeout: connecting now would add
+                // the connect timeout on top, so fail this unit of work and let the next
+                // one connect afresh.
+                if Date().timeIntervalSince(pingStarted) > configuration.readTimeout / 2 {
+                    logger.warning("database not answering; giving up on this unit of work", metadata: ["error": "\(error)"])
+                    throw error
+                }
+                logger.notice("database connection found dead; reconnecting", metadata: ["error": "\(error)"])
             } catch {
                 self.session = nil
                 throw error

@@ -12,12 +12,17 @@ import Foundation
 /// let host = try rows.first?.text("value")
 /// ```
 public enum SQLValue: Sendable, Hashable {
+    /// SQL NULL.
     case null
+    /// Any integer column (TINYINT…BIGINT); bound as BIGINT.
     case int(Int64)
+    /// FLOAT or DOUBLE.
     case double(Double)
+    /// Text in UTF-8 (utf8mb4 on the server); may contain NUL and 4-byte characters.
     case text(String)
+    /// Binary strings and BLOBs.
     case bytes([UInt8])
-    /// Stored as DATETIME(6) in UTC: microsecond precision.
+    /// Bound and read as DATETIME(6) in UTC: microsecond precision.
     case date(Date)
 
     /// `nil` becomes `.null`, anything else `.text`.

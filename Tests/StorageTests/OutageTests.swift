@@ -49,3 +49,37 @@ final class OutageTests: StorageTestCase {
         XCTAssertEqual(try idle.load().version, 2)
     }
 }
+
+/// The server is there but answers nothing (frozen with SIGSTOP, as a hung server or
+/// a partitioned network looks): requests still fail within about the read timeout.
+final class HungServerTests: StorageTestCase {
+    func testAHungServerFailsWithinTheReadTimeout() throws {
+        let environment = self.environment!
+        let store = makeStore()
+        XCTAssertEqual(try store.save(values: ["smtp_host": "before"], expectedVersion: 0, actor: "a", remoteAddress: nil), 1)
+        let fresh = makeStore()
+
+        try environment.suspendServer()
+        var resumed = false
+        defer {
+            if !resumed {
+                do { try environment.resumeServer() } catch { XCTFail("could not resume MariaDB: \(error)") }
+            }
+        }
+        for (what, operation) in [
+            ("load on a connected store", { _ = try store.load() }),
+            ("load on a new store", { _ = try fresh.load() }),
+        ] as [(String, () throws -> Void)] {
+            let started = Date()
+            assertStorageError(.unavailable) { try operation() }
+            let elapsed = Date().timeIntervalSince(started)
+            // The read timeout is 2 s; allow scheduling slack on a loaded machine.
+            XCTAssertLessThan(elapsed, 2.5, "\(what) took \(elapsed) s to fail")
+            note(String(format: "%@ against a hung server failed with .unavailable after %.0f ms", what, elapsed * 1000))
+        }
+        try environment.resumeServer()
+        resumed = true
+        XCTAssertEqual(try store.load().version, 1, "first request after the server resumed")
+        XCTAssertEqual(try fresh.load().version, 1)
+    }
+}

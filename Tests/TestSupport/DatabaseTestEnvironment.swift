@@ -80,6 +80,25 @@ public struct DatabaseTestEnvironment: Sendable {
     /// Runs `scripts/lib/mariadb.sh start STATE_DIR` (idempotent).
     public func startServer() throws { try Self.runScript("start", try requireStateDirectory()) }
 
+    /// Freezes the server process (SIGSTOP): it keeps its socket but answers nothing,
+    /// like a hung or unreachable server. Pair with ``resumeServer()``.
+    public func suspendServer() throws { try signalServer(SIGSTOP) }
+
+    /// Lets a suspended server run again (SIGCONT).
+    public func resumeServer() throws { try signalServer(SIGCONT) }
+
+    private func signalServer(_ signal: Int32) throws {
+        let state = try requireStateDirectory()
+        let statePath = state.hasPrefix("/") ? state : Self.packageRoot.appendingPathComponent(state).path
+        let pidText = try String(contentsOfFile: statePath + "/mariadb.pid", encoding: .utf8)
+        guard let pid = pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else {
+            throw ScriptFailed(description: "\(statePath)/mariadb.pid holds no process id")
+        }
+        guard kill(pid, signal) == 0 else {
+            throw ScriptFailed(description: "kill(\(pid), \(signal)): \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Failure of `mariadb.sh`, with its output.
     public struct ScriptFailed: Error, CustomStringConvertible {
         public var description: String
