@@ -73,6 +73,10 @@ enum ReplyParser {
     /// Splits "5.7.8 text" into the enhanced code and the rest when the code's class
     /// matches the reply's first digit (RFC 3463: class.subject.detail).
     static func splitEnhancedCode(_ text: String, replyCode: Int) -> (String?, String) {
+        // Fast reject: "d.d…" must start the text.
+        let utf8 = text.utf8
+        guard utf8.count >= 5, let first = utf8.first, first >= 0x32, first <= 0x35,
+              utf8[utf8.index(after: utf8.startIndex)] == UInt8(ascii: ".") else { return (nil, text) }
         let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
         guard let first = parts.first else { return (nil, text) }
         let numbers = first.split(separator: ".", omittingEmptySubsequences: false)
@@ -86,7 +90,8 @@ enum ReplyParser {
 
     /// Replaces control characters so a hostile line cannot forge transcript lines.
     static func printable(_ text: String) -> String {
-        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }.prefix(200))
+        if text.utf8.count <= 200 && text.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7f }) { return text }
+        return String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }.prefix(200))
     }
 }
 
@@ -151,12 +156,12 @@ final class LineReader {
 
     /// Reads one complete (possibly multiline) reply.
     func readReply(from stream: ByteStream, deadline: Deadline, enhancedCodes: Bool, maxLines: Int = 200,
-                   onLine: (String) -> Void) throws -> SmtpReply {
+                   onLine: (ArraySlice<UInt8>) -> Void) throws -> SmtpReply {
         var lines: [String] = []
         var code: Int?
         while true {
             let raw = try readLine(from: stream, deadline: deadline)
-            onLine(ReplyParser.printable(String(decoding: raw, as: UTF8.self)))
+            onLine(raw)
             let (lineCode, more, text) = try ReplyParser.parseLine(raw)
             if let code, code != lineCode {
                 throw ReplyParseFailure.malformed("reply code changed from \(code) to \(lineCode) within one reply")
