@@ -95,6 +95,37 @@ final class DataEncodingTests: XCTestCase {
         XCTAssertEqual(try payload("x\n.\ny"), "x\r\n..\r\ny\r\n.\r\n")
     }
 
+    /// The memchr-based encoder against a byte-at-a-time reference, on random messages.
+    func testMatchesReferenceOnRandomMessages() throws {
+        func reference(_ message: [UInt8]) -> [UInt8] {
+            var lines: [[UInt8]] = [[]]
+            var index = 0
+            while index < message.count {
+                let byte = message[index]
+                if byte == 0x0D || byte == 0x0A {
+                    if byte == 0x0D, index + 1 < message.count, message[index + 1] == 0x0A { index += 1 }
+                    lines.append([])
+                } else {
+                    lines[lines.count - 1].append(byte)
+                }
+                index += 1
+            }
+            if lines.last!.isEmpty { lines.removeLast() }
+            var out: [UInt8] = []
+            for line in lines { out += (line.first == UInt8(ascii: ".") ? [UInt8(ascii: ".")] : []) + line + [0x0D, 0x0A] }
+            return out + Array(".\r\n".utf8)
+        }
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x61, 0x2E, 0x2E, 0x0D, 0x0A, 0x0A, 0xC3, 0xBC, 0x20]
+        for _ in 0..<2000 {
+            let length = Int.random(in: 0..<40, using: &generator)
+            let message = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+            let prepared = try DataEncoding.prepare(message)
+            XCTAssertEqual(prepared.payload, reference(message), "\(message)")
+            XCTAssertEqual(prepared.hasEightBit, message.contains { $0 >= 0x80 })
+        }
+    }
+
     func testEightBitSizeAndRefusals() throws {
         let prepared = try DataEncoding.prepare(Array("Grüße\r\n".utf8))
         XCTAssertTrue(prepared.hasEightBit)

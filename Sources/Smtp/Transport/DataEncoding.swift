@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns message bytes into what follows DATA (RFC 5321 4.5.2): CRLF line endings,
 /// a leading "." doubled, and the terminating "CRLF.CRLF". Pure and tested alone.
 enum DataEncoding {
@@ -22,60 +28,77 @@ enum DataEncoding {
     /// Normalises bare LF and bare CR to CRLF, dot-stuffs, appends ".\r\n" (after a CRLF
     /// if the message does not end with one). Refuses NUL and lines over 998 octets.
     static func prepare(_ message: [UInt8]) throws -> Prepared {
+        // Worst case: every byte a bare CR or LF (2 bytes each) plus the terminator.
+        var result = Scan()
+        let payload = [UInt8](unsafeUninitializedCapacity: message.count * 2 + 5) { out, written in
+            result = message.withUnsafeBufferPointer { scan($0, into: out.baseAddress!) }
+            written = result.written
+        }
+        if let failure = result.failure { throw failure }
+        return Prepared(payload: payload, messageSize: result.size, hasEightBit: result.eightBit)
+    }
+
+    private struct Scan {
+        var written = 0
         var size = 0
         var eightBit = false
         var failure: Failure?
-        // Worst case: every byte a bare CR or LF (2 bytes each) plus the terminator.
-        let payload = [UInt8](unsafeUninitializedCapacity: message.count * 2 + 5) { out, written in
-            var o = 0
-            var lineLength = 0
-            var lineNumber = 1
-            var atLineStart = true
-            message.withUnsafeBufferPointer { bytes in
-                let count = bytes.count
-                var index = 0
-                while index < count {
-                    let byte = bytes[index]
-                    if byte == 0x0D || byte == 0x0A {
-                        // CRLF, bare CR or bare LF: all end the line with CRLF.
-                        if byte == 0x0D, index + 1 < count, bytes[index + 1] == 0x0A { index += 1 }
-                        out[o] = 0x0D; out[o + 1] = 0x0A
-                        o += 2
-                        size += 2
-                        atLineStart = true
-                        lineLength = 0
-                        lineNumber += 1
-                    } else if byte == 0 {
-                        failure = .nul(offset: index)
-                        return
-                    } else {
-                        if atLineStart {
-                            if byte == UInt8(ascii: ".") { out[o] = byte; o += 1 }
-                            atLineStart = false
-                        }
-                        eightBit = eightBit || byte >= 0x80
-                        out[o] = byte
-                        o += 1
-                        size += 1
-                        lineLength += 1
-                        if lineLength > maximumLineLength {
-                            failure = .lineTooLong(line: lineNumber, length: lineLength)
-                            return
-                        }
-                    }
-                    index += 1
-                }
-            }
-            if !atLineStart {
-                out[o] = 0x0D; out[o + 1] = 0x0A
-                o += 2
-                size += 2
-            }
-            out[o] = UInt8(ascii: "."); out[o + 1] = 0x0D; out[o + 2] = 0x0A
-            written = o + 3
+    }
+
+    /// The hot loop: per line, memchr finds the line end (and any NUL), one vectorisable
+    /// pass ORs the bytes for 8-bit detection, memcpy copies the run.
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<UInt8>) -> Scan {
+        var o = 0
+        var size = 0
+        var highBits: UInt8 = 0
+        var lineNumber = 1
+        var atLineStart = true
+        let count = bytes.count
+        guard let base = bytes.baseAddress, count > 0 else {
+            out[0] = UInt8(ascii: "."); out[1] = 0x0D; out[2] = 0x0A
+            return Scan(written: 3, size: 0, eightBit: false, failure: nil)
         }
-        if let failure { throw failure }
-        return Prepared(payload: payload, messageSize: size, hasEightBit: eightBit)
+        var position = 0
+        while position < count {
+            let start = base + position
+            let remaining = count - position
+            var run = remaining
+            if let lf = memchr(start, 0x0A, remaining) { run = UnsafeRawPointer(lf) - UnsafeRawPointer(start) }
+            if run > 0, let cr = memchr(start, 0x0D, run) { run = UnsafeRawPointer(cr) - UnsafeRawPointer(start) }
+            if run > 0 {
+                if let nul = memchr(start, 0, run) {
+                    return Scan(written: 0, size: size, eightBit: false,
+                                failure: .nul(offset: position + (UnsafeRawPointer(nul) - UnsafeRawPointer(start))))
+                }
+                if run > maximumLineLength {
+                    return Scan(written: 0, size: size, eightBit: false, failure: .lineTooLong(line: lineNumber, length: maximumLineLength + 1))
+                }
+                if start[0] == UInt8(ascii: ".") { out[o] = UInt8(ascii: "."); o += 1 }
+                var bits: UInt8 = 0
+                for index in 0..<run { bits |= start[index] }
+                highBits |= bits
+                (out + o).update(from: start, count: run)
+                o += run
+                size += run
+                position += run
+                atLineStart = false
+                if position >= count { break }
+            }
+            // A line ending at `position`: CRLF, bare CR or bare LF all become CRLF.
+            if base[position] == 0x0D, position + 1 < count, base[position + 1] == 0x0A { position += 2 } else { position += 1 }
+            out[o] = 0x0D; out[o + 1] = 0x0A
+            o += 2
+            size += 2
+            lineNumber += 1
+            atLineStart = true
+        }
+        if !atLineStart {
+            out[o] = 0x0D; out[o + 1] = 0x0A
+            o += 2
+            size += 2
+        }
+        out[o] = UInt8(ascii: "."); out[o + 1] = 0x0D; out[o + 2] = 0x0A
+        return Scan(written: o + 3, size: size, eightBit: highBits >= 0x80, failure: nil)
     }
 }
 

@@ -51,42 +51,58 @@ enum ReplyParseFailure: Error, Equatable, CustomStringConvertible {
 enum ReplyParser {
     /// Splits one line (without CRLF) into code, whether more lines follow, and text.
     static func parseLine(_ bytes: ArraySlice<UInt8>) throws -> (code: Int, more: Bool, text: String) {
-        let line = String(decoding: bytes, as: UTF8.self)
-        guard bytes.count >= 3 else { throw ReplyParseFailure.malformed(printable(line)) }
+        let (code, more, text) = try parseLineBytes(bytes)
+        return (code, more, String(decoding: text, as: UTF8.self))
+    }
+
+    /// Like `parseLine`, without decoding the text.
+    static func parseLineBytes(_ bytes: ArraySlice<UInt8>) throws -> (code: Int, more: Bool, text: ArraySlice<UInt8>) {
+        func malformed() -> ReplyParseFailure { .malformed(printable(String(decoding: bytes, as: UTF8.self))) }
+        guard bytes.count >= 3 else { throw malformed() }
         let start = bytes.startIndex
         var code = 0
         for index in start..<start + 3 {
             let byte = bytes[index]
-            guard byte >= 0x30, byte <= 0x39 else { throw ReplyParseFailure.malformed(printable(line)) }
+            guard byte >= 0x30, byte <= 0x39 else { throw malformed() }
             code = code * 10 + Int(byte - 0x30)
         }
-        guard (200...599).contains(code) else { throw ReplyParseFailure.malformed(printable(line)) }
-        if bytes.count == 3 { return (code, false, "") }
+        guard (200...599).contains(code) else { throw malformed() }
+        if bytes.count == 3 { return (code, false, bytes[bytes.endIndex...]) }
         let separator = bytes[start + 3]
-        guard separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-") else {
-            throw ReplyParseFailure.malformed(printable(line))
+        guard separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-") else { throw malformed() }
+        return (code, separator == UInt8(ascii: "-"), bytes[(start + 4)...])
+    }
+
+    /// The length of a leading RFC 3463 code ("5.7.8") whose class matches the reply's
+    /// first digit, or nil. Each of subject and detail has 1–3 digits.
+    static func enhancedCodeLength(_ text: ArraySlice<UInt8>, replyCode: Int) -> Int? {
+        var index = text.startIndex
+        guard index < text.endIndex, Int(text[index]) - 0x30 == replyCode / 100, [2, 4, 5].contains(replyCode / 100) else { return nil }
+        index += 1
+        for _ in 0..<2 {
+            guard index < text.endIndex, text[index] == UInt8(ascii: ".") else { return nil }
+            index += 1
+            var digits = 0
+            while index < text.endIndex, text[index] >= 0x30, text[index] <= 0x39 { digits += 1; index += 1 }
+            guard (1...3).contains(digits) else { return nil }
         }
-        let text = String(decoding: bytes[(start + 4)...], as: UTF8.self)
-        return (code, separator == UInt8(ascii: "-"), text)
+        guard index == text.endIndex || text[index] == UInt8(ascii: " ") else { return nil }
+        return index - text.startIndex
     }
 
     /// Splits "5.7.8 text" into the enhanced code and the rest when the code's class
     /// matches the reply's first digit (RFC 3463: class.subject.detail).
     static func splitEnhancedCode(_ text: String, replyCode: Int) -> (String?, String) {
-        let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let first = parts.first else { return (nil, text) }
-        let numbers = first.split(separator: ".", omittingEmptySubsequences: false)
-        guard numbers.count == 3,
-              let klass = Int(numbers[0]), klass == replyCode / 100, [2, 4, 5].contains(klass),
-              numbers[1].count >= 1, numbers[1].count <= 3, Int(numbers[1]) != nil,
-              numbers[2].count >= 1, numbers[2].count <= 3, Int(numbers[2]) != nil
-        else { return (nil, text) }
-        return (String(first), parts.count > 1 ? String(parts[1]) : "")
+        let bytes = ArraySlice(text.utf8)
+        guard let length = enhancedCodeLength(bytes, replyCode: replyCode) else { return (nil, text) }
+        let rest = bytes.index(bytes.startIndex, offsetBy: min(length + 1, bytes.count))
+        return (String(decoding: bytes.prefix(length), as: UTF8.self), String(decoding: bytes[rest...], as: UTF8.self))
     }
 
     /// Replaces control characters so a hostile line cannot forge transcript lines.
     static func printable(_ text: String) -> String {
-        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }.prefix(200))
+        if text.utf8.count <= 200 && text.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7f }) { return text }
+        return String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }.prefix(200))
     }
 }
 
@@ -151,29 +167,29 @@ final class LineReader {
 
     /// Reads one complete (possibly multiline) reply.
     func readReply(from stream: ByteStream, deadline: Deadline, enhancedCodes: Bool, maxLines: Int = 200,
-                   onLine: (String) -> Void) throws -> SmtpReply {
+                   onLine: (ArraySlice<UInt8>) -> Void) throws -> SmtpReply {
         var lines: [String] = []
         var code: Int?
+        var enhancedCode: String?
         while true {
             let raw = try readLine(from: stream, deadline: deadline)
-            onLine(ReplyParser.printable(String(decoding: raw, as: UTF8.self)))
-            let (lineCode, more, text) = try ReplyParser.parseLine(raw)
+            onLine(raw)
+            let (lineCode, more, text) = try ReplyParser.parseLineBytes(raw)
             if let code, code != lineCode {
                 throw ReplyParseFailure.malformed("reply code changed from \(code) to \(lineCode) within one reply")
             }
+            var body = text
+            // RFC 3463 codes, when negotiated: taken from the first line, stripped from every line that has one.
+            if enhancedCodes, code == nil || enhancedCode != nil, let length = ReplyParser.enhancedCodeLength(text, replyCode: lineCode) {
+                if code == nil { enhancedCode = String(decoding: text.prefix(length), as: UTF8.self) }
+                body = text.dropFirst(min(length + 1, text.count))
+            }
             code = lineCode
-            lines.append(text)
+            lines.append(String(decoding: body, as: UTF8.self))
             guard lines.count <= maxLines else { throw ReplyParseFailure.tooManyLines(limit: maxLines) }
             if !more { break }
         }
-        var reply = SmtpReply(code: code!, lines: lines)
-        if enhancedCodes, let first = lines.first {
-            let (enhanced, _) = ReplyParser.splitEnhancedCode(first, replyCode: reply.code)
-            if let enhanced {
-                reply.enhancedCode = enhanced
-                reply.lines = lines.map { ReplyParser.splitEnhancedCode($0, replyCode: reply.code).1 }
-            }
-        }
+        let reply = SmtpReply(code: code!, enhancedCode: enhancedCode, lines: lines)
         return reply
     }
 }

@@ -181,7 +181,7 @@ public enum SmtpClient {
                         if connection == nil || connection!.isBroken || connection!.isClosed {
                             connection?.close()
                             do {
-                                connection = try SmtpConnection.open(settings, tlsContext: context)
+                                connection = try SmtpConnection.open(settings, tlsContext: context, recordTranscript: keepTranscripts)
                             } catch {
                                 let smtpError = error as? SmtpError ?? SmtpError(stage: .connect, kind: .protocol, hint: "\(error)")
                                 for index in position..<range.upperBound { record(index, .failure(smtpError)) }

@@ -62,7 +62,7 @@ public final class SmtpConnection {
         try open(settings, tlsContext: nil)
     }
 
-    static func open(_ settings: SmtpSettings, tlsContext: TLSContext?) throws -> SmtpConnection {
+    static func open(_ settings: SmtpSettings, tlsContext: TLSContext?, recordTranscript: Bool = true) throws -> SmtpConnection {
         let start = Deadline.now()
         let sessionDeadline = Deadline.after(seconds: settings.sessionTimeout)
         try validate(settings)
@@ -79,6 +79,7 @@ public final class SmtpConnection {
         }
         let connection = SmtpConnection(settings: settings, stream: socket, socket: socket,
                                         remoteAddress: socket.remoteAddress, start: start, tlsContext: tlsContext)
+        connection.recorder.enabled = recordTranscript
         connection.setupTimings["connect"] = Deadline.now().seconds(since: start) * 1000
         connection.recorder.note("connected to \(socket.remoteAddress) port \(settings.port)")
         do {
@@ -603,11 +604,11 @@ public final class SmtpConnection {
         return next - base
     }
 
-    static func checkAddress(_ address: String, what: String, stage: SmtpError.Stage) throws {
-        try checkLine(address, what: what, stage: stage, allowSpace: true)
-        if address.contains("<") || address.contains(">") {
-            throw SmtpError(stage: stage, kind: .invalidInput, hint: "\(what) contains < or >; refused before sending")
-        }
+    static func checkAddress(_ address: String, what: @autoclosure () -> String, stage: SmtpError.Stage) throws {
+        // Fast path: printable ASCII or UTF-8 without angle brackets.
+        if address.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7f && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") }) { return }
+        try checkLine(address, what: what(), stage: stage, allowSpace: true)
+        throw SmtpError(stage: stage, kind: .invalidInput, hint: "\(what()) contains < or >; refused before sending")
     }
 
     /// Sends QUIT and closes. Throws when the server does not answer 221 in time (the
@@ -681,7 +682,7 @@ public final class SmtpConnection {
         let (limit, sessionLimited) = commandDeadline()
         defer { record(stage: stage.rawValue, since: started) }
         do {
-            return try reader.readReply(from: stream, deadline: limit, enhancedCodes: enhanced) { recorder.server($0) }
+            return try reader.readReply(from: stream, deadline: limit, enhancedCodes: enhanced) { recorder.server(bytes: $0) }
         } catch let failure as StreamFailure {
             throw streamError(failure, stage: stage, sessionLimited: sessionLimited)
         } catch let failure as ReplyParseFailure {

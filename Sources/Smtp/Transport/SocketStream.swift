@@ -29,9 +29,8 @@ func syscallRetryingEINTR<T: BinaryInteger>(_ function: String, _ body: () -> T)
 func pollDescriptor(_ fd: Int32, events: Int16, deadline: Deadline) throws {
     while true {
         var entry = pollfd(fd: fd, events: events, revents: 0)
-        let timeout = deadline.pollMilliseconds
-        if timeout == 0 { throw StreamFailure.timeout }
-        let result = poll(&entry, 1, timeout)
+        // With the deadline passed this still polls once (timeout 0): ready data counts.
+        let result = poll(&entry, 1, deadline.pollMilliseconds)
         if result > 0 { return }  // readable, writable, or an error/hangup the next call reports
         if result == 0 { if deadline.hasPassed { throw StreamFailure.timeout } else { continue } }
         if errno == EINTR { continue }
@@ -83,10 +82,12 @@ final class SocketStream: ByteStream {
     func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws -> Int {
         guard fd >= 0 else { throw StreamFailure.closed("already closed") }
         while true {
+            // Poll first: a reply is read right after its command was sent, so data is
+            // rarely there yet, and poll+recv beats recv(EAGAIN)+poll+recv.
+            try pollDescriptor(fd, events: Int16(POLLIN), deadline: deadline)
             if let count = try syscallRetryingEINTR("recv", { recv(fd, buffer.baseAddress, buffer.count, 0) }) {
                 return count
             }
-            try pollDescriptor(fd, events: Int16(POLLIN), deadline: deadline)
         }
     }
 

@@ -57,17 +57,26 @@ struct TranscriptRecorder {
     private(set) var transcript = SmtpTranscript()
     private var setupCount = 0
     var limit = 400
+    /// Off for bulk sends that drop transcripts anyway: recording costs per line.
+    var enabled = true
 
     init(start: Deadline) { self.start = start }
 
     private var elapsed: Int { Int(Deadline.now().seconds(since: start) * 1000) }
 
-    mutating func client(_ text: String) { append(.client, text) }
+    mutating func client(_ text: @autoclosure () -> String) { append(.client, text()) }
     mutating func server(_ text: String) { append(.server, text) }
-    mutating func note(_ text: String) { append(.note, text) }
+    mutating func note(_ text: @autoclosure () -> String) { append(.note, text()) }
 
-    private mutating func append(_ direction: SmtpTranscript.Entry.Direction, _ text: String) {
-        transcript.entries.append(.init(milliseconds: elapsed, direction: direction, text: text))
+    /// Records a server line from its raw bytes (control characters replaced).
+    mutating func server(bytes: ArraySlice<UInt8>) {
+        guard enabled else { return }
+        append(.server, ReplyParser.printable(String(decoding: bytes, as: UTF8.self)))
+    }
+
+    private mutating func append(_ direction: SmtpTranscript.Entry.Direction, _ text: @autoclosure () -> String) {
+        guard enabled else { return }
+        transcript.entries.append(.init(milliseconds: elapsed, direction: direction, text: text()))
     }
 
     /// Marks the end of set-up; the entries so far are kept when trimming.
