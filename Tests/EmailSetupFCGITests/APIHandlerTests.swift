@@ -94,6 +94,25 @@ final class APIHandlerTests: XCTestCase {
         XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: nil)).status, 200)
     }
 
+    func testOriginWhenTheWebServerDropsThePortFromHost() {
+        // Debian's fastcgi_params: HTTP_HOST $host (no port); SERVER_PORT tells it.
+        var r = post("/api/setup/email_smtp", valid, headers: ["host": "127.0.0.1", "origin": "http://127.0.0.1:18092"])
+        r.serverPort = 18092
+        XCTAssertEqual(handler.handle(r).status, 200)
+        r.headers["origin"] = "http://127.0.0.1:9999"
+        XCTAssertEqual(handler.handle(r).status, 403)
+        r.headers["origin"] = "http://127.0.0.1"
+        XCTAssertEqual(handler.handle(r).status, 200, "behind a proxy on the default port")
+        r.headers["origin"] = "http://evil.example:18092"
+        XCTAssertEqual(handler.handle(r).status, 403)
+        r.headers["origin"] = "null"
+        XCTAssertEqual(handler.handle(r).status, 403)
+        var v6 = post("/api/setup/email_smtp", valid, headers: ["host": "[::1]:8080", "origin": "http://[::1]:8080"])
+        XCTAssertEqual(handler.handle(v6).status, 200)
+        v6.headers["origin"] = "http://[::2]:8080"
+        XCTAssertEqual(handler.handle(v6).status, 403)
+    }
+
     func testRoutingStatuses() {
         XCTAssertEqual(handler.handle(get("/api/setup/nope")).status, 404)
         XCTAssertEqual(handler.handle(get("/elsewhere")).status, 404)

@@ -3,7 +3,7 @@
 # scripts/run and scripts/test. Everything lives under $STATE.
 #   responder_start STATE BINARY    responder_stop STATE
 #   nginx_start STATE PORT          nginx_stop STATE
-#   write_config STATE              write_htpasswd STATE USER PASSWORD
+#   write_config STATE [EXTRA_LINES]  write_htpasswd STATE USER PASSWORD
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
@@ -36,6 +36,8 @@ socket_group = www-data
 workers = ${EMAILSETUP_WORKERS:-4}
 log_level = info
 CONF
+    # Extra `key = value` lines, e.g. from scripts/test.
+    if [[ -n ${2:-} ]]; then printf '%s\n' "$2" >> "$state/emailsetup.conf"; fi
 }
 
 write_htpasswd() {

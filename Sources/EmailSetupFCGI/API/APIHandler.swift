@@ -133,34 +133,48 @@ struct APIHandler {
         guard request.headers["x-requested-with"] == "EmailSetup" else {
             throw APIError(403, "csrf", "POST requests must carry the header X-Requested-With: EmailSetup.")
         }
-        if let origin = request.headers["origin"] {
-            let host = request.headers["host"] ?? ""
-            guard !host.isEmpty, let url = URL(string: origin), let originHost = url.host,
-                  Self.authority(host: originHost, port: url.port, scheme: url.scheme ?? "") == Self.authority(hostHeader: host, scheme: request.scheme)
-                    || Self.authority(host: originHost, port: url.port, scheme: url.scheme ?? "") == Self.authority(hostHeader: host, scheme: url.scheme ?? "")
-            else {
-                throw APIError(403, "csrf", "The Origin \(origin.prefix(100)) does not match this server (\(host.prefix(100))); cross-site requests are refused.")
-            }
+        if let origin = request.headers["origin"], !Self.originMatches(origin, request: request) {
+            throw APIError(403, "csrf", "The Origin \(origin.prefix(100)) does not match this server (\((request.headers["host"] ?? "").prefix(100))); cross-site requests are refused.")
         }
     }
 
-    private static func defaultPort(_ scheme: String) -> Int { scheme.lowercased() == "https" ? 443 : 80 }
-
-    private static func authority(host: String, port: Int?, scheme: String) -> String {
-        let h = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-        return "\(h.lowercased()):\(port ?? defaultPort(scheme))"
+    /// Same host, and the same port. Debian's nginx passes `HTTP_HOST $host`, which
+    /// drops the port (a deliberate security workaround in its fastcgi_params), so
+    /// when Host has no port the Origin's port may be the scheme's default or the
+    /// port the web server received the request on (SERVER_PORT).
+    static func originMatches(_ origin: String, request: Request) -> Bool {
+        guard let url = URL(string: origin), let originHost = url.host, let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https" else { return false }
+        let originPort = url.port ?? defaultPort(scheme)
+        guard let (host, port) = splitHostHeader(request.headers["host"] ?? "") else { return false }
+        guard normalizedHost(originHost) == normalizedHost(host) else { return false }
+        if let port { return port == originPort }
+        return originPort == defaultPort(scheme) || originPort == request.serverPort
     }
 
-    private static func authority(hostHeader: String, scheme: String) -> String {
-        // "host", "host:port", "[v6]", "[v6]:port"
-        if hostHeader.hasPrefix("["), let close = hostHeader.firstIndex(of: "]") {
-            let h = String(hostHeader[hostHeader.index(after: hostHeader.startIndex)..<close])
-            let rest = hostHeader[hostHeader.index(after: close)...]
-            let port = rest.hasPrefix(":") ? Int(rest.dropFirst()) : nil
-            return authority(host: h, port: port, scheme: scheme)
+    private static func defaultPort(_ scheme: String) -> Int { scheme == "https" ? 443 : 80 }
+
+    private static func normalizedHost(_ host: String) -> String {
+        (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host).lowercased()
+    }
+
+    /// "host", "host:port", "[v6]", "[v6]:port" → (host, port?); nil when malformed.
+    private static func splitHostHeader(_ value: String) -> (String, Int?)? {
+        guard !value.isEmpty else { return nil }
+        if value.hasPrefix("[") {
+            guard let close = value.firstIndex(of: "]") else { return nil }
+            let host = String(value[value.index(after: value.startIndex)..<close])
+            let rest = value[value.index(after: close)...]
+            if rest.isEmpty { return (host, nil) }
+            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()) else { return nil }
+            return (host, port)
         }
-        let parts = hostHeader.split(separator: ":", maxSplits: 1).map(String.init)
-        return authority(host: parts.first ?? "", port: parts.count == 2 ? Int(parts[1]) : nil, scheme: scheme)
+        let parts = value.split(separator: ":", omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1: return (value, nil)
+        case 2: guard let port = Int(parts[1]) else { return nil }; return (String(parts[0]), port)
+        default: return nil
+        }
     }
 
     // MARK: - Settings

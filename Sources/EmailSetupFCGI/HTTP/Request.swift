@@ -19,6 +19,8 @@ struct Request: Sendable {
     var remoteAddress: String?
     /// "https" or "http" as the web server says (HTTPS / REQUEST_SCHEME).
     var scheme: String
+    /// The port the web server received the request on (SERVER_PORT), if known.
+    var serverPort: Int?
 
     init(method: String, path: String, query: String = "", headers: [String: String] = [:], body: [UInt8] = [],
          declaredContentLength: Int? = nil, remoteUser: String? = nil, remoteAddress: String? = nil, scheme: String = "http") {
@@ -61,6 +63,7 @@ struct Request: Sendable {
         remoteAddress = env["REMOTE_ADDR"]
         let https = (env["HTTPS"] ?? "").lowercased()
         scheme = env["REQUEST_SCHEME"] ?? ((https == "on" || https == "1") ? "https" : "http")
+        serverPort = env["SERVER_PORT"].flatMap { Int($0) }
     }
 }
 
