@@ -410,6 +410,7 @@ final class ScriptedSessionTests: XCTestCase {
             XCTAssertEqual((error as? SmtpError)?.kind, .invalidInput)
         }
         XCTAssertThrowsError(try SmtpConnection.validate(scriptedSettings { $0.authentication = .plain; $0.username = "u\r\nQUIT" }))
+        XCTAssertThrowsError(try SmtpConnection.validate(scriptedSettings { $0.ehloName = "bücher.example" }))
     }
 
     func testEHLONameDefaults() {
