@@ -226,6 +226,18 @@ final class DiagnosisTests: XCTestCase {
         XCTAssertNil(SmtpClient.normalizedPin(String(repeating: "zz", count: 32)))
     }
 
+    func testStoredValues() {
+        XCTAssertEqual(SmtpSettings.Security(storedValue: "None"), .startTLSOpportunistic)
+        XCTAssertEqual(SmtpSettings.Security(storedValue: "STARTTLS"), .startTLSRequired)
+        XCTAssertEqual(SmtpSettings.Security(storedValue: "TLS"), .implicitTLS)
+        XCTAssertNil(SmtpSettings.Security(storedValue: "tls1.3"))
+        XCTAssertEqual(SmtpSettings.Authentication(storedValue: "Cram_MD5"), .cramMD5)
+        XCTAssertEqual(SmtpSettings.Verification(storedValue: "Pinned", pin: String(repeating: "AB", count: 32)),
+                       .pinned(sha256: String(repeating: "ab", count: 32)))
+        XCTAssertNil(SmtpSettings.Verification(storedValue: "Pinned", pin: ""))
+        XCTAssertEqual(SmtpSettings.Verification(storedValue: "Full", pin: ""), .full)
+    }
+
     func testPEMValidation() {
         XCTAssertThrowsError(try SmtpClient.validateCertificatesPEM("hello")) { error in
             XCTAssertEqual((error as? SmtpError)?.kind, .invalidInput)
@@ -398,6 +410,7 @@ final class ScriptedSessionTests: XCTestCase {
             XCTAssertEqual((error as? SmtpError)?.kind, .invalidInput)
         }
         XCTAssertThrowsError(try SmtpConnection.validate(scriptedSettings { $0.authentication = .plain; $0.username = "u\r\nQUIT" }))
+        XCTAssertThrowsError(try SmtpConnection.validate(scriptedSettings { $0.ehloName = "bücher.example" }))
     }
 
     func testEHLONameDefaults() {

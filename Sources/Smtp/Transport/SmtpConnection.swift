@@ -99,7 +99,11 @@ public final class SmtpConnection {
         guard !settings.host.isEmpty, !settings.host.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f }) else {
             throw SmtpError(stage: .dns, kind: .invalidInput, hint: "the host name is empty or contains spaces or control characters")
         }
-        try checkLine(settings.effectiveEHLOName, what: "the EHLO name", stage: .ehlo, allowSpace: false)
+        let ehloName = settings.effectiveEHLOName
+        try checkLine(ehloName, what: "the EHLO name", stage: .ehlo, allowSpace: false)
+        guard ehloName.utf8.allSatisfy({ $0 < 0x80 }) else {
+            throw SmtpError(stage: .ehlo, kind: .invalidInput, hint: "the EHLO name must be ASCII: write an international domain name in its xn-- form")
+        }
         if settings.authentication != .none {
             try checkLine(settings.username, what: "the user name", stage: .auth, allowSpace: true)
         }

@@ -95,3 +95,51 @@ public struct SmtpSettings: Sendable {
         return SocketStream.machineHostName() ?? "localhost"
     }
 }
+
+// The stored values of DESIGN.md's `information` table, mapped in one place.
+extension SmtpSettings.Security {
+    /// From `smtp_connection_type`: `None` (STARTTLS if offered), `STARTTLS` (required),
+    /// `SSL` or `TLS` (implicit TLS). Case-insensitive; nil for anything else.
+    ///
+    /// ```swift
+    /// let security = SmtpSettings.Security(storedValue: "STARTTLS")   // .startTLSRequired
+    /// ```
+    public init?(storedValue: String) {
+        switch storedValue.lowercased() {
+        case "none": self = .startTLSOpportunistic
+        case "starttls": self = .startTLSRequired
+        case "ssl", "tls": self = .implicitTLS
+        default: return nil
+        }
+    }
+}
+
+extension SmtpSettings.Authentication {
+    /// From `smtp_authentication_type`: `None`, `Plain`, `Login`, `Cram_MD5`, `Auto`.
+    /// Case-insensitive; nil for anything else.
+    public init?(storedValue: String) {
+        switch storedValue.lowercased() {
+        case "none": self = .none
+        case "plain": self = .plain
+        case "login": self = .login
+        case "cram_md5", "cram-md5": self = .cramMD5
+        case "auto": self = .auto
+        default: return nil
+        }
+    }
+}
+
+extension SmtpSettings.Verification {
+    /// From `smtp_tls_verify` (`Full`, `Pinned`, `None`) and `smtp_tls_pin_sha256`.
+    /// Nil for an unknown mode, or `Pinned` without a 64-hex-digit pin.
+    public init?(storedValue: String, pin: String) {
+        switch storedValue.lowercased() {
+        case "full": self = .full
+        case "none": self = .none
+        case "pinned":
+            guard let normalized = SmtpClient.normalizedPin(pin) else { return nil }
+            self = .pinned(sha256: normalized)
+        default: return nil
+        }
+    }
+}
