@@ -134,15 +134,14 @@ final class SettingsAPITests: XCTestCase {
     func testConcurrentSaversLeaveOneConsistentVersion() throws {
         let savers = 20
         let group = DispatchGroup()
-        let lock = NSLock()
-        var statuses: [Int] = []
+        let statuses = StatusList()
         for i in 0..<savers {
             group.enter()
             DispatchQueue.global().async {
                 defer { group.leave() }
                 let body = #"{"data":{"from_address":"saver\#(i)@example.com","smtp_host":"host\#(i).example.com","smtp_port":"\#(1000 + i)","smtp_username":"user\#(i)","smtp_connect_timeout":"\#(1 + i)"}}"#
                 let status = (try? self.env.admin.post(self.path, json: body).status) ?? -1
-                lock.lock(); statuses.append(status); lock.unlock()
+                statuses.append(status)
             }
         }
         // Readers while the savers run: every answer is one saver's set, never a mix.
@@ -152,7 +151,7 @@ final class SettingsAPITests: XCTestCase {
             try assertConsistent(r)
         }
         XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
-        XCTAssertEqual(statuses.filter { $0 == 200 }.count, savers, "statuses: \(statuses)")
+        XCTAssertEqual(statuses.values.filter { $0 == 200 }.count, savers, "statuses: \(statuses.values)")
         try assertConsistent(try env.admin.request("GET", path))
     }
 
@@ -166,4 +165,12 @@ final class SettingsAPITests: XCTestCase {
         XCTAssertEqual(data["smtp_username"] as? String, "user\(i)")
         XCTAssertEqual(data["smtp_connect_timeout"] as? String, "\(1 + i)")
     }
+}
+
+/// Statuses collected from several threads.
+final class StatusList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Int] = []
+    func append(_ status: Int) { lock.lock(); list.append(status); lock.unlock() }
+    var values: [Int] { lock.lock(); defer { lock.unlock() }; return list }
 }

@@ -62,52 +62,81 @@ public enum ScriptRunner {
     }
 
     /// Runs a program and returns its exit status and combined stdout+stderr; kills it
-    /// after `timeout`. Output is collected until the program exits (plus a moment for
-    /// the pipe to drain), so a daemon it leaves behind holding the pipe (spawn-fcgi's
-    /// child) cannot hang the test.
+    /// after `timeout`.
+    ///
+    /// Uses posix_spawn and waitpid directly: Foundation's Process leaks pipe
+    /// descriptors to grandchildren and, here, sometimes never noticed a child's
+    /// exit, which hung the suite. Output is read until the program has exited
+    /// (plus half a second), so a daemon left holding the pipe cannot hang a test.
     public static func runWithStatus(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                                      input: [UInt8]? = nil, timeout: Double = 60) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let stdin = Pipe()
-        process.standardInput = stdin
-        let collected = OutputBuffer()
-        let reader = pipe.fileHandleForReading
-        let drained = DispatchSemaphore(value: 0)
-        let readerThread = Thread {
-            while true {
-                let chunk = reader.availableData
-                if chunk.isEmpty { break }
-                collected.append(chunk)
-            }
-            drained.signal()
-        }
-        try process.run()
-        readerThread.start()
-        if let input { stdin.fileHandleForWriting.write(Data(input)) }
-        try? stdin.fileHandleForWriting.close()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning, Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            usleep(200_000)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        process.waitUntilExit()
-        _ = drained.wait(timeout: .now() + 1)
-        return (process.terminationStatus, collected.text)
-    }
-}
+        var outPipe: [Int32] = [0, 0], inPipe: [Int32] = [0, 0]
+        guard pipe(&outPipe) == 0, pipe(&inPipe) == 0 else { throw Failed(description: "pipe: \(errno)") }
+        // Close-on-exec: only the dup2'ed copies (0, 1, 2) reach the program.
+        for fd in outPipe + inPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-/// Bytes appended by one thread and read by another.
-final class OutputBuffer: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func append(_ chunk: Data) { lock.lock(); data.append(chunk); lock.unlock() }
-    var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        close(outPipe[1]); close(inPipe[0])
+        guard rc == 0 else {
+            close(outPipe[0]); close(inPipe[1])
+            throw Failed(description: "posix_spawn \(executable): \(String(cString: strerror(rc)))")
+        }
+        if let input, !input.isEmpty {
+            input.withUnsafeBytes { _ = write(inPipe[1], $0.baseAddress!, $0.count) }
+        }
+        close(inPipe[1])
+
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        var exitedAt: Date?
+        var eof = false
+        while true {
+            if exitedAt == nil {
+                let w = waitpid(pid, &status, WNOHANG)
+                if w == pid { exitedAt = Date() }
+            }
+            if let exitedAt, eof || Date().timeIntervalSince(exitedAt) > 0.5 { break }
+            if exitedAt == nil, Date() > deadline {
+                kill(pid, SIGTERM)
+                usleep(200_000)
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                exitedAt = Date()
+                continue
+            }
+            if eof { usleep(10_000); continue }
+            var pfd = pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 20) > 0 {
+                let n = buffer.withUnsafeMutableBytes { read(outPipe[0], $0.baseAddress!, $0.count) }
+                if n > 0 { output.append(contentsOf: buffer[0..<n]) } else if n == 0 { eof = true }
+            }
+        }
+        close(outPipe[0])
+        // WIFEXITED / WEXITSTATUS, spelled out: the macros are not imported.
+        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exitStatus, String(decoding: output, as: UTF8.self))
+    }
 }
