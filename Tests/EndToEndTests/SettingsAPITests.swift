@@ -24,7 +24,7 @@ final class SettingsAPITests: XCTestCase {
         {"data":{"from_address":"Ops@Example.com","smtp_username":"mailer","smtp_host":"smtp.example.org",
         "smtp_port":"2525","smtp_connection_type":"STARTTLS","smtp_authentication_type":"Login",
         "smtp_tls_verify":"Pinned","smtp_tls_pin_sha256":"\(pin)","smtp_tls_ca_pem":"",
-        "smtp_connect_timeout":"7","smtp_command_timeout":"45"}}
+        "smtp_connect_timeout":"7","smtp_command_timeout":"45","smtp_password":""}}
         """
         let saved = try env.admin.post(path, json: body, headers: ["If-Match": try currentETag()])
         XCTAssertEqual(saved.status, 200, saved.text)

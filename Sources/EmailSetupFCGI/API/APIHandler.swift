@@ -229,7 +229,11 @@ struct APIHandler {
         var toSave = validated.values
         switch validated.password {
         case .unchanged:
-            break
+            // A password still in the original system's format becomes v1 on this save.
+            if let vault, let migrated = try? vault.migratedLegacy(stored.values[SettingsKey.password.rawValue] ?? "") {
+                toSave[SettingsKey.password.rawValue] = migrated
+                logger.info("legacy password re-sealed as v1")
+            }
         case .cleared:
             toSave[SettingsKey.password.rawValue] = ""
         case .encrypted(let ciphertext):

@@ -42,6 +42,9 @@ protocol PasswordVault: AnyObject {
     func sealTransportCiphertext(_ base64: String) throws -> String
     /// Opens a stored (sealed or legacy) secret; "" stays "".
     func openStored(_ stored: String) throws -> String
+    /// A stored value in the original system's format, re-sealed as v1; nil when
+    /// it is already v1 or empty (nothing to migrate).
+    func migratedLegacy(_ stored: String) throws -> String?
 }
 
 /// The SMTP sessions the API runs: the real client in production, scripted in unit tests.

@@ -24,8 +24,57 @@ struct MigrateCommand: ParsableCommand {
 }
 
 /// `emailsetup rotate-key`: a new data key, every stored secret re-sealed in one transaction.
+///
+/// Order of events, each safe to interrupt and run again: (1) a new data key is
+/// made current — every old key stays readable; (2) one transaction re-seals the
+/// password in `information` and in every history snapshot (values in the original
+/// system's format are converted to v1 on the way) and writes an audit row;
+/// (3) only after the commit, keys that no stored value uses any more are deleted.
+/// The key that was current before stays one more rotation, so a save that sealed
+/// with it just before the rotation and committed just after can still be opened.
 struct RotateKeyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rotate-key", abstract: "Make a new data key and re-seal every stored secret.")
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-key",
+        abstract: "Make a new data key and re-seal every stored secret in one transaction.")
+
     @Option(name: .long, help: "Configuration file.") var config: String?
-    func run() throws { throw ExitCode(ExitStatus.usage) }
+
+    @Flag(name: .long, help: "Also delete the previous key when no stored value uses it (no save may be in flight).")
+    var retirePrevious = false
+
+    func run() throws {
+        let runtime: Runtime
+        do { runtime = try Runtime.start(configPath: config, environment: ProcessInfo.processInfo.environment) }
+        catch { Runtime.fatal("\(error)") }
+        let keyring = runtime.secrets.keyring
+        let environment = ProcessInfo.processInfo.environment
+        let actor = "cli:" + (environment["SUDO_USER"] ?? environment["USER"] ?? "uid\(getuid())")
+        do {
+            let previous = try keyring.currentKeyID()
+            let newID = try keyring.rotate()
+            let store = SettingsStore(configuration: runtime.databaseConfiguration, logger: runtime.logger)
+            _ = try store.migrate()
+            let count = try store.rewriteSecrets(actor: actor) { try runtime.secrets.reseal($0) }
+            // Committed: find the keys stored values still name, and retire the rest.
+            var inUse: Set<String> = [newID]
+            if !retirePrevious { inUse.insert(previous) }
+            let current = try store.load()
+            var sealedValues = [current.values[SettingsKey.password.rawValue] ?? ""]
+            var offset = 0
+            while true {
+                let page = try store.history(limit: 500, offset: offset)
+                sealedValues += page.map { $0.values[SettingsKey.password.rawValue] ?? "" }
+                if page.count < 500 { break }
+                offset += 500
+            }
+            for value in sealedValues where SealedSecret.isSealed(value) {
+                if let id = try? SealedSecret(parsing: value).keyID { inUse.insert(id) }
+            }
+            let retired = try keyring.retireKeys(except: inUse)
+            runtime.logger.info("data key rotated", metadata: ["new_key": "\(newID)", "resealed": "\(count)", "retired": "\(retired)"])
+            print("rotated: new key \(newID); re-sealed \(count) stored secret(s); retired \(retired.isEmpty ? "none" : retired.joined(separator: ", "))")
+        } catch {
+            Runtime.fatal("rotate-key failed: \(error). Stored values are either all re-sealed or untouched; running rotate-key again is safe.")
+        }
+    }
 }

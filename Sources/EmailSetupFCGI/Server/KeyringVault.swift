@@ -20,4 +20,9 @@ final class KeyringVault: PasswordVault, @unchecked Sendable {
     func openStored(_ stored: String) throws -> String {
         try opener.open(stored)
     }
+
+    func migratedLegacy(_ stored: String) throws -> String? {
+        guard LegacySecret.isLegacy(stored) else { return nil }
+        return try opener.reseal(stored)
+    }
 }
