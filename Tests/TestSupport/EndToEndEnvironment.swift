@@ -49,6 +49,7 @@ public struct EndToEndEnvironment: Sendable {
 public enum ScriptRunner {
     public struct Failed: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     @discardableResult
