@@ -68,10 +68,12 @@ final class SettingsValidatorTests: XCTestCase {
     }
 
     func testCAPEMMayHoldLineBreaksButOtherFieldsMayNot() throws {
-        let pem = "-----BEGIN CERTIFICATE-----\r\nMIIB\r\n-----END CERTIFICATE-----\r\n"
+        let pem = Self.realCertificate.replacingOccurrences(of: "\n", with: "\r\n")
         let v = try values([("smtp_tls_ca_pem", .string(pem))]).get()
         XCTAssertFalse(v.values["smtp_tls_ca_pem"]!.contains("\r"))
         XCTAssertThrowsError(try values([("smtp_tls_ca_pem", "not a pem")]).get())
+        // Looks like PEM, is not a certificate: OpenSSL is the judge, as in the SMTP client.
+        XCTAssertThrowsError(try values([("smtp_tls_ca_pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")]).get())
         XCTAssertThrowsError(try values([("smtp_username", "a\nb")]).get())
     }
 
@@ -82,4 +84,18 @@ final class SettingsValidatorTests: XCTestCase {
         let w2 = try values([("smtp_port", "587"), ("smtp_connection_type", "SSL")]).get().warnings
         XCTAssertTrue(w2.contains { $0.1.contains("587") })
     }
+
+    /// A self-signed certificate made once with `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=test-ca -days 3650 -nodes`.
+    static let realCertificate = """
+-----BEGIN CERTIFICATE-----
+MIIBejCCAR+gAwIBAgIUAaYaElNfnjEUB/xA6tGEyZpGLOIwCgYIKoZIzj0EAwIw
+EjEQMA4GA1UEAwwHdGVzdC1jYTAeFw0yNjExMjUxNjIyMTFaFw0zNjExMjIxNjIy
+MTFaMBIxEDAOBgNVBAMMB3Rlc3QtY2EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AAQ4dESxdtWC3rUAFc/NuxkYiuP1V+sfM7aB5SZ+GiH7+Edf6wlxuvyJeo3Pl2JD
++cSvPgQMXLlMgdpjO/AOZuhao1MwUTAdBgNVHQ4EFgQU3M9xD+LwWK+HWC7iB4hS
+aQjkBjkwHwYDVR0jBBgwFoAU3M9xD+LwWK+HWC7iB4hSaQjkBjkwDwYDVR0TAQH/
+BAUwAwEB/zAKBggqhkjOPQQDAgNJADBGAiEAyi9M07tLuni6omm4DyU8tvD+/o7t
+KZOZQweylYxtCekCIQCR/ZXWgGizxZ088a/MAh6sJkl5pLpVAVHEpllZ39WZXA==
+-----END CERTIFICATE-----
+"""
 }

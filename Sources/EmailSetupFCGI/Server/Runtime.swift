@@ -27,6 +27,8 @@ final class Runtime: @unchecked Sendable {
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level) }
         let logger = Logger(label: "emailsetup")
         signal(SIGPIPE, SIG_IGN)
+        // Connector/C's global set-up must happen once, before worker threads connect.
+        try MariaDBLibrary.initialize()
         if config.access.mode == .none {
             logger.warning("auth = none: every request is treated as an administrator; use this for local runs only")
         }
@@ -73,6 +75,7 @@ final class Runtime: @unchecked Sendable {
     /// - Parameter synchronousNotifications: CGI mode, where the process exits right
     ///   after answering, so notifications are sent before returning.
     func makeHandler(synchronousNotifications: Bool = false) -> (Request) -> Response {
+        MariaDBLibrary.threadDidStart()
         let store = RepositoryFactory.make(self)
         var handler = APIHandler(policy: config.access, repository: store, vault: vault, logger: logger)
         handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)

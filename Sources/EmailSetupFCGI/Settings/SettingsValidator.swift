@@ -40,9 +40,7 @@ struct SettingsValidator: Sendable {
     /// Returns an error message for an invalid host name or IP literal, else nil.
     var checkHost: @Sendable (String) -> String? = SettingsValidator.smtpHostCheck
     /// Returns an error message when the PEM text holds no parseable certificate, else nil.
-    var checkCertificatesPEM: @Sendable (String) -> String? = { pem in
-        pem.contains("-----BEGIN CERTIFICATE-----") ? nil : "must contain PEM certificates (-----BEGIN CERTIFICATE-----)"
-    }
+    var checkCertificatesPEM: @Sendable (String) -> String? = SettingsValidator.smtpCertificatesCheck
     /// Returns the canonical fingerprint (64 lower-case hex digits) or nil if invalid.
     var normalizeFingerprint: @Sendable (String) -> String? = SettingsValidator.smtpFingerprint
 
@@ -198,6 +196,18 @@ struct SettingsValidator: Sendable {
         switch HostName.validate(v) {
         case .success: return nil
         case .failure(let e): return "is not a valid host name or IP address: \(e.reason)"
+        }
+    }
+
+    /// Parsed by OpenSSL, as the SMTP client will load them.
+    static let smtpCertificatesCheck: @Sendable (String) -> String? = { pem in
+        do {
+            try SmtpClient.validateCertificatesPEM(pem)
+            return nil
+        } catch let error as SmtpError {
+            return "must be PEM certificates (-----BEGIN CERTIFICATE-----): \(error.hint)"
+        } catch {
+            return "must be PEM certificates (-----BEGIN CERTIFICATE-----)"
         }
     }
 
