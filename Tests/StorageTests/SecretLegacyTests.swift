@@ -93,18 +93,7 @@ final class SecretLegacyTests: XCTestCase {
 }
 
 /// `SecretOpener`: one entry point for "", v1 and legacy values.
-final class SecretOpenerTests: XCTestCase {
-    var temporary = ""
-    var keyring: SecretKeyring!
-
-    override func setUpWithError() throws {
-        temporary = try SecretTestSupport.makeTemporaryDirectory()
-        keyring = try SecretKeyring(directory: SecretTestSupport.makeKeyDirectoryWithSharedTransportKey(in: temporary))
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: temporary)
-    }
+final class SecretOpenerTests: KeyringTestCase {
 
     func legacyValue(_ password: String, passphrase: String) throws -> String {
         let keyFile = temporary + "/legacy.key"

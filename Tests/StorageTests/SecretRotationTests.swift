@@ -3,18 +3,7 @@ import XCTest
 @testable import Storage
 
 /// rotate / reseal / retireKeys: nothing sealed with a known key ever becomes unreadable.
-final class SecretRotationTests: XCTestCase {
-    var temporary = ""
-    var keyring: SecretKeyring!
-
-    override func setUpWithError() throws {
-        temporary = try SecretTestSupport.makeTemporaryDirectory()
-        keyring = try SecretKeyring(directory: SecretTestSupport.makeKeyDirectoryWithSharedTransportKey(in: temporary))
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: temporary)
-    }
+final class SecretRotationTests: KeyringTestCase {
 
     func testThreeRotationsKeepOldValuesReadableUntilRetired() throws {
         var stored: [(password: String, value: String)] = []

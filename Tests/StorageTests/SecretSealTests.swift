@@ -3,18 +3,7 @@ import XCTest
 @testable import Storage
 
 /// AES-256-GCM at rest: `v1:<key-id>:<base64(nonce‖ciphertext‖tag)>`.
-final class SecretSealTests: XCTestCase {
-    var temporary = ""
-    var keyring: SecretKeyring!
-
-    override func setUpWithError() throws {
-        temporary = try SecretTestSupport.makeTemporaryDirectory()
-        keyring = try SecretKeyring(directory: SecretTestSupport.makeKeyDirectoryWithSharedTransportKey(in: temporary))
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: temporary)
-    }
+final class SecretSealTests: KeyringTestCase {
 
     /// Replaces the payload bytes of a sealed value via `change`.
     func tamper(_ stored: String, _ change: (inout [UInt8]) -> Void) -> String {

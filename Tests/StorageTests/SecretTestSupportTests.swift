@@ -142,3 +142,19 @@ func XCTAssertStorageError<T>(_ code: StorageError.Code, _ body: @autoclosure ()
     }
     return ""
 }
+
+/// A test case with a fresh key directory (sharing one transport key pair, which
+/// is slow to generate) and its keyring, removed after each test.
+class KeyringTestCase: XCTestCase {
+    var temporary = ""
+    var keyring: SecretKeyring!
+
+    override func setUpWithError() throws {
+        temporary = try SecretTestSupport.makeTemporaryDirectory()
+        keyring = try SecretKeyring(directory: SecretTestSupport.makeKeyDirectoryWithSharedTransportKey(in: temporary))
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: temporary)
+    }
+}

@@ -3,18 +3,7 @@ import XCTest
 @testable import Storage
 
 /// RSA-OAEP/SHA-256 transport: the openssl CLI encrypts to our public key, we decrypt.
-final class SecretTransportTests: XCTestCase {
-    var temporary = ""
-    var keyring: SecretKeyring!
-
-    override func setUpWithError() throws {
-        temporary = try SecretTestSupport.makeTemporaryDirectory()
-        keyring = try SecretKeyring(directory: SecretTestSupport.makeKeyDirectoryWithSharedTransportKey(in: temporary))
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: temporary)
-    }
+final class SecretTransportTests: KeyringTestCase {
 
     func encrypt(_ plaintext: String) throws -> String {
         try SecretTestSupport.encryptWithCLI(Data(plaintext.utf8), publicKeyPEM: keyring.publicKeyPEM, in: temporary)
