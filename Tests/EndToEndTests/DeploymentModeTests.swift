@@ -79,4 +79,48 @@ final class DeploymentModeTests: XCTestCase {
         let refused = try fastCGIRequest(socket, uri: "/api/setup/email_smtp", user: "")
         XCTAssertTrue(refused.contains("Status: 401"), refused)
     }
+
+    /// SIGTERM while a request is being answered (a test email waiting on a silent
+    /// SMTP server): the answer still arrives whole, then the responder exits 0.
+    func testSIGTERMFinishesTheRequestInFlight() throws {
+        let silent = try HostileSmtpServer(mode: "silent")
+        defer { silent.stop() }
+        let saved = try env.admin.post("/api/setup/email_smtp", json: """
+            {"data":{"from_address":"app@example.com","smtp_host":"127.0.0.1","smtp_port":"\(silent.port)",
+            "smtp_connection_type":"None","smtp_authentication_type":"None","smtp_connect_timeout":"2","smtp_command_timeout":"2"}}
+            """)
+        XCTAssertEqual(saved.status, 200, saved.text)
+        let port = try freePort()
+        let responder = try ManagedProcess(executable: env.binary, arguments: ["serve", "--listen", "127.0.0.1:\(port)", "--threads", "2", "--config", config])
+        defer { responder.stop() }
+        for _ in 0..<50 {
+            if (try? fastCGIRequest("127.0.0.1:\(port)", uri: "/api/setup/health"))?.contains("Status: 200") == true { break }
+            usleep(100_000)
+        }
+        let answer = OutputBox()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let result = try? ScriptRunner.runWithStatus("/usr/bin/cgi-fcgi", ["-bind", "-connect", "127.0.0.1:\(port)"], environment: [
+                "REQUEST_METHOD": "POST", "REQUEST_URI": "/api/setup/email_test/ops%40example.com", "REMOTE_USER": "admin",
+                "HTTP_X_REQUESTED_WITH": "EmailSetup", "CONTENT_LENGTH": "0", "GATEWAY_INTERFACE": "CGI/1.1",
+            ], timeout: 20)
+            answer.set(result?.output ?? "")
+            done.signal()
+        }.start()
+        usleep(700_000) // the request is now waiting for the silent server's greeting
+        kill(responder.pid, SIGTERM)
+        XCTAssertEqual(done.wait(timeout: .now() + 15), .success)
+        XCTAssertTrue(answer.value.contains("Status: 504"), "the in-flight test email was answered: \(answer.value)")
+        XCTAssertTrue(answer.value.contains(#""stage":"greeting""#), answer.value)
+        let exit = try responder.waitForExit(timeout: 5)
+        XCTAssertEqual(exit.status, 0, exit.stderr)
+    }
+}
+
+/// A string written by one thread and read by another.
+final class OutputBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+    func set(_ value: String) { lock.lock(); text = value; lock.unlock() }
+    var value: String { lock.lock(); defer { lock.unlock() }; return text }
 }
