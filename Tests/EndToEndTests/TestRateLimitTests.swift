@@ -7,7 +7,7 @@ import XCTest
 /// Retry-After and an audit row. The suite's responder has generous limits, so these
 /// tests run the responder binary as plain CGI with low limits from the environment
 /// and a user name of their own.
-final class RateLimitTests: XCTestCase {
+final class TestRateLimitTests: XCTestCase {
     var env: EndToEndEnvironment!
 
     override func setUpWithError() throws {
