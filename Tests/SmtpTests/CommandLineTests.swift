@@ -57,7 +57,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(failure["kind"] as? String, "auth_rejected")
         XCTAssertEqual(failure["code"] as? Int, 535)
         XCTAssertEqual(failure["enhanced_code"] as? String, "5.7.8")
-        XCTAssertEqual(failure["hint"] as? String, "credentials rejected (535 5.7.8)")
+        XCTAssertEqual(failure["hint"] as? String, "credentials rejected (535 5.7.8): check the user name and password (some providers require an app password)")
         XCTAssertNotNil(failure["certificate"] as? [String: Any])
     }
 

@@ -100,7 +100,7 @@ final class HostileServerTests: XCTestCase {
             $0.password = { "hunter2" }
             $0.allowCleartextAuthentication = true
         }
-        XCTAssertEqual(error?.hint, "credentials rejected (535 5.7.8)")
+        XCTAssertEqual(error?.hint, "credentials rejected (535 5.7.8): check the user name and password (some providers require an app password)")
         XCTAssertEqual(error?.isPermanent, true)
     }
 

@@ -174,7 +174,7 @@ final class DeliveryIntegrationTests: XCTestCase {
         assertSmtpError(try SmtpClient.check(settings), stage: .auth, kind: .authRejected) { error in
             XCTAssertEqual(error.replyCode, 535)
             XCTAssertEqual(error.enhancedCode, "5.7.8")
-            XCTAssertEqual(error.hint, "credentials rejected (535 5.7.8)")
+            XCTAssertEqual(error.hint, "credentials rejected (535 5.7.8): check the user name and password (some providers require an app password)")
             XCTAssertNotNil(error.certificate)
             XCTAssertTrue(error.transcript.text.contains("AUTH PLAIN <redacted>"))
         }
@@ -271,7 +271,7 @@ final class DeliveryIntegrationTests: XCTestCase {
         let settings = try loopbackSettings(port: port, security: .none, host: "localhost")
         let started = Date()
         assertSmtpError(try SmtpClient.check(settings), stage: .connect, kind: .refused) { error in
-            XCTAssertEqual(error.hint, "connection refused: nothing listens on localhost:\(port)")
+            XCTAssertEqual(error.hint, "connection refused: nothing listens on localhost:\(port); check the port and that the SMTP server runs")
         }
         XCTAssertLessThan(Date().timeIntervalSince(started), 3)
         // The fixture listens on 127.0.0.1 only: "localhost" may resolve to ::1 first, which refuses.

@@ -168,22 +168,22 @@ final class DiagnosisTests: XCTestCase {
                                             commandTimeout: 10, connectTimeout: 10, sessionTimeout: 60)
 
     func testHints() {
-        XCTAssertEqual(Diagnosis.stream(.timeout, stage: .greeting, context: context).1, "no greeting within 10 s: port 465 expects SSL/TLS, not STARTTLS")
+        XCTAssertEqual(Diagnosis.stream(.timeout, stage: .greeting, context: context).1, "no greeting within 10 s: port 465 expects SSL/TLS (implicit TLS), not STARTTLS: set Connection type to SSL/TLS")
         var c587 = context
         c587.port = 587
         c587.security = .implicitTLS
         XCTAssertEqual(Diagnosis.stream(.tls(function: "SSL_connect", errors: ["error:0A00010B:SSL routines::wrong version number"]), stage: .tls, context: c587).1,
-                       "the server answered in plain text: port 587 expects STARTTLS or no TLS, not SSL/TLS")
+                       "the server answered in plain text: port 587 expects STARTTLS, not SSL/TLS: set Connection type to STARTTLS")
         let refused = Diagnosis.connect(.connect([("192.0.2.1", .system(function: "connect", errno: ECONNREFUSED))]), context: context)
         XCTAssertEqual(refused.0, .connect)
         XCTAssertEqual(refused.1, .refused)
-        XCTAssertEqual(refused.2, "connection refused: nothing listens on smtp.example.com:465")
+        XCTAssertEqual(refused.2, "connection refused: nothing listens on smtp.example.com:465; check the port and that the SMTP server runs")
         let silent = Diagnosis.connect(.connect([("192.0.2.1", .timeout)]), context: context)
         XCTAssertEqual(silent.1, .timeout)
         XCTAssertEqual(silent.2, "no answer within 10 s from smtp.example.com:465: a firewall may drop the traffic")
         let auth = Diagnosis.reply(SmtpReply(code: 535, enhancedCode: "5.7.8", lines: ["bad"]), stage: .auth, context: context)
         XCTAssertEqual(auth.0, .authRejected)
-        XCTAssertEqual(auth.1, "credentials rejected (535 5.7.8)")
+        XCTAssertEqual(auth.1, "credentials rejected (535 5.7.8): check the user name and password (some providers require an app password)")
         XCTAssertEqual(Diagnosis.reply(SmtpReply(code: 451, lines: ["later"]), stage: .data, context: context).0, .rejectedTemporary)
         XCTAssertEqual(Diagnosis.reply(SmtpReply(code: 421, lines: ["busy"]), stage: .greeting, context: context).0, .rejectedTemporary)
         var deadline = context
@@ -191,12 +191,36 @@ final class DiagnosisTests: XCTestCase {
         XCTAssertEqual(Diagnosis.stream(.timeout, stage: .ehlo, context: deadline).1, "the session deadline of 60 s passed during ehlo")
     }
 
+    func testRelayAndTLSRequiredHintsNameTheFix() {
+        let relay = Diagnosis.reply(SmtpReply(code: 554, enhancedCode: "5.7.1", lines: ["<x@elsewhere.example>: Relay access denied"]), stage: .rcpt, context: context)
+        XCTAssertEqual(relay.0, .rejectedPermanent)
+        XCTAssertTrue(relay.1.hasPrefix("relay denied (554 5.7.1 <x@elsewhere.example>: Relay access denied): authenticate"), relay.1)
+        // Not every 550 is relaying: an unknown mailbox stays "recipient refused".
+        XCTAssertTrue(Diagnosis.reply(SmtpReply(code: 550, enhancedCode: "5.1.1", lines: ["no such user"]), stage: .rcpt, context: context).1.hasPrefix("recipient refused"))
+        let tls = Diagnosis.reply(SmtpReply(code: 530, enhancedCode: "5.7.0", lines: ["Must issue a STARTTLS command first"]), stage: .mail, context: context)
+        XCTAssertTrue(tls.1.hasPrefix("the server requires STARTTLS first (530 5.7.0)"), tls.1)
+        XCTAssertTrue(tls.1.contains("set Connection type to SSL/TLS"), tls.1)
+        let auth = Diagnosis.reply(SmtpReply(code: 530, enhancedCode: "5.7.0", lines: ["Authentication required"]), stage: .mail, context: context)
+        XCTAssertEqual(auth.1, "the server requires authentication (530 5.7.0): choose an Authentication type and set the user and password")
+    }
+
+    func testEveryVerificationHintNamesCoverageExpiryAndPin() {
+        let pin = String(repeating: "cd", count: 32)
+        let selfSigned = SmtpCertificate(subject: "CN=localhost", issuer: "CN=localhost", notBefore: "2025-01-01T00:00:00Z", notAfter: "2035-01-01T00:00:00Z",
+                                         sha256Fingerprint: pin, subjectAlternativeNames: ["DNS:localhost", "IP:127.0.0.1"])
+        for code in [10, 9, 18, 20, 62, 99] {
+            let hint = Diagnosis.verification(TLSVerifyResult(code: code, message: "m"), certificate: selfSigned, host: "mail.example.com")
+            XCTAssertTrue(hint.hasSuffix("(covers localhost, 127.0.0.1; valid until 2035-01-01T00:00:00Z; fingerprint to pin: \(pin))"), "\(code): \(hint)")
+        }
+    }
+
     func testVerificationHints() {
         let cert = SmtpCertificate(subject: "CN=mail.example.org,O=Example", issuer: "CN=CA", notBefore: "2020-01-01T00:00:00Z",
                                    notAfter: "2021-01-01T00:00:00Z", sha256Fingerprint: String(repeating: "ab", count: 32),
                                    subjectAlternativeNames: ["DNS:mail.example.org"])
         XCTAssertEqual(Diagnosis.verification(TLSVerifyResult(code: 62, message: "hostname mismatch"), certificate: cert, host: "smtp.example.com"),
-                       "certificate is for mail.example.org, not smtp.example.com; fingerprint to pin: " + String(repeating: "ab", count: 32))
+                       "certificate is for mail.example.org, not smtp.example.com: set Host to one of these names, or pin the certificate "
+                       + "(covers mail.example.org; valid until 2021-01-01T00:00:00Z; fingerprint to pin: " + String(repeating: "ab", count: 32) + ")")
         XCTAssertTrue(Diagnosis.verification(TLSVerifyResult(code: 10, message: "expired"), certificate: cert, host: "x").hasPrefix("certificate expired on 2021-01-01T00:00:00Z"))
     }
 

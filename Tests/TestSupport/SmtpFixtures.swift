@@ -93,11 +93,13 @@ public final class SmtpTestServer: @unchecked Sendable {
     /// Starts the server and waits (bounded) until it listens.
     public init(mode: Mode, certificate: String = "good", user: String = "", password: String = "",
                 authRequireTLS: Bool = true, excludeAuth: [String] = [], smtputf8: Bool = false,
-                pipelining: Bool = true, size: Int = 33_554_432, bindAddress: String = "127.0.0.1") throws {
+                pipelining: Bool = true, size: Int = 33_554_432, bindAddress: String = "127.0.0.1",
+                authRequired: Bool = false, port requestedPort: Int = 0) throws {
         outbox = try TemporaryDirectory(prefix: "smtp-outbox")
         var arguments = [SmtpFixtures.script("smtp_server.py"), "--mode", mode.rawValue, "--outdir", outbox.path,
                          "--auth-require-tls", authRequireTLS ? "1" : "0", "--smtputf8", smtputf8 ? "1" : "0",
-                         "--pipelining", pipelining ? "1" : "0", "--size", String(size), "--host", bindAddress]
+                         "--pipelining", pipelining ? "1" : "0", "--size", String(size), "--host", bindAddress,
+                         "--auth-required", authRequired ? "1" : "0", "--port", String(requestedPort)]
         if !user.isEmpty { arguments += ["--user", user, "--password", password] }
         if !excludeAuth.isEmpty { arguments += ["--exclude-auth", excludeAuth.joined(separator: ",")] }
         if mode != .plain {

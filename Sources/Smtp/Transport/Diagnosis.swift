@@ -38,7 +38,7 @@ enum Diagnosis {
             return (kind, "unexpected greeting \(codeText): \(said)")
         case .auth:
             switch reply.code {
-            case 535: return (.authRejected, "credentials rejected (\(codeText))")
+            case 535: return (.authRejected, "credentials rejected (\(codeText)): check the user name and password (some providers require an app password)")
             case 534: return (.authRejected, "the server wants a stronger mechanism or an app password (\(codeText))")
             case 538: return (.mechanismUnsupported, "the server requires encryption for this mechanism (\(codeText)); choose STARTTLS or SSL/TLS")
             case 504: return (.mechanismUnsupported, "the server does not support this AUTH mechanism (\(codeText)); choose Auto")
@@ -48,10 +48,15 @@ enum Diagnosis {
                     : (.authRejected, "authentication failed (\(codeText) \(said))")
             }
         case .mail:
-            if reply.code == 530 { return (kind, "the server requires authentication (\(codeText)); set a user and password") }
+            if reply.code == 530, asksForTLS(reply) { return (kind, tlsRequiredHint(codeText)) }
+            if reply.code == 530 { return (kind, "the server requires authentication (\(codeText)): choose an Authentication type and set the user and password") }
             if reply.code == 552 { return (kind, "message too large for the server (\(codeText))") }
             return (kind, "sender refused (\(codeText) \(said))" + (temporary ? "; try again later" : ""))
         case .rcpt:
+            if reply.code == 530, asksForTLS(reply) { return (kind, tlsRequiredHint(codeText)) }
+            if !temporary, reply.enhancedCode == "5.7.1" || said.lowercased().contains("relay") {
+                return (kind, "relay denied (\(codeText) \(said)): authenticate with a user and password, or ask the server's administrator to let this system relay")
+            }
             if reply.code == 554 || reply.code == 550 || reply.code == 551 || reply.code == 553 {
                 return (kind, "recipient refused (\(codeText) \(said))")
             }
@@ -80,11 +85,11 @@ enum Diagnosis {
             switch stage {
             case .greeting:
                 if context.port == 465 && context.security != .implicitTLS {
-                    return (.timeout, "no greeting within \(limit): port 465 expects SSL/TLS, not STARTTLS")
+                    return (.timeout, "no greeting within \(limit): port 465 expects SSL/TLS (implicit TLS), not \(context.security == .startTLSRequired ? "STARTTLS" : "a plain connection"): set Connection type to SSL/TLS")
                 }
-                return (.timeout, "no greeting within \(limit): the server may expect SSL/TLS on port \(context.port), or a firewall holds the connection")
+                return (.timeout, "no greeting within \(limit): the server may expect SSL/TLS on port \(context.port) (then set Connection type to SSL/TLS), or a firewall holds the connection")
             case .tls:
-                return (.timeout, "TLS handshake did not finish within \(limit): port \(context.port) may expect plain SMTP or STARTTLS")
+                return (.timeout, "TLS handshake did not finish within \(limit): port \(context.port) may expect plain SMTP or STARTTLS; try Connection type STARTTLS")
             case .data:
                 return (.timeout, "no reply to the end of the message within \(limit)")
             default:
@@ -103,7 +108,10 @@ enum Diagnosis {
         case .tls(_, let errors):
             let joined = errors.joined(separator: " ").lowercased()
             if joined.contains("wrong version number") || joined.contains("packet length too long") || joined.contains("record layer failure") {
-                return (.tlsHandshake, "the server answered in plain text: port \(context.port) expects STARTTLS or no TLS, not SSL/TLS")
+                if context.port == 587 {
+                    return (.tlsHandshake, "the server answered in plain text: port 587 expects STARTTLS, not SSL/TLS: set Connection type to STARTTLS")
+                }
+                return (.tlsHandshake, "the server answered in plain text: port \(context.port) expects STARTTLS or no TLS, not SSL/TLS: set Connection type to STARTTLS")
             }
             if joined.contains("unsupported protocol") || joined.contains("protocol version") {
                 return (.tlsHandshake, "the server offers only TLS older than 1.2")
@@ -135,7 +143,7 @@ enum Diagnosis {
                 failures.contains { if case .system(_, let code) = $0.failure { return codes.contains(code) } else { return false } }
             }
             if hasErrno([ECONNREFUSED]) {
-                return (.connect, .refused, "connection refused: nothing listens on \(target)")
+                return (.connect, .refused, "connection refused: nothing listens on \(target); check the port and that the SMTP server runs")
             }
             if failures.contains(where: { if case .timeout = $0.failure { return true } else { return false } }) {
                 return (.connect, .timeout, "no answer within \(seconds(context.connectTimeout)) from \(target): a firewall may drop the traffic")
@@ -147,24 +155,41 @@ enum Diagnosis {
         }
     }
 
-    /// A certificate that full verification rejected.
+    /// A certificate that full verification rejected: what is wrong and the fix, then
+    /// which names the certificate covers, its expiry and the fingerprint to pin, so
+    /// a person can compare with what the mail provider publishes.
     static func verification(_ result: TLSVerifyResult, certificate: SmtpCertificate?, host: String) -> String {
-        let pin = certificate.map { "; fingerprint to pin: \($0.sha256Fingerprint)" } ?? ""
+        guard let cert = certificate else {
+            return "certificate verification failed: \(result.message)"
+        }
+        let names = cert.names.isEmpty ? "no names" : cert.names.joined(separator: ", ")
+        let facts = "(covers \(names); valid until \(cert.notAfter); fingerprint to pin: \(cert.sha256Fingerprint))"
         switch result.reason {
         case .hostnameMismatch:
-            let names = certificate?.names.joined(separator: ", ") ?? "another name"
-            return "certificate is for \(names), not \(host)\(pin)"
+            return "certificate is for \(names), not \(host): set Host to one of these names, or pin the certificate \(facts)"
         case .expired:
-            return "certificate expired on \(certificate?.notAfter ?? "?"): renew it on the server\(pin)"
+            return "certificate expired on \(cert.notAfter): renew it on the server, or pin it meanwhile \(facts)"
         case .notYetValid:
-            return "certificate is valid only from \(certificate?.notBefore ?? "?"): check the clocks\(pin)"
+            return "certificate is valid only from \(cert.notBefore): check the clocks of both systems \(facts)"
         case .untrusted:
-            if let cert = certificate, cert.subject == cert.issuer {
-                return "certificate is self-signed (\(cert.subject)): add it as a CA certificate or pin it\(pin)"
+            if cert.subject == cert.issuer {
+                return "certificate is self-signed (\(cert.subject)): add it as a CA certificate or pin it \(facts)"
             }
-            return "certificate issuer \(certificate?.issuer ?? "?") is not trusted: add its CA certificate or pin the server certificate\(pin)"
+            return "certificate issuer \(cert.issuer) is not trusted: add its CA certificate or pin the server certificate \(facts)"
         case .other, .ok:
-            return "certificate verification failed: \(result.message)\(pin)"
+            return "certificate verification failed: \(result.message) \(facts)"
         }
+    }
+
+    /// A 530 that asks for TLS rather than for authentication ("Must issue a
+    /// STARTTLS command first"), as Postfix and aiosmtpd word it.
+    static func asksForTLS(_ reply: SmtpReply) -> Bool {
+        reply.lines.contains { $0.uppercased().contains("STARTTLS") || $0.uppercased().contains(" TLS") }
+    }
+
+    /// Our client takes STARTTLS whenever it is offered, so when a server demands it
+    /// the offer did not reach us: implicit TLS is the way around.
+    static func tlsRequiredHint(_ codeText: String) -> String {
+        "the server requires STARTTLS first (\(codeText)) but did not offer it on this connection (something on the way may strip it): set Connection type to SSL/TLS, usually on port 465"
     }
 }

@@ -161,7 +161,7 @@ public final class SmtpConnection {
         guard capabilities.startTLS else {
             if required {
                 throw makeError(stage: .starttls, kind: .mechanismUnsupported,
-                                hint: settings.port == 465 ? "port 465 expects SSL/TLS, not STARTTLS"
+                                hint: settings.port == 465 ? "port 465 expects SSL/TLS (implicit TLS), not STARTTLS: set Connection type to SSL/TLS"
                                     : "the server does not offer STARTTLS; choose SSL/TLS or None")
             }
             recorder.note("the server does not offer STARTTLS; continuing without TLS")

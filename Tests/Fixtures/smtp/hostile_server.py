@@ -22,6 +22,10 @@ Modes:
   starttls_inject   answers STARTTLS with "220" plus an injected plaintext reply in
                     the same packet, then does TLS (needs --cert/--key)
   helo_only         answers EHLO with 502, HELO with 250
+  relay_denied      answers RCPT with 554 5.7.1 Relay access denied (Postfix's words)
+  starttls_stripped offers neither STARTTLS nor AUTH (as if a middlebox stripped them)
+                    and answers MAIL with 530 5.7.0 Must issue a STARTTLS command first
+  normal            (or any other name) a well-behaved session
   backlog_full      listens with a full accept queue and never accepts, so new SYNs
                     are dropped and connect() times out (a firewall that drops)
 """
@@ -137,10 +141,15 @@ def serve(sock):
                 else:
                     c.send("235 2.7.0 OK\r\n")
             elif verb == b"MAIL":
-                c.send("250 2.1.0 OK\r\n")
+                if mode == "starttls_stripped":
+                    c.send("530 5.7.0 Must issue a STARTTLS command first\r\n")
+                else:
+                    c.send("250 2.1.0 OK\r\n")
             elif verb == b"RCPT":
                 address = line.split(b"<", 1)[-1]
-                if mode == "rcpt_550" or (mode == "rcpt_mixed" and address.lower().startswith(b"bad")):
+                if mode == "relay_denied":
+                    c.send("554 5.7.1 <%s>: Relay access denied\r\n" % address.split(b">", 1)[0].decode("ascii", "replace"))
+                elif mode == "rcpt_550" or (mode == "rcpt_mixed" and address.lower().startswith(b"bad")):
                     c.send("550 5.1.1 no such user here\r\n")
                 else:
                     c.send("250 2.1.5 OK\r\n")

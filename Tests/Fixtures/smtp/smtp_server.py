@@ -36,6 +36,8 @@ def parse_args():
     p.add_argument("--pipelining", type=int, default=1)
     p.add_argument("--size", type=int, default=33554432)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0: a free port")
+    p.add_argument("--auth-required", type=int, default=0, help="1: MAIL before AUTH gets 530 5.7.0")
     return p.parse_args()
 
 
@@ -124,12 +126,13 @@ async def main():
             auth_require_tls=bool(args.auth_require_tls) and args.mode != "implicit",
             auth_exclude_mechanism=excluded,
             authenticator=make_authenticator(args) if args.user else None,
+            auth_required=bool(args.auth_required),
             timeout=30,
         )
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        factory, host=args.host, port=0,
+        factory, host=args.host, port=args.port,
         ssl=context if args.mode == "implicit" else None)
     port = server.sockets[0].getsockname()[1]
     print("READY %d" % port, flush=True)
