@@ -146,7 +146,9 @@ extension APIHandler {
         ]
     }
 
-    /// 504 for a timeout, 502 for every other SMTP failure; the hint first.
+    /// 504 for a timeout, 400 for input refused before anything reached the wire
+    /// (e.g. a stored CA bundle OpenSSL cannot load), 502 for every other SMTP
+    /// failure; the hint first.
     static func diagnosisResponse(_ error: SmtpError, version: Int) -> Response {
         let diagnosis: JSONValue = .object([
             ("stage", .string(error.stage.rawValue)), ("kind", .string(error.kind.rawValue)),
@@ -158,7 +160,8 @@ extension APIHandler {
             ("certificate", certificateJSON(error.certificate)),
             ("transcript", .array(error.transcript.lines.map { .string($0) })),
         ])
-        return .json(error.kind == .timeout ? 504 : 502, .object([
+        let status = error.kind == .timeout ? 504 : (error.kind == .invalidInput ? 400 : 502)
+        return .json(status, .object([
             ("status", "error"), ("errors", .object([("smtp", .string(error.hint))])), ("diagnosis", diagnosis),
         ]))
     }
