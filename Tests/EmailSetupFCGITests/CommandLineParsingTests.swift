@@ -93,6 +93,22 @@ final class CommandLineParsingTests: XCTestCase {
         XCTAssertTrue(copies.allSatisfy { $0.envelope == message.envelope })
     }
 
+    /// The spliced copies are exactly what the builder renders with their ids.
+    func testBulkCopiesAreWhatTheBuilderRenders() throws {
+        let command = try send(["--to", "ops@example.com", "--to", "Zoë <zoe@example.com>", "--subject", "Grüße"])
+        let body = String(repeating: "Ärger über lange Zeilen ", count: 20) + "\n.\n"
+        let message = try command.makeMessage(sender: "app@bücher.example", to: try command.mailboxes(), body: body)
+        for copy in try SendCommand.copies(of: message, count: 2) {
+            let text = String(decoding: copy.message, as: UTF8.self)
+            let id = try XCTUnwrap(text.components(separatedBy: "Message-ID: <").last?.components(separatedBy: ">").first)
+            XCTAssertTrue(id.hasSuffix("@xn--bcher-kva.example"), id)
+            XCTAssertEqual(id.count, 32 + "@xn--bcher-kva.example".count)
+            var expected = message
+            expected.messageID = id
+            XCTAssertEqual(copy.message, try expected.rendered())
+        }
+    }
+
     func testBadAddressesAreUsageErrors() throws {
         for bad in ["nobody", "a@@example.com", "a@example.com\r\nRCPT TO:<x@y>", "<a@example.com"] {
             let command = try send(["--to", "ok@example.com", "--to", bad])
