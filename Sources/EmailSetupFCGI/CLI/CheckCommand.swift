@@ -13,11 +13,11 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Connect, negotiate TLS, authenticate and quit; send nothing.",
         discussion: """
-        With --json, prints one object: {"ok":true,"server":…,"timings_ms":…,"transcript":[…]}, or on failure {"ok":false,"stage":…,"kind":…,"code":…,"enhanced_code":…,"hint":…,"certificate":…,"transcript":[…]}.
-
         With --stored the saved settings are checked, read with the responder's configuration (--config FILE, else $EMAILSETUP_CONFIG, else \(ResponderConfig.defaultPath)); only --helo and the timeouts may be given to override them.
 
         \(SmtpOptions.exitStatusHelp)
+
+        With --json, prints one object: {"ok":true,"server":…,"timings_ms":…,"transcript":[…]}, or on failure {"ok":false,"stage":…,"kind":…,"code":…,"enhanced_code":…,"hint":…,"certificate":…,"transcript":[…]}.
         """
     )
 

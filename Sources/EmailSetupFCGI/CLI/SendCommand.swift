@@ -22,7 +22,7 @@ struct SendCommand: ParsableCommand {
 
         --to takes an address or "Name <address>" and may be repeated; the subject may be any text (non-ASCII is encoded with RFC 2047), the body (--body-file) UTF-8 text.
 
-        With --stored the server, sender, login and certificate settings come from the database, read with the responder's configuration (--config FILE, else $EMAILSETUP_CONFIG, else \(ResponderConfig.defaultPath)); only --helo and the timeouts may be given to override them.
+        With --stored, the server, sender, login and certificate settings come from the database, read with the responder's configuration (--config FILE, else $EMAILSETUP_CONFIG, else \(ResponderConfig.defaultPath)); only --helo and the timeouts may be given to override them.
 
         \(SmtpOptions.exitStatusHelp)
         """
