@@ -35,6 +35,17 @@ final class DeploymentModeTests: XCTestCase {
         XCTAssertTrue(result.output.contains(#""status":"success""#), result.output)
     }
 
+    /// A CGI server may pass the words of a query without "=" as argv (RFC 3875 4.4);
+    /// they must not select a subcommand: the request is answered as with no arguments.
+    func testPlainCGIIgnoresQueryWordsInArgv() throws {
+        let result = try ScriptRunner.runWithStatus(env.binary, ["send", "--to", "x@example.com"], environment: [
+            "REQUEST_METHOD": "GET", "REQUEST_URI": "/api/setup/email_smtp?send+--to+x%40example.com", "REMOTE_USER": "admin",
+            "QUERY_STRING": "send+--to+x%40example.com", "GATEWAY_INTERFACE": "CGI/1.1", "EMAILSETUP_CONFIG": config,
+        ])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("Status: 200 OK"), result.output)
+    }
+
     func testTCPListenerAndGracefulSIGTERM() throws {
         let port = try freePort()
         let process = Process()

@@ -3,7 +3,9 @@ import Smtp
 import TestSupport
 import XCTest
 
-/// `emailsetup send` and `check` end to end: exit statuses and the --json shape.
+/// `emailsetup send` and `check` end to end: exit statuses, the --json shape and the
+/// bytes the real aiosmtpd fixture receives. The binary runs with ScriptRunner
+/// (posix_spawn, bounded); its stdout and stderr come back as one text.
 final class CommandLineTests: XCTestCase {
     /// The emailsetup executable built next to this test bundle.
     private func executable() throws -> String {
@@ -20,38 +22,46 @@ final class CommandLineTests: XCTestCase {
         (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
     }
 
+    /// The --json lines of a run's output (stderr lines are mixed in and skipped).
+    private func jsonLines(_ output: String) -> [Substring] {
+        output.split(separator: "\n").filter { $0.hasPrefix("{") }
+    }
+
+    private func run(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        try ScriptRunner.runWithStatus(binary, arguments, environment: environment, timeout: 60)
+    }
+
     func testSendAndCheckAgainstARealServer() throws {
         let binary = try executable()
         let server = try SmtpTestServer(mode: .starttls, user: "alice", password: "s3cret")
         let certificates = try SmtpTestCertificates.shared()
-        var environment = ProcessInfo.processInfo.environment
-        environment["SMTP_TEST_PASSWORD"] = "s3cret"
+        var environment = ["SMTP_TEST_PASSWORD": "s3cret"]
         let settings = ["--host", "localhost", "--port", String(server.port), "--security", "starttls", "--user", "alice",
                         "--password-env", "SMTP_TEST_PASSWORD", "--ca-file", certificates.certificate("ca"),
                         "--from", "app@example.com", "--command-timeout", "10"]
 
-        let check = try ManagedProcess.run(binary, ["check", "--json"] + settings, environment: environment)
-        XCTAssertEqual(check.status, 0, check.stderr)
-        let checked = json(check.stdout.split(separator: "\n").first ?? "")
+        let check = try run(binary, ["check", "--json"] + settings, environment: environment)
+        XCTAssertEqual(check.status, 0, check.output)
+        let checked = json(jsonLines(check.output).first ?? "")
         XCTAssertEqual(checked["ok"] as? Bool, true)
         XCTAssertNotNil(checked["server"])
-        XCTAssertFalse(check.stdout.contains("s3cret"))
+        XCTAssertFalse(check.output.contains("s3cret"))
 
-        let send = try ManagedProcess.run(binary, ["send", "--to", "ops@example.com", "--subject", "CLI", "--count", "6",
-                                                   "--connections", "2", "--json"] + settings, environment: environment)
-        XCTAssertEqual(send.status, 0, send.stderr)
-        let lines = send.stdout.split(separator: "\n")
+        let send = try run(binary, ["send", "--to", "ops@example.com", "--subject", "CLI", "--count", "6",
+                                    "--connections", "2", "--json"] + settings, environment: environment)
+        XCTAssertEqual(send.status, 0, send.output)
+        let lines = jsonLines(send.output)
         XCTAssertEqual(lines.count, 6)
-        XCTAssertTrue(lines.allSatisfy { json($0)["ok"] as? Bool == true }, send.stdout)
+        XCTAssertTrue(lines.allSatisfy { json($0)["ok"] as? Bool == true }, send.output)
         let received = try server.waitForMessages(count: 6)
         XCTAssertTrue(received[0].text.contains("Subject: CLI\r\n"))
         XCTAssertTrue(received[0].text.contains("Message-ID: <"))
         XCTAssertEqual(Set(received.map { $0.text.components(separatedBy: "Message-ID: ")[1].prefix(30) }).count, 6)
 
         environment["SMTP_TEST_PASSWORD"] = "wrong"
-        let rejected = try ManagedProcess.run(binary, ["check", "--json"] + settings, environment: environment)
+        let rejected = try run(binary, ["check", "--json"] + settings, environment: environment)
         XCTAssertEqual(rejected.status, 3)
-        let failure = json(rejected.stdout.split(separator: "\n").first ?? "")
+        let failure = json(jsonLines(rejected.output).first ?? "")
         XCTAssertEqual(failure["ok"] as? Bool, false)
         XCTAssertEqual(failure["stage"] as? String, "auth")
         XCTAssertEqual(failure["kind"] as? String, "auth_rejected")
@@ -63,20 +73,87 @@ final class CommandLineTests: XCTestCase {
 
     func testExitStatuses() throws {
         let binary = try executable()
-        let usage = try ManagedProcess.run(binary, ["send", "--to", "a@example.com", "--host", "127.0.0.1", "--security", "bogus", "--from", "a@example.com"])
+        let usage = try run(binary, ["send", "--to", "a@example.com", "--host", "127.0.0.1", "--security", "bogus", "--from", "a@example.com"])
         XCTAssertEqual(usage.status, 2)
-        XCTAssertTrue(usage.stderr.contains("--security"), usage.stderr)
-        let stored = try ManagedProcess.run(binary, ["check", "--stored"])
+        XCTAssertTrue(usage.output.contains("--security"), usage.output)
+        let stored = try run(binary, ["check", "--stored", "--config", "/nonexistent/emailsetup.conf"])
         XCTAssertEqual(stored.status, 2)
-        XCTAssertTrue(stored.stderr.contains("--stored"), stored.stderr)
-        let refused = try ManagedProcess.run(binary, ["check", "--host", "127.0.0.1", "--port", String(smtpUnusedLoopbackPort()),
-                                                      "--security", "none", "--from", "a@example.com", "--json"])
+        XCTAssertTrue(stored.output.contains("--stored: cannot use the responder configuration /nonexistent/emailsetup.conf"), stored.output)
+        let refused = try run(binary, ["check", "--host", "127.0.0.1", "--port", String(smtpUnusedLoopbackPort()),
+                                       "--security", "none", "--from", "a@example.com", "--json"])
         XCTAssertEqual(refused.status, 3)
-        XCTAssertEqual(json(refused.stdout.split(separator: "\n").first ?? "")["kind"] as? String, "refused")
+        XCTAssertEqual(json(jsonLines(refused.output).first ?? "")["kind"] as? String, "refused")
         let silent = try HostileSmtpServer(mode: "silent")
-        let timeout = try ManagedProcess.run(binary, ["check", "--host", "127.0.0.1", "--port", String(silent.port), "--security", "none",
-                                                      "--from", "a@example.com", "--command-timeout", "1"])
+        let timeout = try run(binary, ["check", "--host", "127.0.0.1", "--port", String(silent.port), "--security", "none",
+                                       "--from", "a@example.com", "--command-timeout", "1"])
         XCTAssertEqual(timeout.status, 4)
-        XCTAssertTrue(timeout.stderr.contains("hint: no greeting within 1 s"), timeout.stderr)
+        XCTAssertTrue(timeout.output.contains("hint: no greeting within 1 s"), timeout.output)
+    }
+
+    /// ArgumentParser's own parse errors (64 by default) are exit 2 too, with its message.
+    func testParseErrorsAndBadAddressesAreExitTwo() throws {
+        let binary = try executable()
+        let server = try SmtpTestServer(mode: .plain)
+        let settings = ["--host", "127.0.0.1", "--port", String(server.port), "--security", "none", "--from", "app@example.com"]
+
+        let unknown = try run(binary, ["send", "--to", "a@example.com", "--bogus"] + settings)
+        XCTAssertEqual(unknown.status, 2, unknown.output)
+        XCTAssertTrue(unknown.output.contains("Error: Unknown option '--bogus'"), unknown.output)
+        XCTAssertTrue(unknown.output.contains("See 'emailsetup send --help'"), unknown.output)
+        let missing = try run(binary, ["check"] + settings + ["--port"])
+        XCTAssertEqual(missing.status, 2, missing.output)
+        XCTAssertTrue(missing.output.contains("Missing value for '--port"), missing.output)
+        let help = try run(binary, ["send", "--help"])
+        XCTAssertEqual(help.status, 0)
+        XCTAssertTrue(help.output.contains("2 bad usage or input"), help.output)
+
+        let badTo = try run(binary, ["send", "--to", "a@example.com", "--to", "not an address"] + settings)
+        XCTAssertEqual(badTo.status, 2, badTo.output)
+        XCTAssertTrue(badTo.output.contains("emailsetup send: --to not an address is not a usable address"), badTo.output)
+        let badFrom = try run(binary, ["send", "--to", "a@example.com", "--host", "127.0.0.1", "--from", "app@"])
+        XCTAssertEqual(badFrom.status, 2, badFrom.output)
+        XCTAssertTrue(badFrom.output.contains("--from app@"), badFrom.output)
+        XCTAssertEqual(server.messageCount, 0, "nothing may be sent when the input is bad")
+    }
+
+    /// Two recipients and a UTF-8 subject and body, checked in the bytes the server got:
+    /// both RCPTs, the subject as RFC 2047 encoded-words that decode (by Python's
+    /// `email`) to what was typed, the body as quoted-printable that decodes back.
+    func testSendsTheBuildersMessageToSeveralRecipients() throws {
+        let binary = try executable()
+        let server = try SmtpTestServer(mode: .plain)
+        let directory = try TemporaryDirectory(prefix: "cli-body")
+        let subject = "Grüße aus Köln – Prüfung ✓"
+        let body = "Hallo,\nÄnderungen sind gespeichert.\n.\nEnde\n"
+        let bodyFile = directory.path + "/body.txt"
+        try body.write(toFile: bodyFile, atomically: true, encoding: .utf8)
+
+        let send = try run(binary, ["send", "--to", "ops@example.com", "--to", "Desk Team <desk@example.com>", "--subject", subject,
+                                    "--body-file", bodyFile, "--host", "127.0.0.1", "--port", String(server.port),
+                                    "--security", "none", "--from", "app@example.com"])
+        XCTAssertEqual(send.status, 0, send.output)
+        XCTAssertTrue(send.output.contains("delivered to ops@example.com"), send.output)
+        XCTAssertTrue(send.output.contains("delivered to desk@example.com"), send.output)
+
+        let received = try XCTUnwrap(server.waitForMessages(count: 1).first)
+        XCTAssertEqual(received.mailFrom, "app@example.com")
+        XCTAssertEqual(received.recipients, ["ops@example.com", "desk@example.com"])
+        let text = received.text
+        XCTAssertTrue(text.contains("\r\nSubject: =?utf-8?"), text)
+        XCTAssertFalse(text.contains("Köln"), "a raw UTF-8 subject reached the wire")
+        XCTAssertTrue(text.contains("\r\nTo: ops@example.com, Desk Team <desk@example.com>\r\n"), text)
+        XCTAssertTrue(text.contains("\r\nFrom: app@example.com\r\n"), text)
+        XCTAssertTrue(text.contains("\r\nMessage-ID: <"), text)
+        XCTAssertTrue(text.contains("\r\nContent-Transfer-Encoding: quoted-printable\r\n"), text)
+
+        let decoded = try ScriptRunner.run(SmtpFixtures.python, ["-c", """
+            import email, sys
+            from email.header import decode_header, make_header
+            m = email.message_from_bytes(open(sys.argv[1], 'rb').read())
+            sys.stdout.write(str(make_header(decode_header(m['Subject']))) + '\\0' + m.get_payload(decode=True).decode('utf-8'))
+            """, server.outbox.path + "/msg-1.eml"])
+        let parts = decoded.components(separatedBy: "\0")
+        XCTAssertEqual(parts.first, subject)
+        XCTAssertEqual(parts.last, body.replacingOccurrences(of: "\n", with: "\r\n"))
     }
 }

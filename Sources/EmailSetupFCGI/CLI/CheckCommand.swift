@@ -5,6 +5,7 @@ import Smtp
 /// `emailsetup check`: connect, negotiate TLS, say EHLO, authenticate and quit — send nothing.
 ///
 /// ```
+/// emailsetup check --stored --json
 /// emailsetup check --host smtp.example.com --security starttls --user app --password-env SMTP_PASSWORD --from app@example.com --json
 /// ```
 struct CheckCommand: ParsableCommand {
@@ -12,9 +13,11 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Connect, negotiate TLS, authenticate and quit; send nothing.",
         discussion: """
-        With --json, prints one object: {"ok":true,"server":…,"timings_ms":…,"transcript":[…]}, or on failure {"ok":false,"stage":…,"kind":…,"code":…,"enhanced_code":…,"hint":…,"certificate":…,"transcript":[…]}.
+        With --stored the saved settings are checked, read with the responder's configuration (--config FILE, else $EMAILSETUP_CONFIG, else \(ResponderConfig.defaultPath)); only --helo and the timeouts may be given to override them.
 
-        Exit status: 0 check passed, 2 bad usage or input, 3 an SMTP failure, 4 a timeout.
+        \(SmtpOptions.exitStatusHelp)
+
+        With --json, prints one object: {"ok":true,"server":…,"timings_ms":…,"transcript":[…]}, or on failure {"ok":false,"stage":…,"kind":…,"code":…,"enhanced_code":…,"hint":…,"certificate":…,"transcript":[…]}.
         """
     )
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `emailsetup`: the FastCGI responder and its command-line tools, in one executable.
 ///
@@ -12,6 +13,53 @@ struct EmailSetupCommand: ParsableCommand {
         subcommands: [ServeCommand.self, SendCommand.self, CheckCommand.self, MigrateCommand.self, RotateKeyCommand.self],
         defaultSubcommand: ServeCommand.self
     )
+
+    /// Parses, runs, and exits with DESIGN.md's statuses: 2 for every usage error
+    /// (ArgumentParser's own would be 64), with ArgumentParser's usual message on
+    /// stderr; `--help` exits 0 and an `ExitCode` thrown by a subcommand passes through.
+    static func main() {
+        let arguments = effectiveArguments(Array(CommandLine.arguments.dropFirst()),
+                                           environment: ProcessInfo.processInfo.environment)
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            finish(with: error)
+        }
+    }
+
+    /// Exits for `error`: usage errors print `fullMessage(for:)` and exit 2; the rest
+    /// (help, `ExitCode`, other failures) as ArgumentParser's `exit(withError:)` does.
+    static func finish(with error: Error) -> Never {
+        if let status = usageStatus(for: error) {
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(status)
+        }
+        exit(withError: error)
+    }
+
+    /// 2 when `error` is a parse or validation error (what ArgumentParser maps to 64);
+    /// nil for everything else, including an `ExitCode` a subcommand chose.
+    static func usageStatus(for error: Error) -> Int32? {
+        if error is ExitCode { return nil }
+        return exitCode(for: error) == .validationFailure ? ExitStatus.usage : nil
+    }
+
+    /// The arguments to parse. A CGI server may put the words of a query string that
+    /// has no "=" into argv (RFC 3875 section 4.4, e.g. Apache for `?a+b`); those are
+    /// the client's words, never options, so a CGI request then runs as with no
+    /// arguments (`serve`) — a request must not be able to run `send`.
+    ///
+    /// - Parameters:
+    ///   - arguments: argv without the program name.
+    ///   - environment: the process environment (`GATEWAY_INTERFACE`, `QUERY_STRING`).
+    static func effectiveArguments(_ arguments: [String], environment: [String: String]) -> [String] {
+        guard !arguments.isEmpty, environment["GATEWAY_INTERFACE"] != nil,
+              let query = environment["QUERY_STRING"], !query.isEmpty, !query.contains("=") else { return arguments }
+        let raw = query.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+        let decoded = raw.map { $0.removingPercentEncoding ?? $0 }
+        return arguments == decoded || arguments == raw ? [] : arguments
+    }
 }
 
 /// Exit statuses shared by every subcommand (DESIGN.md "Command line").

@@ -8,6 +8,7 @@ import Smtp
 /// ```
 /// emailsetup send --to ops@example.com --subject "Hello" --host smtp.example.com --security ssl \
 ///     --user app --password-env SMTP_PASSWORD --from app@example.com
+/// emailsetup send --stored --config /etc/emailsetup/emailsetup.conf --to ops@example.com --to "Ops Desk <desk@example.com>" --subject "Grüße"
 /// emailsetup send --to sink@example.com --count 1000 --connections 4 --host 127.0.0.1 --port 2525 --security none --from a@example.com
 /// ```
 struct SendCommand: ParsableCommand {
@@ -19,7 +20,11 @@ struct SendCommand: ParsableCommand {
 
         Every message's outcome is reported; with --json one object per line and message: {"ok":true,"index":0,"recipients":[…],"reply":"250 …"}, or on failure the diagnosis (stage, kind, code, enhanced_code, hint, certificate).
 
-        Exit status: 0 all delivered, 2 bad usage or input, 3 an SMTP failure, 4 a timeout.
+        --to takes an address or "Name <address>" and may be repeated; the subject may be any text (non-ASCII is encoded with RFC 2047), the body (--body-file) UTF-8 text.
+
+        With --stored, the server, sender, login and certificate settings come from the database, read with the responder's configuration (--config FILE, else $EMAILSETUP_CONFIG, else \(ResponderConfig.defaultPath)); only --helo and the timeouts may be given to override them.
+
+        \(SmtpOptions.exitStatusHelp)
         """
     )
 
@@ -42,27 +47,28 @@ struct SendCommand: ParsableCommand {
 
     func run() throws {
         let settings: SmtpSettings
-        let body: String
+        let template: Message
         do {
-            settings = try options.settings()
             guard !recipients.isEmpty else { throw CLIUsage("--to ADDRESS is required") }
             guard (1...64).contains(connections) else { throw CLIUsage("--connections must be 1–64") }
-            guard count >= 1, count <= 10_000_000 else { throw CLIUsage("--count must be at least 1") }
-            if let bodyFile {
-                guard let text = try? String(contentsOfFile: bodyFile, encoding: .utf8) else { throw CLIUsage("--body-file \(bodyFile) is not readable UTF-8") }
-                body = text
-            } else {
-                body = "This is a test message sent by emailsetup.\r\n"
-            }
+            guard count >= 1, count <= 10_000_000 else { throw CLIUsage("--count must be from 1 to 10000000") }
+            // Addresses and the body first: a typo should not wait for a database.
+            let to = try mailboxes()
+            let text = try body()
+            settings = try options.settings()
+            template = try makeMessage(sender: settings.senderAddress ?? "", to: to, body: text)
         } catch let usage as CLIUsage {
             CLIOutput.stderr("emailsetup send: \(usage)")
             throw ExitCode(ExitStatus.usage)
         }
-        let from = settings.senderAddress ?? ""
-        let envelope = Envelope(from: from, recipients: recipients)
+        let envelope = template.envelope
 
         if count == 1 {
-            let message = MinimalMessage.render(from: from, to: recipients, subject: subject, body: body)
+            let message: [UInt8]
+            do { message = try template.rendered() } catch {
+                CLIOutput.stderr("emailsetup send: \(error)")
+                throw ExitCode(ExitStatus.usage)
+            }
             do {
                 let report = try SmtpClient.send(envelope: envelope, message: message, settings: settings)
                 if options.json {
@@ -90,9 +96,11 @@ struct SendCommand: ParsableCommand {
             }
         }
 
-        let template = MinimalMessage(from: from, to: recipients, subject: subject, body: body)
-        let date = template.dateHeader()
-        let messages = (0..<count).map { _ in SmtpClient.Outgoing(envelope: envelope, message: template.render(dateHeader: date)) }
+        let messages: [SmtpClient.Outgoing]
+        do { messages = try Self.copies(of: template, count: count) } catch {
+            CLIOutput.stderr("emailsetup send: \(error)")
+            throw ExitCode(ExitStatus.usage)
+        }
         let started = Date()
         let outcomes = SmtpClient.sendBulk(messages, settings: settings, connections: connections)
         let elapsed = Date().timeIntervalSince(started)
@@ -131,6 +139,85 @@ struct SendCommand: ParsableCommand {
         throw ExitCode(CLIOutput.exitStatus(for: failures))
     }
 
+    /// The message body: `--body-file` as UTF-8 text, or a short default.
+    private func body() throws -> String {
+        guard let bodyFile else { return "This is a test message sent by emailsetup.\n" }
+        guard let data = FileManager.default.contents(atPath: bodyFile) else { throw CLIUsage("--body-file \(bodyFile) is not readable") }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw CLIUsage("--body-file \(bodyFile) is not UTF-8 text")
+        }
+        return text
+    }
+
+    /// Every `--to`, parsed: an address or `Name <address>`.
+    /// - Throws: `CLIUsage` naming the first bad one and why.
+    func mailboxes() throws -> [Mailbox] {
+        var mailboxes: [Mailbox] = []
+        for text in recipients {
+            do throws(Smtp.ValidationError) { mailboxes.append(try Mailbox(text)) } catch {
+                throw CLIUsage("--to \(text) is not a usable address: \(error.reason)")
+            }
+        }
+        return mailboxes
+    }
+
+    /// The message with the real builder: From is the sender of the settings, To the
+    /// `--to` mailboxes; rendered once here so that a bad
+    /// subject is a usage error before any connection is made.
+    ///
+    /// - Throws: `CLIUsage` naming the bad address or field.
+    func makeMessage(sender: String, to: [Mailbox], body: String) throws -> Message {
+        let from: EmailAddress
+        switch EmailAddress.validate(sender) {
+        case .success(let address): from = address
+        case .failure(let error): throw CLIUsage("the sender address \"\(sender)\" is not usable: \(error.reason)")
+        }
+        let message = Message(from: Mailbox(from), to: to, subject: subject, text: body)
+        do throws(Smtp.ValidationError) { _ = try message.rendered() } catch {
+            throw CLIUsage("cannot build the message: \(error.reason)")
+        }
+        return message
+    }
+
+    /// `count` copies of `message`, each with its own Message-ID, sharing one Date.
+    ///
+    /// The copies differ only in the Message-ID, so the message is rendered once (the
+    /// body encoding of a large body costs more than sending it) and each copy gets a
+    /// fresh id of the same length spliced into those bytes; a copy is byte for byte
+    /// what `rendered()` gives with that id (see the unit test).
+    static func copies(of message: Message, count: Int) throws -> [SmtpClient.Outgoing] {
+        let envelope = message.envelope
+        let domain = message.from.address.asciiDomain
+        var template = message
+        template.messageID = String(repeating: "0", count: 32) + "@" + domain
+        let bytes = try template.rendered()
+        let marker = Array("Message-ID: <\(template.messageID)>".utf8)
+        guard let start = bytes.firstRange(of: marker)?.lowerBound else {
+            // Not reached with the builder's header order; render each copy instead.
+            return try (0..<count).map { _ in
+                template.messageID = uniqueToken() + "@" + domain
+                return SmtpClient.Outgoing(envelope: envelope, message: try template.rendered())
+            }
+        }
+        let idStart = start + "Message-ID: <".utf8.count
+        return (0..<count).map { _ in
+            var copy = bytes
+            copy.replaceSubrange(idStart..<idStart + 32, with: uniqueToken().utf8)
+            return SmtpClient.Outgoing(envelope: envelope, message: copy)
+        }
+    }
+
+    /// 128 random bits as 32 lower-case hex digits, the form of `Message.makeMessageID`,
+    /// from two 64-bit draws (it draws one byte, and one getrandom(2), at a time).
+    static func uniqueToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        func hex(_ value: UInt64) -> String {
+            let digits = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }
+        return hex(generator.next()) + hex(generator.next())
+    }
+
     private func printHuman(index: Int, recipients: [SmtpRecipientOutcome], reply: SmtpReply?) {
         for recipient in recipients {
             if recipient.delivered {
@@ -140,66 +227,5 @@ struct SendCommand: ParsableCommand {
                 CLIOutput.stderr("refused for \(recipient.address): \(error.hint)")
             }
         }
-    }
-}
-
-/// TEMPORARY: a minimal RFC 5322 message (From, To, Subject, Date, Message-ID, CRLF) for
-/// the CLI until the message builder (Smtp/Message, `Message.rendered()`) is merged;
-/// swap `render` for the builder then. Non-ASCII subjects use RFC 2047 base64; a
-/// non-ASCII body is sent as 8bit UTF-8 (the transport adds BODY=8BITMIME).
-/// The fixed headers and body are encoded once; each copy adds its Date and Message-ID.
-struct MinimalMessage {
-    private let head: [UInt8]
-    private let tail: [UInt8]
-    private let domain: String
-    private let formatter: DateFormatter
-
-    init(from: String, to: [String], subject: String, body: String) {
-        domain = from.split(separator: "@").last.map(String.init) ?? "localhost"
-        formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        let cleanSubject = subject.filter { $0 != "\r" && $0 != "\n" }
-        let encodedSubject = cleanSubject.unicodeScalars.allSatisfy { $0.isASCII }
-            ? cleanSubject : "=?UTF-8?B?\(Data(cleanSubject.utf8).base64EncodedString())?="
-        let headers = [
-            "From: <\(from)>",
-            "To: " + to.map { "<\($0)>" }.joined(separator: ", "),
-            "Subject: \(encodedSubject)",
-        ]
-        var trailer = ["MIME-Version: 1.0"]
-        if body.unicodeScalars.allSatisfy({ $0.isASCII }) {
-            trailer.append("Content-Type: text/plain; charset=us-ascii")
-        } else {
-            trailer += ["Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit"]
-        }
-        head = Array((headers.joined(separator: "\r\n") + "\r\n").utf8)
-        tail = Array((trailer.joined(separator: "\r\n") + "\r\n\r\n" + body).utf8)
-    }
-
-    /// The Date header value for `date` (RFC 5322 format).
-    func dateHeader(_ date: Date = Date()) -> String { formatter.string(from: date) }
-
-    /// One copy, with the given date and a fresh Message-ID.
-    func render(dateHeader: String? = nil) -> [UInt8] {
-        var bytes = head
-        bytes.reserveCapacity(head.count + tail.count + 120)
-        bytes += Array("Date: \(dateHeader ?? self.dateHeader())\r\nMessage-ID: <\(Self.uniqueToken())@\(domain)>\r\n".utf8)
-        bytes += tail
-        return bytes
-    }
-
-    /// 128 random bits as hex (getrandom(2); Foundation's UUID reads /dev/urandom per call,
-    /// which dominated bulk rendering).
-    static func uniqueToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64
-        let low = generator.next() as UInt64
-        return String(high, radix: 16) + "." + String(low, radix: 16)
-    }
-
-    static func render(from: String, to: [String], subject: String, body: String) -> [UInt8] {
-        MinimalMessage(from: from, to: to, subject: subject, body: body).render()
     }
 }

@@ -3,9 +3,17 @@ import Foundation
 import Smtp
 
 /// The SETTINGS options shared by `send` and `check` (DESIGN.md "Command line").
+///
+/// Either `--stored` (the settings saved in the database, read with the responder's
+/// configuration) or the explicit options. With `--stored` only `--helo` and the
+/// timeouts may override what was saved; the other settings options are refused, so a
+/// run never mixes a saved server with a typed-in login by accident.
 struct SmtpOptions: ParsableArguments {
-    @Flag(help: "Use the settings saved in the database instead of the options below.")
+    @Flag(help: "Use the settings saved in the database (read with the responder's configuration) instead of the options below.")
     var stored = false
+
+    @Option(name: .long, help: ArgumentHelp("Responder configuration file for --stored (default: $EMAILSETUP_CONFIG or \(ResponderConfig.defaultPath)).", valueName: "file"))
+    var config: String?
 
     @Option(help: "SMTP server host name or IP address.")
     var host: String?
@@ -13,8 +21,8 @@ struct SmtpOptions: ParsableArguments {
     @Option(help: "TCP port (default: 25 for none, 587 for starttls, 465 for ssl).")
     var port: Int?
 
-    @Option(help: "none | starttls (required) | starttls-opportunistic | ssl (implicit TLS).")
-    var security: String = "starttls"
+    @Option(help: "none | starttls (required) | starttls-opportunistic | ssl (implicit TLS). Default: starttls.")
+    var security: String?
 
     @Option(help: "none | plain | login | cram-md5 | auto (default: auto with --user, else none).")
     var auth: String?
@@ -31,8 +39,8 @@ struct SmtpOptions: ParsableArguments {
     @Flag(name: .customLong("allow-cleartext-auth"), help: "Allow PLAIN/LOGIN over a connection without TLS.")
     var allowCleartextAuth = false
 
-    @Option(help: "Certificate check: full | pinned | none.")
-    var verify: String = "full"
+    @Option(help: "Certificate check: full | pinned | none. Default: full.")
+    var verify: String?
 
     @Option(name: .customLong("ca-file"), help: "Extra trusted CA certificates (PEM file) for --verify full.")
     var caFile: String?
@@ -46,34 +54,96 @@ struct SmtpOptions: ParsableArguments {
     @Option(help: "EHLO name (default: the sender's domain, else this machine's host name).")
     var helo: String?
 
-    @Option(name: .customLong("connect-timeout"), help: "Seconds for each connection attempt.")
-    var connectTimeout: Double = 10
+    @Option(name: .customLong("connect-timeout"), help: "Seconds for each connection attempt (default: 10, or the saved value).")
+    var connectTimeout: Double?
 
-    @Option(name: .customLong("command-timeout"), help: "Seconds to wait for each reply.")
-    var commandTimeout: Double = 30
+    @Option(name: .customLong("command-timeout"), help: "Seconds to wait for each reply (default: 30, or the saved value).")
+    var commandTimeout: Double?
 
-    @Option(help: "Seconds for a whole session (connect to QUIT).")
-    var deadline: Double = 120
+    @Option(help: "Seconds for a whole session, connect to QUIT (default: 120; with --stored, connect + 4 × command timeout).")
+    var deadline: Double?
 
     @Flag(help: "Print one JSON object per message (or per check).")
     var json = false
 
+    /// The exit-status paragraph both subcommands put in their `--help`.
+    static let exitStatusHelp = """
+        Exit status: 0 all delivered / check passed; 2 bad usage or input — an unknown or missing option, a bad address, and with --stored also a configuration that cannot be read, an unreachable database ("--stored: cannot reach the database …") or settings never saved; 3 an SMTP failure; 4 a timeout.
+        """
+
+    /// The settings options given on the command line, by name: with `--stored` these
+    /// would silently fight the saved values, so they are refused.
+    var explicitSettingsGiven: [String] {
+        var given: [String] = []
+        if host != nil { given.append("--host") }
+        if port != nil { given.append("--port") }
+        if security != nil { given.append("--security") }
+        if auth != nil { given.append("--auth") }
+        if user != nil { given.append("--user") }
+        if passwordEnv != nil { given.append("--password-env") }
+        if passwordFile != nil { given.append("--password-file") }
+        if allowCleartextAuth { given.append("--allow-cleartext-auth") }
+        if verify != nil { given.append("--verify") }
+        if caFile != nil { given.append("--ca-file") }
+        if pin != nil { given.append("--pin") }
+        if from != nil { given.append("--from") }
+        return given
+    }
+
     /// Builds the settings, or throws a usage error (exit 2) naming the bad option.
-    func settings() throws -> SmtpSettings {
-        if stored {
-            if host != nil { throw CLIUsage("--stored and --host exclude each other") }
-            throw CLIUsage(String(describing: StoredSettings.Unavailable()))
+    ///
+    /// - Parameter environment: where `--password-env` and, for `--stored`,
+    ///   `EMAILSETUP_CONFIG` and the responder's `EMAILSETUP_*` overrides are read.
+    /// - Throws: `CLIUsage`.
+    func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SmtpSettings {
+        for (name, value) in [("--connect-timeout", connectTimeout), ("--command-timeout", commandTimeout), ("--deadline", deadline)] {
+            if let value, !(value > 0 && value <= 86400) { throw CLIUsage("\(name) must be between 0 and 86400 seconds") }
         }
+        var settings: SmtpSettings
+        if stored {
+            let conflicting = explicitSettingsGiven
+            guard conflicting.isEmpty else {
+                throw CLIUsage("--stored uses the saved server, sender, login and certificate settings; leave out \(conflicting.joined(separator: ", ")) (only --helo and the timeouts may override saved values)")
+            }
+            do {
+                settings = try StoredSmtpSettings.load(configPath: config, environment: environment)
+            } catch {
+                throw CLIUsage("--stored: \(error)")
+            }
+            if connectTimeout != nil || commandTimeout != nil {
+                settings.connectTimeout = connectTimeout ?? settings.connectTimeout
+                settings.commandTimeout = commandTimeout ?? settings.commandTimeout
+                // The responder caps its deadline below nginx's read timeout; the CLI has no proxy in front.
+                settings.sessionTimeout = settings.connectTimeout + 4 * settings.commandTimeout
+            }
+        } else {
+            if config != nil { throw CLIUsage("--config is only read with --stored") }
+            settings = try explicitSettings(environment: environment)
+            settings.connectTimeout = connectTimeout ?? 10
+            settings.commandTimeout = commandTimeout ?? 30
+            settings.sessionTimeout = 120
+        }
+        if let deadline { settings.sessionTimeout = deadline }
+        if let helo { settings.ehloName = helo }
+        return settings
+    }
+
+    /// The settings from the explicit options (no `--stored`).
+    private func explicitSettings(environment: [String: String]) throws -> SmtpSettings {
         guard let host, !host.isEmpty else { throw CLIUsage("--host is required (or --stored)") }
-        guard let securityMode = SmtpSettings.Security(rawValue: security) else {
-            throw CLIUsage("--security must be none, starttls, starttls-opportunistic or ssl, not \(security)")
+        let securityName = security ?? SmtpSettings.Security.startTLSRequired.rawValue
+        guard let securityMode = SmtpSettings.Security(rawValue: securityName) else {
+            throw CLIUsage("--security must be none, starttls, starttls-opportunistic or ssl, not \(securityName)")
         }
         let defaultPort = securityMode == .implicitTLS ? 465 : securityMode == .none ? 25 : 587
         var settings = SmtpSettings(host: host, port: port ?? defaultPort, security: securityMode)
         guard (1...65535).contains(settings.port) else { throw CLIUsage("--port must be 1–65535") }
-        guard let from, from.contains("@") else { throw CLIUsage("--from ADDRESS is required") }
-        settings.senderAddress = from
-        settings.ehloName = helo
+        guard let from else { throw CLIUsage("--from ADDRESS is required") }
+        switch EmailAddress.validate(from) {
+        // The A-label form: it goes into MAIL FROM and names the EHLO default.
+        case .success(let address): settings.senderAddress = address.address
+        case .failure(let error): throw CLIUsage("--from \(from) is not a usable address: \(error.reason)")
+        }
         let authName = auth ?? (user == nil ? "none" : "auto")
         guard let authentication = SmtpSettings.Authentication(rawValue: authName) else {
             throw CLIUsage("--auth must be none, plain, login, cram-md5 or auto, not \(authName)")
@@ -85,7 +155,7 @@ struct SmtpOptions: ParsableArguments {
             settings.username = user
             switch (passwordEnv, passwordFile) {
             case (let name?, nil):
-                guard ProcessInfo.processInfo.environment[name] != nil else { throw CLIUsage("environment variable \(name) (--password-env) is not set") }
+                guard environment[name] != nil else { throw CLIUsage("environment variable \(name) (--password-env) is not set") }
                 // Read at the moment of AUTH, not before.
                 settings.password = { ProcessInfo.processInfo.environment[name] ?? "" }
             case (nil, let path?):
@@ -99,7 +169,7 @@ struct SmtpOptions: ParsableArguments {
             default: throw CLIUsage("give either --password-env or --password-file, not both")
             }
         }
-        switch verify {
+        switch verify ?? "full" {
         case "full": settings.verification = .full
         case "none": settings.verification = .none
         case "pinned":
@@ -107,7 +177,7 @@ struct SmtpOptions: ParsableArguments {
                 throw CLIUsage("--verify pinned needs --pin with 64 hex digits (SHA-256 of the server certificate)")
             }
             settings.verification = .pinned(sha256: normalized)
-        default: throw CLIUsage("--verify must be full, pinned or none, not \(verify)")
+        case let other: throw CLIUsage("--verify must be full, pinned or none, not \(other)")
         }
         if let caFile {
             guard let pem = try? String(contentsOfFile: caFile, encoding: .utf8) else { throw CLIUsage("--ca-file \(caFile) is not readable") }
@@ -116,12 +186,6 @@ struct SmtpOptions: ParsableArguments {
             }
             settings.extraCAPEM = pem
         }
-        for (name, value) in [("--connect-timeout", connectTimeout), ("--command-timeout", commandTimeout), ("--deadline", deadline)] {
-            guard value > 0, value <= 86400 else { throw CLIUsage("\(name) must be between 0 and 86400 seconds") }
-        }
-        settings.connectTimeout = connectTimeout
-        settings.commandTimeout = commandTimeout
-        settings.sessionTimeout = deadline
         return settings
     }
 }
