@@ -85,7 +85,14 @@ nginx_start() {
     local port=$2
     local sock; sock=$(responder_socket "$state")
     mkdir -p "$state/nginx-tmp"
-    sed -e "s#@STATE@#$state#g" -e "s#@ROOT@#$ROOT#g" -e "s#@PORT@#$port#g" -e "s#@SOCKET@#$sock#g" \
+    # Workers run as www-data when it can reach the page, the password file and the
+    # socket; a checkout inside a private folder (mode 0700) gets root workers instead.
+    local user=www-data
+    if ! runuser -u www-data -- test -r "$ROOT/www/index.html" -a -r "$state/htpasswd" -a -x "$(dirname "$sock")" 2>/dev/null; then
+        user=root
+        echo "note: www-data cannot reach $ROOT or $state (a parent folder is private); nginx workers run as root for this local run" >&2
+    fi
+    sed -e "s#@STATE@#$state#g" -e "s#@ROOT@#$ROOT#g" -e "s#@PORT@#$port#g" -e "s#@SOCKET@#$sock#g" -e "s#@USER@#$user#g" \
         "$ROOT/nginx/local.conf.template" > "$state/nginx.conf"
     nginx_stop "$state"
     nginx -q -t -p "$state" -e "$state/nginx-error.log" -c "$state/nginx.conf" \
