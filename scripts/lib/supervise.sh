@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A small supervisor for the local run and the tests: runs a command, and when it
 # exits for any reason other than our own stop, runs it again after a back-off
-# (0.1 s doubling to 5 s; reset once a run lasted 10 s). SIGTERM/SIGINT stop it:
+# (0.1 s doubling to 5 s; reset once a run lasted 10 s) — except after exit status
+# 2, the responder's "cannot start" (bad configuration). SIGTERM/SIGINT stop it:
 # the child gets SIGTERM (finishing its in-flight requests), then SIGKILL after
 # 10 s, and the supervisor exits with the child's status.
 #
@@ -55,6 +56,12 @@ while (( ! stopping )); do
     last=$?
     (( last != 127 )) && status=$last   # 127: already reaped by the wait above
     (( stopping )) && break
+    if (( status == 2 )); then
+        # emailsetup exits 2 for a start-up error (bad configuration, key file modes):
+        # starting it again cannot help (systemd: RestartPreventExitStatus=2).
+        log error "child refused to start (exit status 2); not restarting" ",\"pid\":\"$child\""
+        break
+    fi
     ran_ms=$(( ($(date +%s%N) - started) / 1000000 ))
     (( ran_ms >= 10000 )) && backoff_ms=100
     log warning "child exited; restarting" ",\"pid\":\"$child\",\"status\":\"$status\",\"ran_ms\":\"$ran_ms\",\"restart_in_ms\":\"$backoff_ms\""
