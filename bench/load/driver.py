@@ -251,10 +251,13 @@ p3 = Phase(ARGS.port_b, readers=3, writers=1, name="p3").run(SECONDS, kill_r1_si
 v1 = current_version()
 before = p3.statuses(until=killed["at"])
 after = [(t, s) for t, k, s in p3.events if t >= killed["at"]]
-recovered = next((t for t, s in after if s == 200), None)
+# Recovery counts from the first 502: a 200 completing just after the kill was
+# answered before it.
+first_502 = next((t for t, s in after if s == 502), killed["at"])
+recovered = next((t for t, s in after if s == 200 and t > first_502), None)
 late = collections.Counter(s for t, s in after if recovered and t > recovered + 0.5 and s != 200)
 print(f"  before: {fmt(before)}; after the kill: {fmt(collections.Counter(s for _, s in after))}; "
-      f"recovered {((recovered or 0) - killed['at']) * 1000:.0f} ms after the kill")
+      f"200 again {((recovered or 0) - first_502) * 1000:.0f} ms after the first 502")
 check(set(before) <= {200, 409}, "before the kill: only 200/409")
 check(502 in {s for _, s in after}, "nginx answered 502 while the responder was down")
 check(set(s for _, s in after) <= {200, 409, 502}, "no status other than 200/409/502 after the kill")
