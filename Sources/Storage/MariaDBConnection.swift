@@ -703,6 +703,36 @@ public final class MariaDBConnection {
         try execute(sql, parameters).rows
     }
 
+    /// Runs one read-only statement (a `SELECT`) as its own unit of work, without the
+    /// liveness ping that ``execute(_:_:)`` sends first: on a connection in steady use
+    /// that ping doubles the round trips of every read. When the statement finds the
+    /// connection dead (the server restarted, or closed it while idle), it runs once
+    /// more on a fresh connection — safe, because it changes nothing. A server that
+    /// hangs fails it within the read timeout, as with the ping. Inside a unit of work
+    /// or a transaction it is ``query(_:_:)``.
+    ///
+    /// ```swift
+    /// let rows = try db.read("SELECT label, value FROM information")
+    /// ```
+    public func read(_ sql: StaticString, _ parameters: [SQLValue] = []) throws -> [SQLRow] {
+        guard unitDepth == 0, session != nil else { return try query(sql, parameters) }
+        let started = Date()
+        do {
+            unitDepth += 1
+            defer { unitDepth -= 1 }
+            return try withSession { try $0.execute(sql, parameters) }.rows
+        } catch let error as StorageError where error.meansConnectionLost {
+            // withSession dropped the session. A hung server already cost the read
+            // timeout: fail now, as ensureLive does after a slow ping.
+            if Date().timeIntervalSince(started) > configuration.readTimeout / 2 {
+                logger.warning("database not answering; giving up on this unit of work", metadata: ["error": "\(error)"])
+                throw error
+            }
+            logger.notice("database connection found dead; reconnecting", metadata: ["error": "\(error)"])
+            return try query(sql, parameters)
+        }
+    }
+
     /// Runs a fixed statement that has no parameters and no result (DDL, session
     /// settings) over the text protocol.
     public func run(_ sql: StaticString) throws {

@@ -69,8 +69,37 @@ public final class SettingsStore {
     /// let etag = "\"\(settings.version)\""
     /// ```
     public func load() throws -> StoredSettings {
-        let rows = try connection.query("SELECT label, value FROM information")
+        // read: no ping first (one round trip, not two); reconnects if the server restarted.
+        let rows = try connection.read("SELECT label, value FROM information")
         return try Self.settings(from: rows)
+    }
+
+    /// ``load()`` and the newest version whose `action` succeeded (the first of
+    /// ``versionsWithSuccess(action:limit:)``), in one statement: one round trip, and
+    /// both from the same snapshot. GET of the settings runs this on every request.
+    ///
+    /// ```swift
+    /// let (settings, lastKnownGood) = try store.loadWithLastSuccess(action: "test.send")
+    /// ```
+    public func loadWithLastSuccess(action: String) throws -> (StoredSettings, Int?) {
+        let rows = try connection.read("""
+            SELECT label, value FROM information
+            UNION ALL
+            SELECT NULL, MAX(settings_version) FROM audit_log WHERE action = ? AND outcome = 'success'
+            """, [.text(action)])
+        var settingsRows: [SQLRow] = []
+        settingsRows.reserveCapacity(rows.count)
+        var last: Int?
+        for row in rows {
+            if try row.optionalText("label") == nil {
+                // The union's column is text; an integer would do as well.
+                let value = row["value"]
+                last = value?.textValue.flatMap { Int($0) } ?? value?.intValue.map { Int($0) }
+            } else {
+                settingsRows.append(row)
+            }
+        }
+        return (try Self.settings(from: settingsRows), last)
     }
 
     /// Saves `values` as the next version, atomically.
@@ -208,7 +237,7 @@ public final class SettingsStore {
     ///   - action: the audit action that proves a version, e.g. `test.send`.
     ///   - limit: at most this many versions.
     public func versionsWithSuccess(action: String, limit: Int = 1) throws -> [Int] {
-        let rows = try connection.query("""
+        let rows = try connection.read("""
             SELECT settings_version AS v FROM audit_log
             WHERE action = ? AND outcome = 'success' AND settings_version IS NOT NULL
             GROUP BY settings_version ORDER BY settings_version DESC LIMIT ?
@@ -435,7 +464,8 @@ public final class SettingsStore {
     }
 
     private static func parseVersion(_ text: String) throws -> Int {
-        guard let v = Int(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+        // Int(text) first: trimmingCharacters (Foundation) showed in GET's profile.
+        guard let v = Int(text) ?? Int(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
             throw StorageError(.query, "\(versionLabel) holds \"\(text.prefix(40))\", not a version number")
         }
         return v

@@ -126,6 +126,52 @@ final class DeploymentModeTests: XCTestCase {
         let exit = try responder.waitForExit(timeout: 5)
         XCTAssertEqual(exit.status, 0, exit.stderr)
     }
+    /// systemd socket activation, the way deploy/systemd/emailsetup.socket starts it:
+    /// systemd-socket-activate listens, and on the first connection execs the
+    /// responder with the socket as fd 3 (LISTEN_FDS=1, LISTEN_PID = its pid).
+    /// A GET through cgi-fcgi answers; SIGTERM ends it cleanly (status 0).
+    func testSystemdSocketActivation() throws {
+        let directory = try TemporaryDirectory(prefix: "es-sd")
+        let socket = directory.path + "/emailsetup.sock"
+        // The activator passes on only LISTEN_* and -E variables: the config goes by flag.
+        let process = try ManagedProcess(executable: "/usr/bin/systemd-socket-activate",
+                                         arguments: ["-l", socket, env.binary, "serve", "--threads", "2", "--config", config])
+        defer { process.stop() }
+        for _ in 0..<100 where access(socket, F_OK) != 0 { usleep(50_000) }
+        var answer = ""
+        for _ in 0..<50 {
+            answer = (try? fastCGIRequest(socket, uri: "/api/setup/email_smtp")) ?? ""
+            if answer.contains("Status: 200") { break }
+            usleep(100_000)
+        }
+        XCTAssertTrue(answer.contains("Status: 200"), answer)
+        XCTAssertTrue(answer.contains(#""status":"success""#), answer)
+        XCTAssertTrue(process.stderrText.contains("inherited fd 3"), "not served on systemd's fd 3:\n\(process.stderrText)")
+        // The activator exec'd the responder: SIGTERM to that pid is SIGTERM to the responder.
+        let stopped = Date()
+        kill(process.pid, SIGTERM)
+        let exit = try process.waitForExit(timeout: 5)
+        XCTAssertEqual(exit.status, 0, exit.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 2)
+        XCTAssertTrue(exit.stderr.contains("\"stopped\""), exit.stderr)
+    }
+
+    /// deploy/systemd's units pass `systemd-analyze verify` with no warning (the
+    /// binary path is pointed at the one under test; nothing is installed).
+    func testSystemdUnitFilesVerify() throws {
+        let directory = try TemporaryDirectory(prefix: "es-units")
+        let source = env.root + "/deploy/systemd/"
+        for name in ["emailsetup.socket", "emailsetup.service"] {
+            let text = try String(contentsOfFile: source + name, encoding: .utf8)
+                .replacingOccurrences(of: "/usr/local/bin/emailsetup", with: env.binary)
+            try text.write(toFile: directory.path + "/" + name, atomically: true, encoding: .utf8)
+        }
+        let result = try ScriptRunner.runWithStatus("/usr/bin/systemd-analyze",
+                                                    ["verify", directory.path + "/emailsetup.socket", directory.path + "/emailsetup.service"],
+                                                    timeout: 30)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertEqual(result.output.trimmingCharacters(in: .whitespacesAndNewlines), "", "systemd-analyze verify warned:\n\(result.output)")
+    }
 }
 
 /// A string written by one thread and read by another.

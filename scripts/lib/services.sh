@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starting and stopping the responder and nginx of one state folder; sourced by
 # scripts/run and scripts/test. Everything lives under $STATE.
-#   responder_start STATE BINARY    responder_stop STATE
+#   responder_start STATE BINARY    responder_stop STATE   (supervised: restarted when it dies)
 #   nginx_start STATE PORT          nginx_stop STATE
 #   write_config STATE [EXTRA_LINES]  write_htpasswd STATE USER PASSWORD
 
@@ -54,7 +54,11 @@ responder_start() {
     responder_stop "$state"
     "$binary" migrate --config "$state/emailsetup.conf" >>"$state/responder.log" 2>&1 \
         || { echo "emailsetup migrate failed; see $state/responder.log" >&2; tail -5 "$state/responder.log" >&2; return 1; }
-    nohup "$binary" serve --socket "$sock" --config "$state/emailsetup.conf" >>"$state/responder.log" 2>&1 </dev/null &
+    # Supervised: a responder that dies is started again (with back-off) while nginx
+    # answers 502; responder.pid is the supervisor, responder-child.pid the responder.
+    rm -f "$state/responder-child.pid"
+    nohup "$ROOT/scripts/lib/supervise.sh" "$state/responder-child.pid" -- \
+        "$binary" serve --socket "$sock" --config "$state/emailsetup.conf" >>"$state/responder.log" 2>&1 </dev/null &
     echo $! > "$state/responder.pid"
     for _ in $(seq 1 100); do
         [[ -S $sock ]] && return 0
@@ -68,15 +72,26 @@ responder_start() {
 
 responder_stop() {
     local state; state=$(realpath -m "$1")
-    local pidfile="$state/responder.pid"
+    local pidfile="$state/responder.pid" childfile="$state/responder-child.pid"
     if [[ -f $pidfile ]]; then
         local pid; pid=$(cat "$pidfile")
         if kill -0 "$pid" 2>/dev/null; then
+            # The supervisor passes SIGTERM on and waits for the responder (≤ 10 s).
             kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
             kill -KILL "$pid" 2>/dev/null || true
         fi
         rm -f "$pidfile"
+    fi
+    # A responder left behind by a supervisor that was killed outright.
+    if [[ -f $childfile ]]; then
+        local child; child=$(cat "$childfile")
+        if kill -0 "$child" 2>/dev/null; then
+            kill -TERM "$child" 2>/dev/null || true
+            for _ in $(seq 1 100); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$child" 2>/dev/null || true
+        fi
+        rm -f "$childfile"
     fi
 }
 

@@ -197,8 +197,10 @@ struct APIHandler {
     }
 
     private func getSettings() throws -> Response {
-        let snapshot = try repository.loadSettings()
-        return .success(try withLastKnownGood(Self.publicView(snapshot)), headers: [("ETag", ETag.format(snapshot.version))])
+        let (snapshot, good) = try repository.loadSettingsWithLastKnownGood()
+        guard case .object(var members) = Self.publicView(snapshot) else { preconditionFailure("publicView is an object") }
+        members.append(("last_known_good_version", good.map { .string(String($0)) } ?? .null))
+        return .success(.object(members), headers: [("ETag", ETag.format(snapshot.version))])
     }
 
     /// Adds `last_known_good_version`: the newest version whose test email succeeded.

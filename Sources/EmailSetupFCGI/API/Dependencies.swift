@@ -31,6 +31,15 @@ protocol SettingsRepository: AnyObject {
     func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision
     /// Versions whose test email succeeded, newest first (at most `limit`).
     func versionsWithSuccessfulTests(limit: Int) throws -> [Int]
+    /// The settings and the newest version whose test email succeeded, for GET: one
+    /// round trip and one snapshot where the repository can (see `SettingsStore`).
+    func loadSettingsWithLastKnownGood() throws -> (SettingsSnapshot, Int?)
+}
+
+extension SettingsRepository {
+    func loadSettingsWithLastKnownGood() throws -> (SettingsSnapshot, Int?) {
+        (try loadSettings(), try versionsWithSuccessfulTests(limit: 1).first)
+    }
 }
 
 /// Opens the browser's RSA-OAEP ciphertext and seals the password for storage,

@@ -22,4 +22,9 @@ extension SettingsStore: SettingsRepository {
     func versionsWithSuccessfulTests(limit: Int) throws -> [Int] {
         try versionsWithSuccess(action: "test.send", limit: limit)
     }
+
+    func loadSettingsWithLastKnownGood() throws -> (SettingsSnapshot, Int?) {
+        let (stored, good) = try loadWithLastSuccess(action: "test.send")
+        return (SettingsSnapshot(values: stored.values, version: stored.version), good)
+    }
 }

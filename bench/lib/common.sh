@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Shared by bench/run and bench/load/run (sourced): a private MariaDB, responders on
+# unix sockets and an nginx in front of them, all under one state folder.
+#   bench_build                          release build → $BIN
+#   bench_prepare STATE [CONFIG_LINES]   MariaDB + emailsetup.conf (+ migrate)
+#   bench_responder STATE NAME THREADS   start `serve` on STATE/NAME.sock; pid in STATE/NAME.pid
+#   bench_nginx STATE PORT SOCKET…       nginx with one upstream of these sockets
+#   bench_stop_all STATE                 stop everything started here
+#   free_port                            a free loopback port
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export PATH="/opt/swift/usr/bin:$PATH"
+source "$ROOT/scripts/lib/services.sh"
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# The release build as deployed (README): Swift's runtime and Foundation linked
+# statically. Measured against the dynamic build: RSS 22 MiB instead of 28 MiB
+# with 8 workers (fewer library pages touched), ~10 % less CPU per request, and a
+# binary that runs on hosts without a Swift toolchain. Own scratch path, so it
+# never rebuilds the dynamic one that scripts/run and bench/smtp/run use.
+bench_build() {
+    echo "building (release, --static-swift-stdlib)…" >&2
+    (cd "$ROOT" && swift build -c release --static-swift-stdlib --scratch-path .build-static --product emailsetup 2>&1 | tail -1 >&2)
+    BIN="$ROOT/.build-static/release/emailsetup"
+    [[ -x $BIN ]] || { echo "release build failed" >&2; exit 1; }
+}
+
+bench_prepare() {
+    local state=$1 extra=${2:-}
+    mkdir -p "$state"
+    "$ROOT/scripts/lib/mariadb.sh" start "$state"
+    write_config "$state" "$extra"
+    "$BIN" migrate --config "$state/emailsetup.conf" >>"$state/responder.log" 2>&1 \
+        || { echo "migrate failed; see $state/responder.log" >&2; exit 1; }
+}
+
+bench_responder() {
+    local state=$1 name=$2 threads=$3
+    local sock="$state/$name.sock"
+    "$BIN" serve --socket "$sock" --threads "$threads" --config "$state/emailsetup.conf" \
+        >>"$state/$name.log" 2>&1 </dev/null &
+    echo $! > "$state/$name.pid"
+    for _ in $(seq 1 100); do [[ -S $sock ]] && return 0; sleep 0.1; done
+    echo "responder $name did not start; see $state/$name.log" >&2; tail -5 "$state/$name.log" >&2; exit 1
+}
+
+bench_stop_pidfile() {
+    local pidfile=$1
+    [[ -f $pidfile ]] || return 0
+    local pid; pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+
+bench_nginx() {
+    local state=$1 port=$2; shift 2
+    local upstreams="" s
+    for s in "$@"; do upstreams+="        server unix:$s max_fails=0;"$'\n'; done
+    mkdir -p "$state/nginx-tmp"
+    local conf="$state/nginx.conf"
+    /usr/bin/python3 - "$ROOT/bench/lib/nginx.conf.template" "$conf" "$state" "$ROOT" "$port" "$upstreams" <<'PY'
+import sys
+src, dst, state, root, port, ups = sys.argv[1:]
+text = open(src).read().replace("@STATE@", state).replace("@ROOT@", root).replace("@PORT@", port).replace("@UPSTREAMS@", ups.rstrip("\n"))
+open(dst, "w").write(text)
+PY
+    nginx_stop "$state"
+    nginx -q -t -p "$state" -e "$state/nginx-error.log" -c "$conf" || { echo "nginx configuration test failed" >&2; exit 1; }
+    nginx -p "$state" -e "$state/nginx-error.log" -c "$conf" || { echo "nginx did not start" >&2; exit 1; }
+}
+
+bench_stop_all() {
+    local state=$1 f
+    nginx_stop "$state" 2>/dev/null || true
+    for f in "$state"/*.pid; do
+        [[ -e $f ]] || continue
+        case $(basename "$f") in nginx.pid|mariadb.pid) ;; *) bench_stop_pidfile "$f" ;; esac
+    done
+    "$ROOT/scripts/lib/mariadb.sh" stop "$state" 2>/dev/null || true
+}
