@@ -64,18 +64,19 @@ let package = Package(
 
         // libFuzzer harnesses, one per attack surface (Fuzz/README.md). A plain build
         // makes programs that replay their corpus; scripts/fuzz builds them with
-        // -sanitize=fuzzer,address -DFUZZING into .build-fuzz and fuzzes.
-        .target(name: "FuzzSupport", dependencies: ["EmailSetupFCGI", "Smtp", "Storage",
+        // -sanitize=fuzzer,address into .build-fuzz and fuzzes.
+        .target(name: "CFuzzerDriver", path: "Fuzz/Driver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver", "EmailSetupFCGI", "Smtp", "Storage",
                                                     .product(name: "Logging", package: "swift-log")],
                 path: "Fuzz/Support"),
         .executableTarget(name: "FuzzJSONBody", dependencies: ["EmailSetupFCGI", "FuzzSupport"],
-                          path: "Fuzz/JSONBody", exclude: ["corpus"]),
+                          path: "Fuzz/JSONBody", exclude: ["corpus", "fuzz.dict"]),
         .executableTarget(name: "FuzzSmtpReply", dependencies: ["Smtp", "FuzzSupport"],
-                          path: "Fuzz/SmtpReply", exclude: ["corpus"]),
+                          path: "Fuzz/SmtpReply", exclude: ["corpus", "fuzz.dict"]),
         .executableTarget(name: "FuzzMessage", dependencies: ["Smtp", "FuzzSupport"],
-                          path: "Fuzz/Message", exclude: ["corpus"]),
+                          path: "Fuzz/Message", exclude: ["corpus", "fuzz.dict"]),
         .executableTarget(name: "FuzzFastCGIRequest", dependencies: ["EmailSetupFCGI", "FuzzSupport"],
-                          path: "Fuzz/FastCGIRequest", exclude: ["corpus"]),
+                          path: "Fuzz/FastCGIRequest", exclude: ["corpus", "fuzz.dict"]),
     ],
     swiftLanguageModes: [.v5]
 )
