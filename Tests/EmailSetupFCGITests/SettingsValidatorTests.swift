@@ -75,6 +75,13 @@ final class SettingsValidatorTests: XCTestCase {
         XCTAssertThrowsError(try values([("smtp_username", "a\nb")]).get())
     }
 
+    /// Found by Fuzz/JSONBody (corpus: regress-pem-lone-cr): a lone CR was stored as it came.
+    func testCAPEMLoneCRBecomesLF() throws {
+        let pem = "-----BEGIN CERTIFICATE-----\rMIIB\r\n-----END CERTIFICATE-----\r"
+        let v = try values([("smtp_tls_ca_pem", .string(pem))]).get()
+        XCTAssertEqual(v.values["smtp_tls_ca_pem"], "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    }
+
     func testWarningsForLikelyMistakes() throws {
         let w = try values([("smtp_port", "465"), ("smtp_connection_type", "STARTTLS"), ("smtp_tls_verify", "None")]).get().warnings
         XCTAssertTrue(w.contains { $0.0 == "smtp_connection_type" && $0.1.contains("465") })

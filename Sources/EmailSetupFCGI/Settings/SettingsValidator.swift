@@ -81,8 +81,9 @@ struct SettingsValidator: Sendable {
             if text.utf8.contains(0) { fail(name, "must not contain NUL characters"); continue }
             if key == .tlsCAPEM {
                 guard text.utf8.count <= Self.maxPEMLength else { fail(name, "is longer than \(Self.maxPEMLength) bytes"); continue }
-                // PEM is multi-line by nature: line breaks are allowed here and only here.
-                given[name] = text.replacingOccurrences(of: "\r\n", with: "\n")
+                // PEM is multi-line by nature: line breaks are allowed here and only here,
+                // stored as LF whatever the client sent (CRLF, or a lone CR as old Macs write).
+                given[name] = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
                 continue
             }
             if text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) { fail(name, "must not contain line breaks"); continue }
