@@ -141,7 +141,8 @@ struct SettingsValidator: Sendable {
         }
         checkTimeout(.connectTimeout, Self.connectTimeoutRange)
         checkTimeout(.commandTimeout, Self.commandTimeoutRange)
-        check(.username) { v in v.contains(where: { $0.isASCII && $0.asciiValue! < 0x20 }) ? "must not contain control characters" : nil }
+        // The SMTP client's rule (SmtpConnection.checkLine): DEL is a control character too.
+        check(.username) { v in v.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } ? "must not contain control characters" : nil }
 
         // Across fields.
         if values[SettingsKey.tlsVerify.rawValue] == "Pinned", (values[SettingsKey.tlsPinSHA256.rawValue] ?? "").isEmpty {
