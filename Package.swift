@@ -1,13 +1,20 @@
 // swift-tools-version:6.0
 // The layout follows shared/DESIGN.md: one system-library target per C library,
 // three Swift modules (Smtp, Storage, EmailSetupFCGI) and a test target per module.
+//
+// EmailSetupFCGI is a library, and the `emailsetup` executable is the one-file
+// target EmailSetupMain that runs its command: the fuzz harnesses in Fuzz/ are
+// executables and SwiftPM lets no target but a test link an executable target's
+// code. The sources stay in Sources/EmailSetupFCGI under the same module name,
+// so DESIGN.md's layout and `@testable import EmailSetupFCGI` are unchanged
+// (docs/DECISIONS.md, "Fuzzing").
 import PackageDescription
 
 let package = Package(
     name: "EmailSetup",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "emailsetup", targets: ["EmailSetupFCGI"]),
+        .executable(name: "emailsetup", targets: ["EmailSetupMain"]),
         .library(name: "Smtp", targets: ["Smtp"]),
         .library(name: "Storage", targets: ["Storage"]),
     ],
@@ -35,7 +42,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(
+        .target(
             name: "EmailSetupFCGI",
             dependencies: [
                 "CFastCGI", "Smtp", "Storage",
@@ -43,6 +50,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "EmailSetupMain", dependencies: ["EmailSetupFCGI"]),
         // Helpers that start and stop real servers for tests live here, in one place.
         .target(
             name: "TestSupport",
@@ -53,6 +61,22 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
+
+        // libFuzzer harnesses, one per attack surface (Fuzz/README.md). A plain build
+        // makes programs that replay their corpus; scripts/fuzz builds them with
+        // -sanitize=fuzzer,address into .build-fuzz and fuzzes.
+        .target(name: "CFuzzerDriver", path: "Fuzz/Driver"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzerDriver", "EmailSetupFCGI", "Smtp", "Storage",
+                                                    .product(name: "Logging", package: "swift-log")],
+                path: "Fuzz/Support"),
+        .executableTarget(name: "FuzzJSONBody", dependencies: ["EmailSetupFCGI", "FuzzSupport"],
+                          path: "Fuzz/JSONBody", exclude: ["corpus", "fuzz.dict"]),
+        .executableTarget(name: "FuzzSmtpReply", dependencies: ["Smtp", "FuzzSupport"],
+                          path: "Fuzz/SmtpReply", exclude: ["corpus", "fuzz.dict"]),
+        .executableTarget(name: "FuzzMessage", dependencies: ["Smtp", "FuzzSupport"],
+                          path: "Fuzz/Message", exclude: ["corpus", "fuzz.dict"]),
+        .executableTarget(name: "FuzzFastCGIRequest", dependencies: ["EmailSetupFCGI", "FuzzSupport"],
+                          path: "Fuzz/FastCGIRequest", exclude: ["corpus", "fuzz.dict"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -77,6 +77,24 @@ final class SettingsValidatorTests: XCTestCase {
         XCTAssertThrowsError(try values([("smtp_username", "a\nb")]).get())
     }
 
+    /// Found by Fuzz/JSONBody (corpus: regress-pem-lone-cr): a lone CR was stored as it came.
+    func testCAPEMLoneCRBecomesLF() throws {
+        let pem = "-----BEGIN CERTIFICATE-----\rMIIB\r\n-----END CERTIFICATE-----\r"
+        let v = try values([("smtp_tls_ca_pem", .string(pem))]).get()
+        XCTAssertEqual(v.values["smtp_tls_ca_pem"], "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    }
+
+    /// Found by Fuzz/JSONBody (corpus: regress-username-del): a user name with DEL was
+    /// saved, and then every test email failed before AUTH with "contains a control character".
+    func testUserNameWithDELRefusedAsTheSMTPClientWould() {
+        for bad in ["a\u{7F}b", "a\u{1B}b", "\u{7F}"] {
+            let result = values([("smtp_authentication_type", "Plain"), ("smtp_username", .string(bad))])
+            guard case .failure(let error) = result else { return XCTFail("accepted \(bad.debugDescription)") }
+            XCTAssertTrue(error.errors.contains { $0.0 == "smtp_username" }, "\(error.errors)")
+        }
+        XCTAssertNoThrow(try values([("smtp_authentication_type", "Plain"), ("smtp_username", "jörg müller")]).get())
+    }
+
     func testWarningsForLikelyMistakes() throws {
         let w = try values([("smtp_port", "465"), ("smtp_connection_type", "STARTTLS"), ("smtp_tls_verify", "None")]).get().warnings
         XCTAssertTrue(w.contains { $0.0 == "smtp_connection_type" && $0.1.contains("465") })

@@ -5,9 +5,12 @@ import Foundation
 ///
 /// Started with no subcommand it behaves as `serve` on an inherited socket (fd 0),
 /// or, when fd 0 is not a socket, answers one request as plain CGI.
-@main
-struct EmailSetupCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `Sources/EmailSetupMain/main.swift` runs it; `package` so that only that
+/// executable (and nothing outside this package) sees it.
+package struct EmailSetupCommand: ParsableCommand {
+    package init() {}
+
+    package static let configuration = CommandConfiguration(
         commandName: "emailsetup",
         abstract: "SMTP settings backend: FastCGI responder, SMTP client and maintenance tools.",
         subcommands: [ServeCommand.self, SendCommand.self, CheckCommand.self, MigrateCommand.self, RotateKeyCommand.self],

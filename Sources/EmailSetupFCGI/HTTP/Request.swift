@@ -35,6 +35,27 @@ struct Request: Sendable {
         self.scheme = scheme
     }
 
+    /// The meta-variables from libfcgi's `envp` entries ("NAME=VALUE"); an entry
+    /// without "=" is ignored, a repeated name keeps its last value.
+    static func environment(fastCGIParams entries: some Sequence<String>) -> [String: String] {
+        var env: [String: String] = [:]
+        for pair in entries {
+            // Split on bytes: a Character-wise search showed in request profiles.
+            let bytes = pair.utf8
+            if let eq = bytes.firstIndex(of: UInt8(ascii: "=")) {
+                env[String(decoding: bytes[..<eq], as: UTF8.self)] = String(decoding: bytes[bytes.index(after: eq)...], as: UTF8.self)
+            }
+        }
+        return env
+    }
+
+    /// How many body bytes the adapters read: CONTENT_LENGTH, but at most one byte
+    /// past the limit (enough for the handler to answer 413) and never negative.
+    static func bodyBytesToRead(_ env: [String: String]) -> Int {
+        let declared = Int(env["CONTENT_LENGTH"] ?? "") ?? 0
+        return min(max(declared, 0), APIHandler.bodyLimit + 1)
+    }
+
     /// Builds a request from CGI/FastCGI meta-variables (RFC 3875) and the body.
     ///
     /// `REQUEST_URI` (nginx, Apache) is preferred because it keeps the original

@@ -5,8 +5,7 @@ import Foundation
 enum CGIResponder {
     /// Answers the one request; returns the exit status (0 once a response was written).
     static func answerOneRequest(handler: (Request) -> Response, environment: [String: String]) -> Int32 {
-        let declared = Int(environment["CONTENT_LENGTH"] ?? "") ?? 0
-        let wanted = min(max(declared, 0), APIHandler.bodyLimit + 1)
+        let wanted = Request.bodyBytesToRead(environment)
         var body: [UInt8] = []
         body.reserveCapacity(wanted)
         var chunk = [UInt8](repeating: 0, count: 8192)

@@ -79,8 +79,9 @@ struct SettingsValidator: Sendable {
             if text.utf8.contains(0) { fail(name, "must not contain NUL characters"); continue }
             if key == .tlsCAPEM {
                 guard text.utf8.count <= Self.maxPEMLength else { fail(name, "is longer than \(Self.maxPEMLength) bytes"); continue }
-                // PEM is multi-line by nature: line breaks are allowed here and only here.
-                given[name] = text.replacingOccurrences(of: "\r\n", with: "\n")
+                // PEM is multi-line by nature: line breaks are allowed here and only here,
+                // stored as LF whatever the client sent (CRLF, or a lone CR as old Macs write).
+                given[name] = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
                 continue
             }
             if text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) { fail(name, "must not contain line breaks"); continue }
@@ -138,7 +139,8 @@ struct SettingsValidator: Sendable {
         }
         checkTimeout(.connectTimeout, Self.connectTimeoutRange)
         checkTimeout(.commandTimeout, Self.commandTimeoutRange)
-        check(.username) { v in v.contains(where: { $0.isASCII && $0.asciiValue! < 0x20 }) ? "must not contain control characters" : nil }
+        // The SMTP client's rule (SmtpConnection.checkLine): DEL is a control character too.
+        check(.username) { v in v.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } ? "must not contain control characters" : nil }
 
         // Across fields.
         if values[SettingsKey.tlsVerify.rawValue] == "Pinned", (values[SettingsKey.tlsPinSHA256.rawValue] ?? "").isEmpty {
