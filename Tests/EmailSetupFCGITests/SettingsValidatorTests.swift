@@ -79,9 +79,12 @@ final class SettingsValidatorTests: XCTestCase {
 
     /// Found by Fuzz/JSONBody (corpus: regress-pem-lone-cr): a lone CR was stored as it came.
     func testCAPEMLoneCRBecomesLF() throws {
-        let pem = "-----BEGIN CERTIFICATE-----\rMIIB\r\n-----END CERTIFICATE-----\r"
+        // Old Mac line ends (lone CR) and CRLF mixed: stored with LF only.
+        var lines = Self.realCertificate.split(separator: "\n").map(String.init)
+        let pem = lines.enumerated().map { $0.offset % 2 == 0 ? $0.element + "\r" : $0.element + "\r\n" }.joined()
         let v = try values([("smtp_tls_ca_pem", .string(pem))]).get()
-        XCTAssertEqual(v.values["smtp_tls_ca_pem"], "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        lines = lines.map { $0 + "\n" }
+        XCTAssertEqual(v.values["smtp_tls_ca_pem"], lines.joined())
     }
 
     /// Found by Fuzz/JSONBody (corpus: regress-username-del): a user name with DEL was

@@ -20,7 +20,7 @@ package struct EmailSetupCommand: ParsableCommand {
     /// Parses, runs, and exits with DESIGN.md's statuses: 2 for every usage error
     /// (ArgumentParser's own would be 64), with ArgumentParser's usual message on
     /// stderr; `--help` exits 0 and an `ExitCode` thrown by a subcommand passes through.
-    static func main() {
+    package static func main() {
         let arguments = effectiveArguments(Array(CommandLine.arguments.dropFirst()),
                                            environment: ProcessInfo.processInfo.environment)
         do {
