@@ -10,7 +10,8 @@
 @testable import FuzzSupport
 import Foundation
 
-private let responder = FuzzResponder()
+/// With an allow-list, so REMOTE_USER decides between 401, 403 and an answer.
+private let responder = FuzzResponder(policy: AccessPolicy(mode: .remoteUser, admins: ["admin", "ops"]))
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

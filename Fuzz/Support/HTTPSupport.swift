@@ -76,8 +76,8 @@ struct FuzzResponder {
     let repository = FuzzRepository()
     let handler: APIHandler
 
-    init(vault: Bool = true) {
-        var handler = APIHandler(repository: repository, vault: vault ? FuzzVault() : nil,
+    init(policy: AccessPolicy = AccessPolicy(), vault: Bool = true) {
+        var handler = APIHandler(policy: policy, repository: repository, vault: vault ? FuzzVault() : nil,
                                  logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
         handler.smtp = FuzzSmtp()
         handler.systemName = "fuzz.example"
