@@ -10,10 +10,10 @@ final class MigrationTests: StorageTestCase {
     func testMigratingTwiceAppliesEverythingOnceThenNothing() throws {
         let db = makeConnection()
         XCTAssertEqual(try SchemaMigrations.appliedVersions(db), [])
-        XCTAssertEqual(try SchemaMigrations.migrate(db), [1, 2])
+        XCTAssertEqual(try SchemaMigrations.migrate(db), [1, 2, 3])
         XCTAssertEqual(try SchemaMigrations.migrate(db), [])
-        XCTAssertEqual(try SchemaMigrations.appliedVersions(db), [1, 2])
-        XCTAssertEqual(SchemaMigrations.latestVersion, 2)
+        XCTAssertEqual(try SchemaMigrations.appliedVersions(db), [1, 2, 3])
+        XCTAssertEqual(SchemaMigrations.latestVersion, 3)
         let tables = try db.query("""
             SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name
             """).map { try $0.text("name") }
@@ -46,7 +46,7 @@ final class MigrationTests: StorageTestCase {
         try db.execute("INSERT INTO information (label, value) VALUES (?, ?)", ["smtp_settings_version", "7"])
 
         let store = makeStore()
-        XCTAssertEqual(try store.migrate(), [1, 2])
+        XCTAssertEqual(try store.migrate(), [1, 2, 3])
         let loaded = try store.load()
         XCTAssertEqual(loaded.values, existing)
         XCTAssertEqual(loaded.version, 7)
@@ -73,7 +73,7 @@ final class MigrationTests: StorageTestCase {
             }
         }
         XCTAssertEqual(errors.current, [])
-        XCTAssertEqual(applied.current.flatMap { $0 }.sorted(), [1, 2], "each version applied by exactly one process")
-        XCTAssertEqual(try SchemaMigrations.appliedVersions(makeConnection()), [1, 2])
+        XCTAssertEqual(applied.current.flatMap { $0 }.sorted(), [1, 2, 3], "each version applied by exactly one process")
+        XCTAssertEqual(try SchemaMigrations.appliedVersions(makeConnection()), [1, 2, 3])
     }
 }

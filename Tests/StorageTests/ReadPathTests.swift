@@ -29,6 +29,22 @@ final class ReadPathTests: StorageTestCase {
         XCTAssertEqual(try store.loadWithLastSuccess(action: "check").1, 2)
     }
 
+    /// The last-known-good lookup is answered from the index, not by reading every
+    /// test email in the audit log (EXPLAIN: "Select tables optimized away").
+    func testLastKnownGoodLookupUsesTheIndexWhateverTheAuditLogSize() throws {
+        let store = makeStore()
+        _ = try store.migrate()
+        for i in 0..<200 {
+            try store.appendAudit(action: "test.send", outcome: i % 3 == 0 ? "failure" : "success", actor: "t", remoteAddress: nil, settingsVersion: i)
+        }
+        let plan = try makeConnection().query("""
+            EXPLAIN SELECT MAX(settings_version) FROM audit_log WHERE action = ? AND outcome = 'success'
+            """, [.text("test.send")])
+        let extra = try plan.first?.optionalText("Extra") ?? ""
+        XCTAssertTrue(extra.contains("optimized away"), "plan: \(plan)")
+        XCTAssertEqual(try store.loadWithLastSuccess(action: "test.send").1, 199)
+    }
+
     func testReadOnAConnectionTheServerDroppedWhileIdleReconnects() throws {
         let environment = self.environment!
         _ = try environment.requireStateDirectory()
