@@ -67,3 +67,24 @@ final class SmtpEndpointTests: XCTestCase {
         XCTAssertEqual(repository.auditRows.last?.outcome, "rate_limited")
     }
 }
+
+/// History pages mark every version whose test email went through, also far back.
+final class HistoryEndpointTests: XCTestCase {
+    func testTestedOKOnAnOldPageAndLastKnownGood() throws {
+        let repository = MemorySettingsRepository()
+        for i in 1...1100 {
+            _ = try repository.saveSettings(["smtp_host": "h\(i).example.com"], expectedVersion: nil, actor: "admin", remoteAddress: nil)
+            if i != 1095 { repository.successfulTests.append(i) }
+        }
+        let handler = APIHandler(repository: repository, logger: .quiet)
+        let page = handler.handle(Request(method: "GET", path: "/api/setup/email_history", query: "limit=10&offset=1090", remoteUser: "admin"))
+        XCTAssertEqual(page.status, 200)
+        guard case .array(let versions)? = page.json["data"]?["versions"] else { return XCTFail("no versions") }
+        XCTAssertEqual(versions.count, 10)
+        for v in versions { XCTAssertEqual(v["tested_ok"], .bool(true), "\(v)") }
+        XCTAssertEqual(page.json["data"]?["last_known_good_version"], "1100")
+        let recent = handler.handle(Request(method: "GET", path: "/api/setup/email_history", query: "limit=10", remoteUser: "admin"))
+        guard case .array(let newest)? = recent.json["data"]?["versions"] else { return XCTFail("no versions") }
+        XCTAssertEqual(newest.first { $0["version"] == .number(1095) }?["tested_ok"], .bool(false))
+    }
+}

@@ -180,8 +180,10 @@ struct APIHandler {
     // MARK: - Settings
 
     /// The settings as GET returns them: every key as a string (as stored),
-    /// defaults filled in, the password replaced by `smtp_password_set`.
-    static func publicView(_ snapshot: SettingsSnapshot) -> JSONValue {
+    /// defaults filled in, the password replaced by `smtp_password_set`, and
+    /// `last_known_good_version` (the newest version whose test email went through).
+    /// Members, so POST and restore answers can append theirs.
+    static func publicView(_ snapshot: SettingsSnapshot, lastKnownGood: Int?) -> [(String, JSONValue)] {
         var members: [(String, JSONValue)] = []
         for key in SettingsKey.allCases {
             switch key {
@@ -193,22 +195,13 @@ struct APIHandler {
                 members.append((key.rawValue, .string(snapshot.values[key.rawValue] ?? key.defaultValue ?? "")))
             }
         }
-        return .object(members)
+        members.append(("last_known_good_version", lastKnownGood.map { .string(String($0)) } ?? .null))
+        return members
     }
 
     private func getSettings() throws -> Response {
         let (snapshot, good) = try repository.loadSettingsWithLastKnownGood()
-        guard case .object(var members) = Self.publicView(snapshot) else { preconditionFailure("publicView is an object") }
-        members.append(("last_known_good_version", good.map { .string(String($0)) } ?? .null))
-        return .success(.object(members), headers: [("ETag", ETag.format(snapshot.version))])
-    }
-
-    /// Adds `last_known_good_version`: the newest version whose test email succeeded.
-    func withLastKnownGood(_ view: JSONValue) throws -> JSONValue {
-        guard case .object(var members) = view else { return view }
-        let good = try repository.versionsWithSuccessfulTests(limit: 1).first
-        members.append(("last_known_good_version", good.map { .string(String($0)) } ?? .null))
-        return .object(members)
+        return .success(.object(Self.publicView(snapshot, lastKnownGood: good)), headers: [("ETag", ETag.format(snapshot.version))])
     }
 
     private func saveSettings(_ request: Request, actor: String) throws -> Response {
@@ -222,7 +215,8 @@ struct APIHandler {
         guard let data = body["data"]?.objectMembers else {
             throw APIError.badRequest("body", "The body must be a JSON object {\"data\":{…}} with the settings.")
         }
-        let stored = try repository.loadSettings()
+        // One read gives both; saving does not change which version was last proven good.
+        let (stored, good) = try repository.loadSettingsWithLastKnownGood()
         var validated: ValidatedSettings
         switch validator.validate(data, stored: stored.values) {
         case .failure(let error): throw error
@@ -255,12 +249,9 @@ struct APIHandler {
         settingsCommitted(version)
         var saved = stored.values.merging(toSave) { $1 }
         saved[SettingsKey.settingsVersion.rawValue] = String(version)
-        var data2 = try withLastKnownGood(Self.publicView(SettingsSnapshot(values: saved, version: version)))
-        if case .object(var members) = data2 {
-            members.append(("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) })))
-            data2 = .object(members)
-        }
-        return .success(data2, headers: [("ETag", ETag.format(version))])
+        let view = Self.publicView(SettingsSnapshot(values: saved, version: version), lastKnownGood: good)
+            + [("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) }))]
+        return .success(.object(view), headers: [("ETag", ETag.format(version))])
     }
 
     private func publicKey() throws -> Response {

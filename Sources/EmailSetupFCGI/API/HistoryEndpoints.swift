@@ -31,8 +31,11 @@ extension APIHandler {
     func history(_ request: Request) throws -> Response {
         let (limit, offset) = try Self.paging(request.query)
         let entries = try repository.history(limit: limit, offset: offset)
-        let tested = Set(try repository.versionsWithSuccessfulTests(limit: 1000))
-        let good = try repository.versionsWithSuccessfulTests(limit: 1).first
+        // Versions are contiguous and newest first, so every tested version on this
+        // page is among the newest `offset + limit` tested versions.
+        let tested = try repository.versionsWithSuccessfulTests(limit: offset + limit)
+        let good = tested.first
+        let testedSet = Set(tested)
         // Field names only: never a value, so no secret can leak through history.
         let versions: [JSONValue] = entries.map { e in
             .object([
@@ -40,7 +43,7 @@ extension APIHandler {
                 ("saved_by", .string(e.savedBy)), ("remote_address", e.remoteAddress.map { .string($0) } ?? .null),
                 ("changed_fields", .array(e.changedFields.map { .string($0) })),
                 ("restored_from", e.restoredFrom.map { .number(Double($0)) } ?? .null),
-                ("tested_ok", .bool(tested.contains(e.version))),
+                ("tested_ok", .bool(testedSet.contains(e.version))),
             ])
         }
         return .success(.object([("versions", .array(versions)), ("last_known_good_version", good.map { .string(String($0)) } ?? .null),
@@ -52,13 +55,9 @@ extension APIHandler {
         let newVersion = try repository.restore(version: version, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress)
         logger.info("settings restored", metadata: ["from": "\(version)", "version": "\(newVersion)", "user": "\(actor)"])
         settingsCommitted(newVersion)
-        let snapshot = try repository.loadSettings()
-        var view = try withLastKnownGood(Self.publicView(snapshot))
-        if case .object(var members) = view {
-            members.append(("restored_from", .number(Double(version))))
-            view = .object(members)
-        }
-        return .success(view, headers: [("ETag", ETag.format(snapshot.version))])
+        let (snapshot, good) = try repository.loadSettingsWithLastKnownGood()
+        let view = Self.publicView(snapshot, lastKnownGood: good) + [("restored_from", .number(Double(version)))]
+        return .success(.object(view), headers: [("ETag", ETag.format(snapshot.version))])
     }
 
     func audit(_ request: Request) throws -> Response {
