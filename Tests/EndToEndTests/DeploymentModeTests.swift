@@ -20,11 +20,6 @@ final class DeploymentModeTests: XCTestCase {
         ], timeout: 10)
     }
 
-    func freePort() throws -> Int {
-        Int(try ScriptRunner.run("/usr/bin/python3", ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-            .trimmingCharacters(in: .whitespacesAndNewlines))!
-    }
-
     func testPlainCGIAnswersOneRequest() throws {
         let result = try ScriptRunner.runWithStatus(env.binary, [], environment: [
             "REQUEST_METHOD": "GET", "REQUEST_URI": "/api/setup/email_smtp", "REMOTE_USER": "admin",
@@ -47,7 +42,7 @@ final class DeploymentModeTests: XCTestCase {
     }
 
     func testTCPListenerAndGracefulSIGTERM() throws {
-        let port = try freePort()
+        let port = smtpUnusedLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: env.binary)
         process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--threads", "2", "--config", config]
@@ -101,7 +96,7 @@ final class DeploymentModeTests: XCTestCase {
             "smtp_connection_type":"None","smtp_authentication_type":"None","smtp_connect_timeout":"2","smtp_command_timeout":"2"}}
             """)
         XCTAssertEqual(saved.status, 200, saved.text)
-        let port = try freePort()
+        let port = smtpUnusedLoopbackPort()
         let responder = try ManagedProcess(executable: env.binary, arguments: ["serve", "--listen", "127.0.0.1:\(port)", "--threads", "2", "--config", config])
         defer { responder.stop() }
         for _ in 0..<50 {

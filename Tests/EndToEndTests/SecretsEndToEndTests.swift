@@ -25,13 +25,7 @@ final class SecretsEndToEndTests: XCTestCase {
 
     /// RSA-OAEP-SHA-256 with the openssl command line, base64 — what the README tells curl users.
     func encrypt(_ password: String, keyPEM: String) throws -> String {
-        let dir = try TemporaryDirectory(prefix: "pkeyutl")
-        let keyFile = dir.path + "/pub.pem"
-        try keyPEM.write(toFile: keyFile, atomically: true, encoding: .utf8)
-        let cipher = try ScriptRunner.run("/bin/sh", ["-c",
-            "openssl pkeyutl -encrypt -pubin -inkey '\(keyFile)' -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 | base64 -w0"],
-            input: Array(password.utf8))
-        return cipher.trimmingCharacters(in: .whitespacesAndNewlines)
+        try PasswordEncryption.encrypt(password, publicKeyPEM: keyPEM)
     }
 
     func databaseSocket() throws -> String {
