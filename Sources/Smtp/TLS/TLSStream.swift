@@ -338,7 +338,7 @@ final class TLSStream: ByteStream {
             let errors = drainOpenSSLErrors()
             switch code {
             case SSL_ERROR_WANT_READ:
-                try pollDescriptor(socket.descriptor, events: Int16(POLLIN), deadline: deadline)
+                try socket.waitReadable(deadline: deadline)
             case SSL_ERROR_WANT_WRITE:
                 try pollDescriptor(socket.descriptor, events: Int16(POLLOUT), deadline: deadline)
             case SSL_ERROR_ZERO_RETURN:

@@ -158,6 +158,7 @@ public enum SmtpClient {
                 }, report: nil, error: smtpError)
             }
         }
+        let spinForReplies = spinsForReplies(connections: workers, cores: ProcessInfo.processInfo.activeProcessorCount)
         let group = DispatchGroup()
         for worker in 0..<workers {
             group.enter()
@@ -181,7 +182,8 @@ public enum SmtpClient {
                         if connection == nil || connection!.isBroken || connection!.isClosed {
                             connection?.close()
                             do {
-                                connection = try SmtpConnection.open(settings, tlsContext: context, recordTranscript: keepTranscripts)
+                                connection = try SmtpConnection.open(settings, tlsContext: context, recordTranscript: keepTranscripts,
+                                                                     spinForReplies: spinForReplies)
                             } catch {
                                 let smtpError = error as? SmtpError ?? SmtpError(stage: .connect, kind: .protocol, hint: "\(error)")
                                 for index in position..<range.upperBound { record(index, .failure(smtpError)) }
@@ -199,6 +201,16 @@ public enum SmtpClient {
         }
         group.wait()
         return shared.outcomes.map { $0! }
+    }
+
+    /// Whether bulk sessions wait for replies with ``ReplyWait`` (spinning briefly).
+    ///
+    /// Spinning fills the idle time of client and server taking turns on one
+    /// connection; with as many connections as cores the turns already overlap, and a
+    /// spinner would only take CPU from the server and the other connections
+    /// (measured on 2 cores: 1 connection 8 k → 14 k msg/s, 4 connections 30 k → 25 k).
+    static func spinsForReplies(connections: Int, cores: Int) -> Bool {
+        connections < cores
     }
 
     /// Checks that a PEM text holds at least one certificate and that every

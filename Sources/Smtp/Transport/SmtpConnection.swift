@@ -62,7 +62,9 @@ public final class SmtpConnection {
         try open(settings, tlsContext: nil)
     }
 
-    static func open(_ settings: SmtpSettings, tlsContext: TLSContext?, recordTranscript: Bool = true) throws -> SmtpConnection {
+    /// - Parameter spinForReplies: wait for replies with ``ReplyWait`` (bulk sessions).
+    static func open(_ settings: SmtpSettings, tlsContext: TLSContext?, recordTranscript: Bool = true,
+                     spinForReplies: Bool = false) throws -> SmtpConnection {
         let start = Deadline.now()
         let sessionDeadline = Deadline.after(seconds: settings.sessionTimeout)
         try validate(settings)
@@ -77,6 +79,7 @@ public final class SmtpConnection {
             transcript.note("connect to \(settings.host):\(settings.port) failed: \(hint)")
             throw SmtpError(stage: stage, kind: kind, hint: hint, transcript: transcript.transcript, underlying: failure)
         }
+        if spinForReplies { socket.replyWait = ReplyWait() }
         let connection = SmtpConnection(settings: settings, stream: socket, socket: socket,
                                         remoteAddress: socket.remoteAddress, start: start, tlsContext: tlsContext)
         connection.recorder.enabled = recordTranscript

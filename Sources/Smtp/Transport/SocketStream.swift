@@ -38,6 +38,12 @@ func pollDescriptor(_ fd: Int32, events: Int16, deadline: Deadline) throws {
     }
 }
 
+/// Whether `fd` has data (or an error/hangup) right now, without waiting.
+func isReadableNow(_ fd: Int32) -> Bool {
+    var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&entry, 1, 0) > 0
+}
+
 /// One resolved address of the server.
 struct ResolvedAddress: Sendable {
     var family: Int32
@@ -69,6 +75,19 @@ final class SocketStream: ByteStream {
 
     deinit { close() }
 
+    /// When set, reads wait for data this way (spinning briefly for a fast server)
+    /// instead of sleeping in `poll()` at once. Set by bulk sessions only.
+    var replyWait: ReplyWait?
+
+    /// Waits until the socket is readable or the deadline passes (TLS uses it too).
+    func waitReadable(deadline: Deadline) throws {
+        if let replyWait {
+            try replyWait.waitReadable(fd, deadline: deadline)
+        } else {
+            try pollDescriptor(fd, events: Int16(POLLIN), deadline: deadline)
+        }
+    }
+
     /// The descriptor, for layering TLS over it. -1 once closed.
     var descriptor: Int32 { fd }
 
@@ -84,7 +103,7 @@ final class SocketStream: ByteStream {
         while true {
             // Poll first: a reply is read right after its command was sent, so data is
             // rarely there yet, and poll+recv beats recv(EAGAIN)+poll+recv.
-            try pollDescriptor(fd, events: Int16(POLLIN), deadline: deadline)
+            try waitReadable(deadline: deadline)
             if let count = try syscallRetryingEINTR("recv", { recv(fd, buffer.baseAddress, buffer.count, 0) }) {
                 return count
             }
