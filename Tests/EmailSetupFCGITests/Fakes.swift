@@ -11,10 +11,17 @@ final class MemorySettingsRepository: SettingsRepository {
     var version = 0
     var saves: [(values: [String: String], actor: String)] = []
     var failWith: StorageError?
+    /// Reads of the settings so far.
+    var loads = 0
+    /// Runs after a read took its snapshot: a round trip that writes can overtake.
+    var whileLoading: (() -> Void)?
 
     func loadSettings() throws -> SettingsSnapshot {
         if let failWith { throw failWith }
-        return SettingsSnapshot(values: values, version: version)
+        loads += 1
+        let snapshot = SettingsSnapshot(values: values, version: version)
+        whileLoading?()
+        return snapshot
     }
 
     func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {

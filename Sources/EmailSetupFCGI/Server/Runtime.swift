@@ -71,13 +71,23 @@ final class Runtime: @unchecked Sendable {
         }
     }
 
-    /// A handler with its own database connection, for one worker thread.
+    /// The settings read behind GET (and save, restore, history), shared by all worker
+    /// threads of this process: concurrent requests share one MariaDB read that started
+    /// after each of them arrived, so answers stay read-your-writes across responders
+    /// while the database sees at most one such read in flight per process (see
+    /// `ReadCoalescer`). CGI mode answers one request per process, so there it never
+    /// has company; it costs an uncontended lock.
+    let settingsReads = ReadCoalescer<(SettingsSnapshot, Int?)>()
+
+    /// A handler with its own database connection, for one worker thread; its GET
+    /// reads go through the process's `settingsReads`.
     /// - Parameter synchronousNotifications: CGI mode, where the process exits right
     ///   after answering, so notifications are sent before returning.
     func makeHandler(synchronousNotifications: Bool = false) -> (Request) -> Response {
         MariaDBLibrary.threadDidStart()
         let store = RepositoryFactory.make(self)
-        var handler = APIHandler(policy: config.access, repository: store, vault: vault, logger: logger)
+        let repository = CoalescingSettingsRepository(base: store, reads: settingsReads)
+        var handler = APIHandler(policy: config.access, repository: repository, vault: vault, logger: logger)
         handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)
         if !notifier.targets.isEmpty {
             let notifier = self.notifier
