@@ -20,19 +20,32 @@ final class ReplyWaitTests: XCTestCase {
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
-    func testOneSlowReplyStopsSpinningAndFastOnesStartItAgain() {
+    func testASlowServerStopsSpinningAndFastRepliesStartItAgain() {
         let wait = ReplyWait(window: 100_000, slots: SpinSlots(limit: 1))
         XCTAssertTrue(wait.worthSpinning, "a new session spins from the greeting on")
-        wait.record(waitNanoseconds: 20_000_000)  // 20 ms: a server far away, or a slow queue write
+        var slowReplies = 0
+        while wait.worthSpinning && slowReplies < 100 {
+            wait.record(waitNanoseconds: 20_000_000)  // 20 ms: a server far away, or a slow queue write
+            slowReplies += 1
+        }
         XCTAssertFalse(wait.worthSpinning)
+        XCTAssertLessThanOrEqual(slowReplies, 3, "a slow server must stop the spinning within three replies")
+        for _ in 0..<20 { wait.record(waitNanoseconds: 20_000_000) }  // and it stays slow a while
         var fastReplies = 0
         while !wait.worthSpinning && fastReplies < 100 {
             wait.record(waitNanoseconds: 20_000)
             fastReplies += 1
         }
         XCTAssertTrue(wait.worthSpinning)
-        XCTAssertGreaterThan(fastReplies, 5, "one fast reply must not undo a slow one")
+        XCTAssertGreaterThan(fastReplies, 5, "one fast reply must not undo a slow phase")
         XCTAssertLessThan(fastReplies, 40)
+    }
+
+    func testOneLateReplyFromAFastServerKeepsTheSpinning() {
+        let wait = ReplyWait(window: 100_000, slots: SpinSlots(limit: 1))
+        for _ in 0..<20 { wait.record(waitNanoseconds: 30_000) }
+        wait.record(waitNanoseconds: 50_000_000)  // descheduled once for 50 ms
+        XCTAssertTrue(wait.worthSpinning, "average \(wait.recentWait) ns")
     }
 
     func testSlotsLimitConcurrentSpinners() {
