@@ -96,13 +96,13 @@ struct SendCommand: ParsableCommand {
             }
         }
 
-        let messages: [SmtpClient.Outgoing]
-        do { messages = try Self.copies(of: template, count: count) } catch {
+        let makeCopy: @Sendable (Int) -> SmtpClient.Outgoing
+        do { makeCopy = try Self.copyMaker(of: template) } catch {
             CLIOutput.stderr("emailsetup send: \(error)")
             throw ExitCode(ExitStatus.usage)
         }
         let started = Date()
-        let outcomes = SmtpClient.sendBulk(messages, settings: settings, connections: connections)
+        let outcomes = SmtpClient.sendBulk(count: count, settings: settings, connections: connections, message: makeCopy)
         let elapsed = Date().timeIntervalSince(started)
         var failures: [SmtpError] = []
         for outcome in outcomes {
@@ -179,13 +179,22 @@ struct SendCommand: ParsableCommand {
         return message
     }
 
-    /// `count` copies of `message`, each with its own Message-ID, sharing one Date.
+    /// `count` copies of `message`, each with its own Message-ID, sharing one Date
+    /// (what `copyMaker(of:)` makes, all at once; for tests).
+    static func copies(of message: Message, count: Int) throws -> [SmtpClient.Outgoing] {
+        let make = try copyMaker(of: message)
+        return (0..<count).map(make)
+    }
+
+    /// Makes copies of `message` on demand, each with its own Message-ID, sharing one
+    /// Date: `send --count` asks for each copy when a connection is about to send it,
+    /// so memory stays at a few batches however large the count.
     ///
     /// The copies differ only in the Message-ID, so the message is rendered once (the
     /// body encoding of a large body costs more than sending it) and each copy gets a
     /// fresh id of the same length spliced into those bytes; a copy is byte for byte
     /// what `rendered()` gives with that id (see the unit test).
-    static func copies(of message: Message, count: Int) throws -> [SmtpClient.Outgoing] {
+    static func copyMaker(of message: Message) throws -> @Sendable (Int) -> SmtpClient.Outgoing {
         let envelope = message.envelope
         let domain = message.from.address.asciiDomain
         var template = message
@@ -193,14 +202,17 @@ struct SendCommand: ParsableCommand {
         let bytes = try template.rendered()
         let marker = Array("Message-ID: <\(template.messageID)>".utf8)
         guard let start = bytes.firstRange(of: marker)?.lowerBound else {
-            // Not reached with the builder's header order; render each copy instead.
-            return try (0..<count).map { _ in
-                template.messageID = uniqueToken() + "@" + domain
-                return SmtpClient.Outgoing(envelope: envelope, message: try template.rendered())
+            // Not reached with the builder's header order; render each copy instead
+            // (it rendered once with an id of the same form, so it renders again).
+            let fixed = template
+            return { _ in
+                var copy = fixed
+                copy.messageID = uniqueToken() + "@" + domain
+                return SmtpClient.Outgoing(envelope: envelope, message: (try? copy.rendered()) ?? bytes)
             }
         }
         let idStart = start + "Message-ID: <".utf8.count
-        return (0..<count).map { _ in
+        return { _ in
             var copy = bytes
             copy.replaceSubrange(idStart..<idStart + 32, with: uniqueToken().utf8)
             return SmtpClient.Outgoing(envelope: envelope, message: copy)

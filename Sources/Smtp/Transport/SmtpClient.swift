@@ -125,7 +125,24 @@ public enum SmtpClient {
     /// ```
     public static func sendBulk(_ messages: [Outgoing], settings: SmtpSettings, connections: Int,
                                 keepTranscripts: Bool = false) -> [BulkOutcome] {
-        let workers = max(1, min(connections, 64, max(messages.count, 1)))
+        sendBulk(count: messages.count, settings: settings, connections: connections,
+                 keepTranscripts: keepTranscripts) { messages[$0] }
+    }
+
+    /// Sends `count` messages made on demand by `message(index)` — called once per
+    /// index, on the sending thread, just before its batch goes out — so memory stays
+    /// at one batch per connection however large `count` is. Otherwise as
+    /// ``sendBulk(_:settings:connections:keepTranscripts:)``.
+    ///
+    /// ```swift
+    /// let outcomes = SmtpClient.sendBulk(count: 100_000, settings: settings, connections: 4) { index in
+    ///     SmtpClient.Outgoing(envelope: envelope, message: copy(number: index))
+    /// }
+    /// ```
+    public static func sendBulk(count: Int, settings: SmtpSettings, connections: Int, keepTranscripts: Bool = false,
+                                message: @escaping @Sendable (Int) -> Outgoing) -> [BulkOutcome] {
+        let count = max(0, count)
+        let workers = max(1, min(connections, 64, max(count, 1)))
         final class Shared: @unchecked Sendable {
             let lock = NSLock()
             var next = 0
@@ -143,8 +160,8 @@ public enum SmtpClient {
             }
         }
         // Small chunks keep every connection busy; larger ones keep the pipeline full.
-        let chunk = max(1, min(64, messages.count / (workers * 4)))
-        let shared = Shared(count: messages.count)
+        let chunk = max(1, min(64, count / (workers * 4)))
+        let shared = Shared(count: count)
         // One SSL_CTX (trust store loaded once) for every connection.
         let needsTLS = settings.security != .none
         let context: TLSContext?
@@ -152,8 +169,8 @@ public enum SmtpClient {
             context = needsTLS ? try TLSContext(loadTrustStore: settings.verification == .full, extraCAPEM: settings.extraCAPEM) : nil
         } catch {
             let smtpError = error as? SmtpError ?? SmtpError(stage: .tls, kind: .tlsHandshake, hint: "\(error)")
-            return messages.indices.map { index in
-                BulkOutcome(index: index, connection: 0, recipients: messages[index].envelope.recipients.map {
+            return (0..<count).map { index in
+                BulkOutcome(index: index, connection: 0, recipients: message(index).envelope.recipients.map {
                     SmtpRecipientOutcome(address: $0, delivered: false, error: smtpError)
                 }, report: nil, error: smtpError)
             }
@@ -165,20 +182,27 @@ public enum SmtpClient {
             let thread = Thread {
                 defer { group.leave() }
                 var connection: SmtpConnection?
-                func record(_ index: Int, _ result: Result<SmtpDeliveryReport, SmtpError>) {
+                // The batch being sent, made on demand; its positions are offsets from
+                // `batchStart` in the input.
+                var batch: [Outgoing] = []
+                var batchStart = 0
+                func record(_ position: Int, _ result: Result<SmtpDeliveryReport, SmtpError>) {
+                    let index = batchStart + position
                     switch result {
                     case .success(var report):
                         if !keepTranscripts { report.transcript = SmtpTranscript() }
                         shared.put(BulkOutcome(index: index, connection: worker, recipients: report.recipients, report: report, error: nil))
                     case .failure(var error):
                         if !keepTranscripts { error.transcript = SmtpTranscript() }
-                        let failed = messages[index].envelope.recipients.map { SmtpRecipientOutcome(address: $0, delivered: false, error: error) }
+                        let failed = batch[position].envelope.recipients.map { SmtpRecipientOutcome(address: $0, delivered: false, error: error) }
                         shared.put(BulkOutcome(index: index, connection: worker, recipients: failed, report: nil, error: error))
                     }
                 }
                 while let range = shared.take(chunk) {
-                    var position = range.lowerBound
-                    while position < range.upperBound {
+                    batchStart = range.lowerBound
+                    batch = range.map(message)
+                    var position = 0
+                    while position < batch.count {
                         if connection == nil || connection!.isBroken || connection!.isClosed {
                             connection?.close()
                             do {
@@ -186,12 +210,12 @@ public enum SmtpClient {
                                                                      spinForReplies: spinForReplies)
                             } catch {
                                 let smtpError = error as? SmtpError ?? SmtpError(stage: .connect, kind: .protocol, hint: "\(error)")
-                                for index in position..<range.upperBound { record(index, .failure(smtpError)) }
+                                for failed in position..<batch.count { record(failed, .failure(smtpError)) }
                                 connection = nil
                                 break
                             }
                         }
-                        position += connection!.sendBatch(messages[position..<range.upperBound], result: record)
+                        position += connection!.sendBatch(batch[position...], result: record)
                     }
                 }
                 connection?.close()
