@@ -112,10 +112,13 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
     }
 
     /// True when trying again later may succeed: a 4xx reply, a timeout, a refused or
-    /// unreachable connection.
+    /// unreachable connection. A name that does not exist (`dns`/`unreachable`) is
+    /// permanent: retrying will not create it (a resolver that failed temporarily,
+    /// EAI_AGAIN, is `dns`/`timeout`).
     public var isTransient: Bool {
         switch kind {
-        case .rejectedTemporary, .timeout, .refused, .unreachable: return true
+        case .unreachable: return stage != .dns
+        case .rejectedTemporary, .timeout, .refused: return true
         default:
             if let code = replyCode { return (400..<500).contains(code) }
             return false

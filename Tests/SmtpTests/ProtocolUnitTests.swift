@@ -242,6 +242,13 @@ final class DiagnosisTests: XCTestCase {
         XCTAssertEqual(SmtpError(stage: .data, kind: .rejectedTemporary, replyCode: 451, hint: "").isTransient, true)
     }
 
+    func testANameThatDoesNotExistIsPermanentAndAResolverHiccupIsNot() {
+        XCTAssertFalse(SmtpError(stage: .dns, kind: .unreachable, hint: "").isTransient, "retrying will not create the name")
+        XCTAssertTrue(SmtpError(stage: .dns, kind: .timeout, hint: "").isTransient, "EAI_AGAIN and resolver timeouts")
+        XCTAssertTrue(SmtpError(stage: .connect, kind: .unreachable, hint: "").isTransient, "a network that is down may come back")
+        XCTAssertTrue(SmtpError(stage: .connect, kind: .refused, hint: "").isTransient)
+    }
+
     func testPinNormalisation() {
         let pin = String(repeating: "AB", count: 32)
         XCTAssertEqual(SmtpClient.normalizedPin(pin), String(repeating: "ab", count: 32))
