@@ -163,8 +163,17 @@ final class SecretsEndToEndTests: XCTestCase {
             "smtp_connect_timeout":"3","smtp_command_timeout":"5"}}
             """)
         XCTAssertEqual(saved.status, 200, saved.text)
-        // As an existing installation's table would hold it.
-        _ = try sql("UPDATE information SET value = '\(legacy)' WHERE label = 'smtp_password'")
+        // As an existing installation's table would hold it (the row may not exist yet
+        // when this test runs alone: the save above set no password).
+        _ = try sql("INSERT INTO information (label, value) VALUES ('smtp_password', '\(legacy)') ON DUPLICATE KEY UPDATE value = VALUES(value)")
+
+        // The ordinary responder has no legacy key: a save keeps the value but says
+        // the password cannot be used, instead of saving as if all were well.
+        let unopened = try env.admin.post(path, json: #"{"data":{"smtp_connect_timeout":"4"}}"#)
+        XCTAssertEqual(unopened.status, 200, unopened.text)
+        let warning = (unopened.data?["warnings"] as? [String: String])?["smtp_password"] ?? ""
+        XCTAssertTrue(warning.contains("legacy_key_file") && warning.contains("AUTH"), unopened.text)
+        XCTAssertEqual(try sql("SELECT value FROM information WHERE label = 'smtp_password'").trimmingCharacters(in: .whitespacesAndNewlines), legacy)
 
         // A responder configured with the legacy key file (CGI: one process, same database).
         func cgi(_ method: String, _ uri: String, body: String = "") throws -> String {

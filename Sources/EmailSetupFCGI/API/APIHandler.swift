@@ -226,9 +226,20 @@ struct APIHandler {
         switch validated.password {
         case .unchanged:
             // A password still in the original system's format becomes v1 on this save.
-            if let vault, let migrated = try? vault.migratedLegacy(stored.values[SettingsKey.password.rawValue] ?? "") {
-                toSave[SettingsKey.password.rawValue] = migrated
-                logger.info("legacy password re-sealed as v1")
+            // If it cannot be opened here, the save goes on (the other fields are fine)
+            // but says so: every test email would fail at AUTH with that password.
+            if let vault {
+                do {
+                    if let migrated = try vault.migratedLegacy(stored.values[SettingsKey.password.rawValue] ?? "") {
+                        toSave[SettingsKey.password.rawValue] = migrated
+                        logger.info("legacy password re-sealed as v1")
+                    }
+                } catch let error as StorageError where error.code != .unavailable {
+                    logger.warning("legacy password could not be opened", metadata: ["reason": "\(error.message)"])
+                    validated.warnings.append((SettingsKey.password.rawValue,
+                        "The stored password cannot be opened here (\(error.message)); test emails will fail at AUTH. "
+                        + "Set legacy_key_file in the responder's configuration, or enter the password again."))
+                }
             }
         case .cleared:
             toSave[SettingsKey.password.rawValue] = ""
