@@ -113,6 +113,15 @@ public enum SchemaMigrations {
     public static func migrate(_ connection: MariaDBConnection,
                                logger: Logger = Logger(label: "emailsetup.storage")) throws -> [Int] {
         precondition(!connection.isInTransaction, "migrate() inside a transaction")
+        // The common case, checked without the lock: every known version recorded.
+        // Under plain CGI this runs on every request, and the locked path costs a
+        // named lock, a CREATE TABLE IF NOT EXISTS and its release; a responder that
+        // starts while another migrates still takes the locked path and waits.
+        if let recorded = try? Set(connection.query("SELECT version FROM schema_migrations").map { Int(try $0.int("version")) }),
+           all.allSatisfy({ recorded.contains($0.version) }) {
+            warnIfNewer(recorded, logger: logger)
+            return []
+        }
         return try connection.withUnitOfWork {
             try acquireLock(connection)
             defer {
@@ -130,11 +139,7 @@ public enum SchemaMigrations {
                     """)
             }
             let applied = try Set(connection.query("SELECT version FROM schema_migrations").map { Int(try $0.int("version")) })
-            if let newest = applied.max(), newest > latestVersion {
-                logger.warning("the database schema is newer than this build", metadata: [
-                    "database_version": "\(newest)", "known_version": "\(latestVersion)",
-                ])
-            }
+            warnIfNewer(applied, logger: logger)
             var done: [Int] = []
             for migration in all where !applied.contains(migration.version) {
                 try migrationStep("migration \(migration.version) (\(migration.name))") {
@@ -149,6 +154,15 @@ public enum SchemaMigrations {
                 done.append(migration.version)
             }
             return done
+        }
+    }
+
+    /// Logs when another (newer) build has migrated this database further.
+    private static func warnIfNewer(_ recorded: Set<Int>, logger: Logger) {
+        if let newest = recorded.max(), newest > latestVersion {
+            logger.warning("the database schema is newer than this build", metadata: [
+                "database_version": "\(newest)", "known_version": "\(latestVersion)",
+            ])
         }
     }
 

@@ -29,6 +29,19 @@ final class MigrationTests: StorageTestCase {
         XCTAssertEqual(try columns.map { try $0.text("collation") }, ["utf8mb4_bin", "utf8mb4_bin"])
     }
 
+    func testACurrentSchemaIsCheckedWithoutWaitingForTheMigrationLock() throws {
+        let db = makeConnection()
+        XCTAssertEqual(try SchemaMigrations.migrate(db), [1, 2, 3])
+        // Another process holds the lock (migrating, or stuck). A responder whose
+        // schema is current must not wait for it: under CGI that is every request.
+        let holder = makeConnection()
+        XCTAssertEqual(try holder.query("SELECT GET_LOCK('emailsetup_migrate', 0) AS got").first?["got"]?.intValue, 1)
+        defer { _ = try? holder.query("SELECT RELEASE_LOCK('emailsetup_migrate') AS released") }
+        let started = Date()
+        XCTAssertEqual(try SchemaMigrations.migrate(makeConnection()), [])
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1, "waited for the lock although nothing was to do")
+    }
+
     func testAdoptsAnExistingInformationTableWithItsRows() throws {
         let db = makeConnection()
         // An installation of the original system: its table and rows, no other tables.
