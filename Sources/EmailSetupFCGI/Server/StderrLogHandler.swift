@@ -25,7 +25,8 @@ struct StderrLogHandler: LogHandler {
         var members: [(String, JSONValue)] = [
             ("ts", .string(Self.timestamp())), ("level", .string(level.rawValue)), ("msg", .string(message.description)),
         ]
-        let merged = metadata.merging(explicit ?? [:]) { $1 }
+        // Merging builds a new dictionary; the request log line has no handler metadata.
+        let merged = metadata.isEmpty ? (explicit ?? [:]) : metadata.merging(explicit ?? [:]) { $1 }
         for key in merged.keys.sorted() { members.append((key, .string("\(merged[key]!)"))) }
         let line = JSONValue.object(members).serialized() + [0x0A]
         Self.lock.lock()
