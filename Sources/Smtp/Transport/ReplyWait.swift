@@ -11,7 +11,7 @@ import Foundation
 /// Checking readiness in a loop for up to ``window`` keeps the reply path hot — the
 /// same trade the kernel's `SO_BUSY_POLL` makes for network cards, which loopback
 /// does not have. It is bounded three ways, so it never turns into burning CPU:
-/// - the window is short (100 µs by default) and the loop falls back to a blocking
+/// - the window is short (200 µs by default) and the loop falls back to a blocking
 ///   `poll()` with the real deadline;
 /// - it only spins while the recent waits (an average over the last ~8, each counted
 ///   as at most four windows) fit in the window, so against a server a millisecond
