@@ -41,6 +41,12 @@ final class FastCGIServer {
     private let unixPath: String?
     private let logger: Logger
     private let stopping = ManagedFlag()
+    private let wakeCount = ManagedCounter()
+
+    /// How many times a worker woke because a connection might be waiting (for tests:
+    /// with one waiter woken per connection this stays near the number of connections;
+    /// waking every idle worker would make it workers × connections).
+    var wakeups: Int { wakeCount.value }
 
     /// Opens (or adopts) the listening socket. Throws one clear line on failure.
     init(listener: Listener, logger: Logger) throws {
@@ -99,6 +105,7 @@ final class FastCGIServer {
         let waiter = ListenWaiter(listenFD: listenFD)
         while !stopping.isSet {
             if !waiter.wait(milliseconds: 250) || stopping.isSet { continue }
+            wakeCount.increment()
             let accepted = FCGX_Accept_r(request)
             guard accepted >= 0 else { continue } // EAGAIN: another worker took it
             let started = DispatchTime.now().uptimeNanoseconds
@@ -281,6 +288,14 @@ private final class ListenWaiter {
         var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
         return poll(&pfd, 1, milliseconds) > 0
     }
+}
+
+/// A count incremented from many threads.
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func increment() { lock.lock(); count += 1; lock.unlock() }
 }
 
 /// A flag set once from one thread and read from many.
