@@ -58,4 +58,12 @@ final class ResponderConfigTests: XCTestCase {
         XCTAssertEqual(r.scheme, "https")
         XCTAssertEqual(r.declaredContentLength, 2)
     }
+
+    /// Found by Fuzz/FastCGIRequest (regress-non-ascii-header-name): the byte-level
+    /// header-name mapping left a non-ASCII capital ("Ļ") upper case.
+    func testHeaderNamesAreLowerCaseEvenWithNonASCIIBytes() {
+        let r = Request(cgiEnvironment: ["HTTP_X_REQUESTĻ_WITH": "x", "HTTP_IF_MATCH": "\"3\""], body: [])
+        XCTAssertEqual(Set(r.headers.keys), ["x-requestļ-with", "if-match"])
+        XCTAssertTrue(r.headers.keys.allSatisfy { $0 == $0.lowercased() })
+    }
 }

@@ -57,9 +57,14 @@ struct Request: Sendable {
     }
 
     /// "X_REQUESTED_WITH" → "x-requested-with", on bytes: Foundation's
-    /// `replacingOccurrences` was 7 % of the responder's CPU per GET.
+    /// `replacingOccurrences` was 7 % of the responder's CPU per GET. A name with
+    /// non-ASCII bytes (never a valid header name, but a client can send one) is
+    /// lower-cased as Unicode, so header names are always lower case.
     static func headerName(cgiName: Substring.UTF8View) -> String {
-        String(decoding: cgiName.map { byte -> UInt8 in
+        guard cgiName.allSatisfy({ $0 < 0x80 }) else {
+            return String(Substring(cgiName)).lowercased().map { $0 == "_" ? "-" : String($0) }.joined()
+        }
+        return String(decoding: cgiName.map { byte -> UInt8 in
             switch byte {
             case UInt8(ascii: "_"): return UInt8(ascii: "-")
             case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte + 32
