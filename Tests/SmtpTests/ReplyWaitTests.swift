@@ -60,15 +60,15 @@ final class ReplyWaitTests: XCTestCase {
         XCTAssertEqual(SpinSlots.shared.limit, max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
     }
 
-    func testFastPeerIsAnsweredWhileSpinning() throws {
-        let (client, server) = socketPair()
-        // A generous window, so a busy test machine still answers inside it.
-        let wait = ReplyWait(window: 500_000_000, slots: SpinSlots(limit: 1))
-        let rounds = 20
+    /// Starts a peer on `server` that echoes each byte after `delay` microseconds, then
+    /// makes `rounds` round trips from `client` waiting with `wait`.
+    private func roundTrips(_ rounds: Int, client: Int32, server: Int32, peerDelay delay: useconds_t,
+                            wait: ReplyWait) throws {
         let echo = Thread {
             var byte: UInt8 = 0
             for _ in 0..<rounds {
                 guard recv(server, &byte, 1, 0) == 1 else { return }
+                if delay > 0 { usleep(delay) }
                 _ = send(server, &byte, 1, 0)
             }
         }
@@ -79,32 +79,25 @@ final class ReplyWaitTests: XCTestCase {
             try wait.waitReadable(client, deadline: .after(seconds: 5))
             XCTAssertEqual(recv(client, &byte, 1, Int32(MSG_DONTWAIT)), 1)
         }
-        XCTAssertEqual(wait.spunWaits, rounds, "every reply of a fast peer is caught without sleeping")
+    }
+
+    func testFastPeerIsAnsweredWhileSpinning() throws {
+        let (client, server) = socketPair()
+        // A generous window, so a busy test machine still answers inside it.
+        let wait = ReplyWait(window: 500_000_000, slots: SpinSlots(limit: 1))
+        try roundTrips(20, client: client, server: server, peerDelay: 0, wait: wait)
+        XCTAssertEqual(wait.spunWaits, 20, "every reply of a fast peer is caught without sleeping")
         XCTAssertEqual(wait.sleptWaits, 0)
     }
 
-    func testSlowPeerIsWaitedForAsleepAfterTheFirstReply() throws {
+    func testSlowPeerIsWaitedForAsleepAfterAFewReplies() throws {
         let (client, server) = socketPair()
         // Window 5 ms, replies after 20 ms: spinning every time would burn 5 ms of CPU
-        // per reply; after the first slow reply it must sleep instead.
+        // per reply; within three slow replies it must sleep instead.
         let wait = ReplyWait(window: 5_000_000, slots: SpinSlots(limit: 1))
         let rounds = 10
-        let slowEcho = Thread {
-            var byte: UInt8 = 0
-            for _ in 0..<rounds {
-                guard recv(server, &byte, 1, 0) == 1 else { return }
-                usleep(20_000)
-                _ = send(server, &byte, 1, 0)
-            }
-        }
-        slowEcho.start()
         let cpuBefore = threadCPUNanoseconds()
-        var byte: UInt8 = 1
-        for _ in 0..<rounds {
-            XCTAssertEqual(send(client, &byte, 1, 0), 1)
-            try wait.waitReadable(client, deadline: .after(seconds: 5))
-            XCTAssertEqual(recv(client, &byte, 1, Int32(MSG_DONTWAIT)), 1)
-        }
+        try roundTrips(rounds, client: client, server: server, peerDelay: 20_000, wait: wait)
         let cpu = threadCPUNanoseconds() - cpuBefore
         XCTAssertEqual(wait.sleptWaits, rounds)
         XCTAssertFalse(wait.worthSpinning)

@@ -62,7 +62,7 @@ struct Request: Sendable {
     /// lower-cased as Unicode, so header names are always lower case.
     static func headerName(cgiName: Substring.UTF8View) -> String {
         guard cgiName.allSatisfy({ $0 < 0x80 }) else {
-            return String(Substring(cgiName)).lowercased().map { $0 == "_" ? "-" : String($0) }.joined()
+            return String(String(Substring(cgiName)).lowercased().map { $0 == "_" ? "-" : $0 })
         }
         return String(decoding: cgiName.map { byte -> UInt8 in
             switch byte {
