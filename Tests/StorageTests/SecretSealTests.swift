@@ -79,7 +79,9 @@ final class SecretSealTests: KeyringTestCase {
             "S3cret pass",                         // a clear-text password
             "v2:\(id):\(payload)",                 // unknown version
             "v1:\(id)",                            // no payload
-            "v1:\(id.uppercased()):\(payload)",    // key id not lowercase hex
+            // Key id not lowercase hex. The leading "A" matters: a random id of digits only
+            // (about 1 in 40) is its own upper case and would open.
+            "v1:A\(id.dropFirst().uppercased()):\(payload)",
             "v1:\(id)0:\(payload)",                // key id too long
             "v1:\(id):\(payload.dropLast())",      // truncated base64
             "v1:\(id):not base64!",                // not base64
