@@ -62,8 +62,42 @@ public enum ScriptRunner {
         return result.output
     }
 
+    /// Writes `input` to a program's stdin and stops quietly when the program has closed
+    /// it. A program may exit without reading (cgi-fcgi does when nothing listens yet),
+    /// and the write's SIGPIPE would kill the whole test process: it is blocked on this
+    /// thread for the write and, if raised, taken off the pending set before unblocking.
+    private static func feed(_ input: [UInt8], to fd: Int32) {
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        defer {
+            var pending = sigset_t()
+            if sigpending(&pending) == 0, sigismember(&pending, SIGPIPE) == 1 {
+                var now = timespec(tv_sec: 0, tv_nsec: 0)
+                _ = sigtimedwait(&pipeSignal, nil, &now)
+            }
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
+        }
+        input.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0, errno == EINTR {
+                    continue
+                } else {
+                    return  // EPIPE: the program is gone; its status and output tell the rest
+                }
+            }
+        }
+    }
+
     /// Runs a program and returns its exit status and combined stdout+stderr; kills it
-    /// after `timeout`.
+    /// after `timeout`. The input is written whole before output is read, so a program
+    /// that echoes its input must get less than a pipe holds (64 KiB).
     ///
     /// Uses posix_spawn and waitpid directly: Foundation's Process leaks pipe
     /// descriptors to grandchildren and, here, sometimes never noticed a child's
@@ -103,9 +137,7 @@ public enum ScriptRunner {
             close(outPipe[0]); close(inPipe[1])
             throw Failed(description: "posix_spawn \(executable): \(String(cString: strerror(rc)))")
         }
-        if let input, !input.isEmpty {
-            input.withUnsafeBytes { _ = write(inPipe[1], $0.baseAddress!, $0.count) }
-        }
+        if let input, !input.isEmpty { feed(input, to: inPipe[1]) }
         close(inPipe[1])
 
         var output: [UInt8] = []
