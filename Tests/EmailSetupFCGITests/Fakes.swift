@@ -126,3 +126,11 @@ func post(_ path: String, _ body: String, user: String? = "admin", headers: [Str
 func get(_ path: String, user: String? = "admin") -> Request {
     Request(method: "GET", path: path, headers: ["host": "127.0.0.1:8080"], remoteUser: user, remoteAddress: "127.0.0.1")
 }
+
+extension APIHandler {
+    /// The final answer to `request`: an SMTP session the handler defers to the work
+    /// pool (`Response.work`) runs here, with this handler's repository.
+    func answer(_ request: Request) -> Response {
+        handle(request).completed(using: repository)
+    }
+}

@@ -22,7 +22,7 @@ final class SmtpEndpointTests: XCTestCase {
     }
 
     func testSuccessSendsAMessageNamingSystemAndVersionAndRecordsLastKnownGood() throws {
-        let r = handler.handle(post("/api/setup/email_test/ops%40example.com", "{}"))
+        let r = handler.answer(post("/api/setup/email_test/ops%40example.com", "{}"))
         XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
         let sent = try XCTUnwrap(smtp.sent.first)
         XCTAssertEqual(sent.envelope.recipients, ["ops@example.com"])
@@ -38,7 +38,7 @@ final class SmtpEndpointTests: XCTestCase {
         let cases: [(SmtpError.Kind, Int)] = [(.timeout, 504), (.refused, 502), (.authRejected, 502), (.invalidInput, 400)]
         for (kind, status) in cases {
             smtp.failure = SmtpError(stage: .auth, kind: kind, replyCode: 535, enhancedCode: "5.7.8", hint: "credentials rejected")
-            let r = handler.handle(post("/api/setup/email_check", "{}"))
+            let r = handler.answer(post("/api/setup/email_check", "{}"))
             XCTAssertEqual(r.status, status, "\(kind)")
             XCTAssertEqual(r.error("smtp"), "credentials rejected")
             XCTAssertEqual(r.json["diagnosis"]?["stage"], "auth")
@@ -49,18 +49,18 @@ final class SmtpEndpointTests: XCTestCase {
     }
 
     func testInvalidAddressAndUnsavedSettings() {
-        XCTAssertEqual(handler.handle(post("/api/setup/email_test/not-an-address", "{}")).status, 400)
+        XCTAssertEqual(handler.answer(post("/api/setup/email_test/not-an-address", "{}")).status, 400)
         repository.values = [:]
-        let r = handler.handle(post("/api/setup/email_test/ops%40example.com", "{}"))
+        let r = handler.answer(post("/api/setup/email_test/ops%40example.com", "{}"))
         XCTAssertEqual(r.status, 409)
         XCTAssertTrue(smtp.sent.isEmpty)
     }
 
     func testRateLimitIs429WithRetryAfter() {
         handler.limits = TestRateLimits(perUser: 2, total: 100)
-        XCTAssertEqual(handler.handle(post("/api/setup/email_check", "{}")).status, 200)
-        XCTAssertEqual(handler.handle(post("/api/setup/email_check", "{}")).status, 200)
-        let limited = handler.handle(post("/api/setup/email_check", "{}"))
+        XCTAssertEqual(handler.answer(post("/api/setup/email_check", "{}")).status, 200)
+        XCTAssertEqual(handler.answer(post("/api/setup/email_check", "{}")).status, 200)
+        let limited = handler.answer(post("/api/setup/email_check", "{}"))
         XCTAssertEqual(limited.status, 429)
         XCTAssertEqual(limited.header("Retry-After"), "42")
         XCTAssertEqual(smtp.checks, 2)

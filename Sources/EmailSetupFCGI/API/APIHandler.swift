@@ -23,6 +23,10 @@ struct APIHandler {
     var validator = SettingsValidator()
     var smtp: SmtpOperations = LiveSmtp()
     var limits = TestRateLimits()
+    /// SMTP sessions that may run at once (shared by every worker of the process).
+    var smtpCapacity: SmtpCapacity = SmtpSlots(capacity: 4)
+    /// Seconds one SMTP session may take, whatever the saved timeouts (`smtp_session_limit`).
+    var sessionLimit: Double = 170
     /// Called after every committed save or restore with the new version (fire and forget).
     var settingsCommitted: (Int) -> Void = { _ in }
     /// Names this system in test emails (the host name by default).

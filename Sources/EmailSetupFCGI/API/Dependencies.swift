@@ -57,7 +57,7 @@ protocol PasswordVault: AnyObject {
 }
 
 /// The SMTP sessions the API runs: the real client in production, scripted in unit tests.
-protocol SmtpOperations {
+protocol SmtpOperations: Sendable {
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport
     func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport
 }

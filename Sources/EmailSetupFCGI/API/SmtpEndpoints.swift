@@ -1,10 +1,16 @@
 import Foundation
+import Logging
 import Smtp
 import Storage
 
 /// POST email_test/{address} and POST email_check: prove the saved settings with a
-/// real SMTP session on this worker thread, bounded by the saved timeouts, and
-/// answer with the outcome — or a diagnosis a person can act on.
+/// real SMTP session and answer with the outcome — or a diagnosis a person can act on.
+///
+/// Everything that can answer at once does so here, on the request worker: a bad
+/// address (400), settings never saved (409), a full SMTP pool (503) and the rate
+/// limits (429, counted at arrival). The session itself is returned as `SmtpWork` for
+/// the SMTP work pool, bounded by the saved timeouts and by `sessionLimit`, and ended
+/// as soon as the client goes away.
 extension APIHandler {
     func sendTestEmail(to address: String, request: Request, actor: String) throws -> Response {
         let recipient: EmailAddress
@@ -14,6 +20,7 @@ extension APIHandler {
         }
         let snapshot = try repository.loadSettings()
         let settings = try sessionSettings(snapshot)
+        let slot = try reserveSmtpSlot()
         try enforceRateLimit(action: "test.send", actor: actor, request: request, version: snapshot.version)
 
         let now = Date()
@@ -38,41 +45,112 @@ extension APIHandler {
         do { bytes = try message.rendered() } catch {
             throw APIError.badRequest("address", "cannot be used in a message: \(error)")
         }
-        let started = Date()
-        do {
-            let report = try smtp.send(envelope: message.envelope, message: bytes, settings: settings)
-            let elapsed = Date().timeIntervalSince(started)
-            try audit("test.send", "success", actor, request, snapshot.version, detail: [("to", .string(recipient.address))])
-            logger.info("test email sent", metadata: ["to": "\(recipient.address)", "version": "\(snapshot.version)", "ms": "\(Int(elapsed * 1000))"])
-            var data: [(String, JSONValue)] = [
-                ("ok", true), ("settings_version", .string(String(snapshot.version))), ("recipient", .string(recipient.address)),
-                ("message_id", .string("<\(message.messageID)>")),
-                ("server_reply", .string("\(report.reply.code) \(report.reply.text)")),
-            ]
-            data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
-            return .success(.object(data))
-        } catch let error as SmtpError {
-            try audit("test.send", "failure", actor, request, snapshot.version, detail: Self.auditDetail(error, to: recipient.address))
-            logger.notice("test email failed", metadata: ["stage": "\(error.stage.rawValue)", "kind": "\(error.kind.rawValue)", "hint": "\(error.hint)"])
-            return Self.diagnosisResponse(error, version: snapshot.version)
-        }
+        let record = SessionRecord(action: "test.send", actor: actor, remoteAddress: request.remoteAddress,
+                                   version: snapshot.version, host: settings.host, port: settings.port, to: recipient.address)
+        let smtp = self.smtp, logger = self.logger, envelope = message.envelope, messageID = message.messageID
+        return .deferred(SmtpWork(slot: slot) { repository, abort in
+            var settings = settings
+            settings.abort = abort
+            let started = Date()
+            do {
+                let report = try smtp.send(envelope: envelope, message: bytes, settings: settings)
+                let elapsed = Date().timeIntervalSince(started)
+                try record.audit("success", detail: [], in: repository)
+                logger.info("test email sent", metadata: ["to": "\(record.to ?? "")", "version": "\(record.version)", "ms": "\(Int(elapsed * 1000))"])
+                var data: [(String, JSONValue)] = [
+                    ("ok", true), ("settings_version", .string(String(record.version))), ("recipient", .string(record.to ?? "")),
+                    ("message_id", .string("<\(messageID)>")),
+                    ("server_reply", .string("\(report.reply.code) \(report.reply.text)")),
+                ]
+                data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+                return .success(.object(data))
+            } catch let error as SmtpError {
+                return Self.failed(error, record: record, logger: logger, repository: repository)
+            } catch {
+                return Self.unexpected(error, logger: logger)
+            }
+        })
     }
 
     func checkConnection(request: Request, actor: String) throws -> Response {
         let snapshot = try repository.loadSettings()
         let settings = try sessionSettings(snapshot)
+        let slot = try reserveSmtpSlot()
         try enforceRateLimit(action: "test.check", actor: actor, request: request, version: snapshot.version)
-        do {
-            let report = try smtp.check(settings)
-            try audit("test.check", "success", actor, request, snapshot.version, detail: [])
-            var data: [(String, JSONValue)] = [("ok", true), ("settings_version", .string(String(snapshot.version)))]
-            data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
-            return .success(.object(data))
-        } catch let error as SmtpError {
-            try audit("test.check", "failure", actor, request, snapshot.version, detail: Self.auditDetail(error, to: nil))
-            logger.notice("connection check failed", metadata: ["stage": "\(error.stage.rawValue)", "kind": "\(error.kind.rawValue)", "hint": "\(error.hint)"])
-            return Self.diagnosisResponse(error, version: snapshot.version)
+        let record = SessionRecord(action: "test.check", actor: actor, remoteAddress: request.remoteAddress,
+                                   version: snapshot.version, host: settings.host, port: settings.port, to: nil)
+        let smtp = self.smtp, logger = self.logger
+        return .deferred(SmtpWork(slot: slot) { repository, abort in
+            var settings = settings
+            settings.abort = abort
+            do {
+                let report = try smtp.check(settings)
+                try record.audit("success", detail: [], in: repository)
+                var data: [(String, JSONValue)] = [("ok", true), ("settings_version", .string(String(record.version)))]
+                data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+                return .success(.object(data))
+            } catch let error as SmtpError {
+                return Self.failed(error, record: record, logger: logger, repository: repository)
+            } catch {
+                return Self.unexpected(error, logger: logger)
+            }
+        })
+    }
+
+    /// What the audit row of one session says: who asked, for which version, and
+    /// where the session went (host and port, so probing is visible in the log).
+    struct SessionRecord: Sendable {
+        var action: String
+        var actor: String
+        var remoteAddress: String?
+        var version: Int
+        var host: String
+        var port: Int
+        var to: String?
+
+        func audit(_ outcome: String, detail: [(String, JSONValue)], in repository: SettingsRepository) throws {
+            var members: [(String, JSONValue)] = [("host", .string(host)), ("port", .number(Double(port)))]
+            if let to { members.append(("to", .string(to))) }
+            let text = String(decoding: JSONValue.object(members + detail).serialized(), as: UTF8.self)
+            try repository.appendAudit(action: action, outcome: outcome, actor: actor, remoteAddress: remoteAddress,
+                                       detail: text, settingsVersion: version)
         }
+    }
+
+    /// A failed session: its audit row (`failure`, or `abandoned` when the client went
+    /// away), one log line, and the diagnosis answer.
+    private static func failed(_ error: SmtpError, record: SessionRecord, logger: Logger, repository: SettingsRepository) -> Response {
+        let outcome = error.wasAbandoned ? "abandoned" : "failure"
+        do {
+            try record.audit(outcome, detail: auditDetail(error), in: repository)
+        } catch {
+            logger.error("audit row not written", metadata: ["action": "\(record.action)", "error": "\(error)"])
+        }
+        logger.notice(error.wasAbandoned ? "SMTP session abandoned: the client went away" : "\(record.action) failed", metadata: [
+            "stage": "\(error.stage.rawValue)", "kind": "\(error.kind.rawValue)", "hint": "\(error.hint)",
+            "host": "\(record.host)", "port": "\(record.port)",
+        ])
+        return diagnosisResponse(error, version: record.version)
+    }
+
+    private static func unexpected(_ error: any Error, logger: Logger) -> Response {
+        if let storage = error as? StorageError {
+            let apiError = APIError(storage)
+            if apiError.status >= 500 { logger.error("storage failure", metadata: ["error": "\(storage)"]) }
+            return apiError.response
+        }
+        logger.error("unexpected failure", metadata: ["error": "\(error)"])
+        return APIError(500, "server", "Internal error; the server log has details.").response
+    }
+
+    /// A place in the SMTP work pool, or 503 at once: a test never waits behind others.
+    private func reserveSmtpSlot() throws -> SmtpSlot {
+        guard let slot = smtpCapacity.tryReserve() else {
+            throw APIError(503, "smtp",
+                           "All \(smtpCapacity.capacity) SMTP sessions of this server are busy with test emails or checks (a slow SMTP server may hold them); try again in a few seconds.",
+                           headers: [("Retry-After", "5")])
+        }
+        return slot
     }
 
     // MARK: - Parts
@@ -83,10 +161,17 @@ extension APIHandler {
         let sealed = snapshot.values[SettingsKey.password.rawValue] ?? ""
         let vault = self.vault
         do {
-            return try SmtpSettingsMapper.smtpSettings(from: snapshot.values) { [vault] in
+            var settings = try SmtpSettingsMapper.smtpSettings(from: snapshot.values) { [vault] in
                 guard let vault else { return "" }
                 return try vault.openStored(sealed)
             }
+            // Whatever the saved timeouts say, the session ends before the web server
+            // gives up on us, and the timeout hint names the limit that stopped it.
+            if settings.sessionTimeout > sessionLimit {
+                settings.sessionTimeout = sessionLimit
+                settings.sessionLimitName = "smtp_session_limit of the responder"
+            }
+            return settings
         } catch let incomplete as SmtpSettingsMapper.Incomplete {
             throw APIError(409, incomplete.field, incomplete.message)
         }
@@ -112,11 +197,10 @@ extension APIHandler {
                                    detail: text, settingsVersion: version)
     }
 
-    static func auditDetail(_ error: SmtpError, to: String?) -> [(String, JSONValue)] {
+    static func auditDetail(_ error: SmtpError) -> [(String, JSONValue)] {
         var d: [(String, JSONValue)] = [("stage", .string(error.stage.rawValue)), ("kind", .string(error.kind.rawValue))]
         if let code = error.replyCode { d.append(("code", .number(Double(code)))) }
         if let enhanced = error.enhancedCode { d.append(("enhanced_code", .string(enhanced))) }
-        if let to { d.append(("to", .string(to))) }
         return d
     }
 

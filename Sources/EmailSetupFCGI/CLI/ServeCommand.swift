@@ -50,8 +50,12 @@ struct ServeCommand: ParsableCommand {
         } else if let fd = FastCGIServer.inheritedListener(environment: environment) {
             listener = .inherited(fd: fd)
         } else {
-            // No FastCGI socket: one request as plain CGI (shared hosting).
-            let status = CGIResponder.answerOneRequest(handler: runtime.makeHandler(synchronousNotifications: true), environment: environment)
+            // No FastCGI socket: one request as plain CGI (shared hosting). A test email
+            // runs right here (one request per process), its audit through its own connection.
+            let handle = runtime.makeHandler(synchronousNotifications: true)
+            let status = CGIResponder.answerOneRequest(handler: { request in
+                handle(request).completed(using: RepositoryFactory.make(runtime))
+            }, environment: environment)
             throw ExitCode(status)
         }
 
@@ -67,9 +71,13 @@ struct ServeCommand: ParsableCommand {
             logger.info("signal received; finishing in-flight requests", metadata: ["signal": "\(signal)"])
             server.stop()
         }
+        // After the signal mask, like the workers, so its threads inherit it.
+        let smtpPool = runtime.makeSmtpPool()
         logger.info("serving FastCGI", metadata: ["listener": "\(listener)", "workers": "\(workers)",
+                                                  "smtp_sessions": "\(runtime.config.smtpSessions)",
                                                   "auth": "\(runtime.config.access.mode.rawValue)"])
-        server.run(workers: workers) { runtime.makeHandler() }
+        server.run(workers: workers, smtpPool: smtpPool) { runtime.makeHandler() }
+        smtpPool.finish(timeout: runtime.config.smtpSessionLimit + 1)
         runtime.finishNotifications()
         logger.info("stopped")
     }

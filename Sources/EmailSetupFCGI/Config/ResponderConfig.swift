@@ -34,6 +34,11 @@ struct ResponderConfig: Sendable {
     /// The bytes sent to socket targets.
     var notifyMessage: [UInt8]
     var logLevel: String
+    /// SMTP sessions (test emails, checks) that may run at once, on their own threads.
+    var smtpSessions: Int = 4
+    /// Seconds one SMTP session of the API may take, whatever the saved timeouts say;
+    /// below nginx's `fastcgi_read_timeout` so the browser always gets our answer.
+    var smtpSessionLimit: Double = 170
 
     /// How to reach MariaDB.
     struct DatabaseSettings: Sendable {
@@ -61,6 +66,7 @@ struct ResponderConfig: Sendable {
         ("test_rate_limit_per_user", "10"), ("test_rate_limit_total", "60"),
         ("socket_mode", "0660"), ("socket_group", ""),
         ("notify", ""), ("notify_timeout", "1"), ("notify_message", "SYSTEM_UPDATED*RESET*"), ("log_level", "info"),
+        ("smtp_sessions", "4"), ("smtp_session_limit", "170"),
     ]
 
     /// Reads the file at `path` (nil: the default path, which may be absent when
@@ -134,7 +140,7 @@ struct ResponderConfig: Sendable {
         guard !value("notify_message").isEmpty else { throw problem("notify_message", "must not be empty") }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = value("workers").isEmpty ? max(2, 2 * cores) : try int("workers", 1...256)
-        return ResponderConfig(
+        var config = ResponderConfig(
             database: DatabaseSettings(socket: socket, host: host, port: try int("db_port", 1...65535),
                                        user: value("db_user"), passwordFile: passwordFile, name: value("db_name")),
             keyDirectory: value("key_dir"),
@@ -149,6 +155,9 @@ struct ResponderConfig: Sendable {
             notifyTimeout: notifyTimeout,
             notifyMessage: Array(value("notify_message").utf8),
             logLevel: value("log_level"))
+        config.smtpSessions = try int("smtp_sessions", 1...64)
+        config.smtpSessionLimit = Double(try int("smtp_session_limit", 5...3600))
+        return config
     }
 
     /// The database password: the first line of `db_password_file`, or "".

@@ -110,6 +110,9 @@ struct Response: Sendable {
     var status: Int
     var headers: [(String, String)]
     var body: [UInt8]
+    /// Set when the answer comes from an SMTP session still to run (see `SmtpWork`):
+    /// the adapter runs it on the SMTP work pool and sends what it returns instead.
+    var work: SmtpWork?
 
     init(status: Int, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -1,6 +1,7 @@
 import CFastCGI
 import Foundation
 import Logging
+import Smtp
 
 /// The thin FastCGI adapter: owns every libfcgi pointer and the listening socket,
 /// runs N worker threads that each loop accept → `Request` → handler → `Response`.
@@ -11,7 +12,7 @@ import Logging
 ///
 /// ```swift
 /// let server = try FastCGIServer(listener: .unixSocket(path: "/run/emailsetup.sock", mode: 0o660, group: "www-data"), logger: logger)
-/// server.run(workers: 4) { APIHandler(repository: store, logger: logger) }
+/// server.run(workers: 4, smtpPool: pool) { APIHandler(repository: store, logger: logger).handle }
 /// ```
 final class FastCGIServer {
     /// Where requests come from.
@@ -77,14 +78,17 @@ final class FastCGIServer {
     func stop() { stopping.set() }
 
     /// Runs `workers` threads until `stop()`; returns when all have finished.
-    /// - Parameter makeHandler: called once per worker thread, so each owns its
-    ///   own handler (and database connection).
-    func run(workers: Int, makeHandler: @escaping () -> (Request) -> Response) {
+    /// - Parameters:
+    ///   - smtpPool: where answers that hold an SMTP session (`Response.work`) run, so
+    ///     the request worker is free again at once; nil runs them on the worker.
+    ///   - makeHandler: called once per worker thread, so each owns its
+    ///     own handler (and database connection).
+    func run(workers: Int, smtpPool: SmtpWorkPool? = nil, makeHandler: @escaping () -> (Request) -> Response) {
         let group = DispatchGroup()
         for index in 0..<workers {
             group.enter()
             let thread = Thread { [self] in
-                self.workerLoop(index: index, handle: makeHandler())
+                self.workerLoop(index: index, smtpPool: smtpPool, handle: makeHandler())
                 group.leave()
             }
             thread.stackSize = 1 << 20
@@ -95,11 +99,11 @@ final class FastCGIServer {
         logger.info("all workers finished")
     }
 
-    private func workerLoop(index: Int, handle: (Request) -> Response) {
-        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
-        defer { request.deallocate() }
+    private func workerLoop(index: Int, smtpPool: SmtpWorkPool?, handle: (Request) -> Response) {
+        var request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         guard FCGX_InitRequest(request, listenFD, 0) == 0 else {
             logger.error("FCGX_InitRequest failed", metadata: ["worker": "\(index)"])
+            request.deallocate()
             return
         }
         let waiter = ListenWaiter(listenFD: listenFD)
@@ -111,15 +115,42 @@ final class FastCGIServer {
             let started = DispatchTime.now().uptimeNanoseconds
             let incoming = readRequest(request)
             let response = handle(incoming)
-            writeResponse(response, to: request)
-            FCGX_Finish_r(request)
-            let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
-            logger.info("request", metadata: [
-                "method": "\(incoming.method)", "path": "\(incoming.path)", "status": "\(response.status)",
-                "ms": "\(Self.milliseconds(micros: micros))", "user": "\(incoming.remoteUser ?? "-")",
-            ])
+            if let work = response.work, let smtpPool {
+                // The request now belongs to the pool thread, which answers and frees it;
+                // this worker takes a fresh one and goes back to accepting.
+                let handed = HandedRequest(request)
+                smtpPool.submit { [self] repository in
+                    let final = work.run(repository, SessionAbort(descriptor: handed.pointer.pointee.ipcFd))
+                    self.finish(handed.pointer, final, incoming, started: started)
+                    work.slot.release()
+                    handed.pointer.deallocate()
+                }
+                request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+                guard FCGX_InitRequest(request, listenFD, 0) == 0 else {
+                    logger.error("FCGX_InitRequest failed", metadata: ["worker": "\(index)"])
+                    request.deallocate()
+                    return
+                }
+                continue
+            }
+            // Work with no pool to run it (a server started without one) is a bug of the caller.
+            let final = response.work == nil ? response : APIError(500, "server", "No SMTP work pool is running.").response
+            response.work?.slot.release()
+            finish(request, final, incoming, started: started)
         }
         FCGX_Free(request, 1)
+        request.deallocate()
+    }
+
+    /// Writes the answer, ends the FastCGI request and logs one line for it.
+    private func finish(_ request: UnsafeMutablePointer<FCGX_Request>, _ response: Response, _ incoming: Request, started: UInt64) {
+        writeResponse(response, to: request)
+        FCGX_Finish_r(request)
+        let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
+        logger.info("request", metadata: [
+            "method": "\(incoming.method)", "path": "\(incoming.path)", "status": "\(response.status)",
+            "ms": "\(Self.milliseconds(micros: micros))", "user": "\(incoming.remoteUser ?? "-")",
+        ])
     }
 
     /// "12.34" from microseconds, without Foundation's String(format:) (costly per request).
@@ -288,6 +319,14 @@ private final class ListenWaiter {
         var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
         return poll(&pfd, 1, milliseconds) > 0
     }
+}
+
+/// An accepted FastCGI request on its way from a request worker to an SMTP pool
+/// thread. @unchecked: ownership moves; the worker never touches it again after
+/// `submit`, so only one thread uses the pointer at any time.
+private struct HandedRequest: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<FCGX_Request>
+    init(_ pointer: UnsafeMutablePointer<FCGX_Request>) { self.pointer = pointer }
 }
 
 /// A count incremented from many threads.

@@ -79,6 +79,19 @@ final class Runtime: @unchecked Sendable {
     /// has company; it costs an uncontended lock.
     let settingsReads = ReadCoalescer<(SettingsSnapshot, Int?)>()
 
+    /// The SMTP sessions this process may run at once (`smtp_sessions`), shared by every
+    /// worker: a test email beyond them is answered 503 at once.
+    lazy var smtpSlots = SmtpSlots(capacity: config.smtpSessions)
+
+    /// The threads that run SMTP sessions for the FastCGI workers, one database
+    /// connection each (for the audit row written when a session ends).
+    func makeSmtpPool() -> SmtpWorkPool {
+        SmtpWorkPool(threads: smtpSlots.capacity, logger: logger) { [self] in
+            MariaDBLibrary.threadDidStart()
+            return RepositoryFactory.make(self)
+        }
+    }
+
     /// A handler with its own database connection, for one worker thread; its GET
     /// reads go through the process's `settingsReads`.
     /// - Parameter synchronousNotifications: CGI mode, where the process exits right
@@ -89,6 +102,8 @@ final class Runtime: @unchecked Sendable {
         let repository = CoalescingSettingsRepository(base: store, reads: settingsReads)
         var handler = APIHandler(policy: config.access, repository: repository, vault: vault, logger: logger)
         handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)
+        handler.smtpCapacity = smtpSlots
+        handler.sessionLimit = config.smtpSessionLimit
         if !notifier.targets.isEmpty {
             let notifier = self.notifier
             if synchronousNotifications {

@@ -340,7 +340,7 @@ final class TLSStream: ByteStream {
             case SSL_ERROR_WANT_READ:
                 try socket.waitReadable(deadline: deadline)
             case SSL_ERROR_WANT_WRITE:
-                try pollDescriptor(socket.descriptor, events: Int16(POLLOUT), deadline: deadline)
+                try socket.waitWritable(deadline: deadline)
             case SSL_ERROR_ZERO_RETURN:
                 throw StreamFailure.closed("close_notify")
             case SSL_ERROR_SYSCALL:

@@ -50,6 +50,8 @@ enum StreamFailure: Error, CustomStringConvertible {
     case system(function: String, errno: Int32)
     /// OpenSSL failed during the handshake or I/O; `errors` is the drained error queue.
     case tls(function: String, errors: [String])
+    /// The caller went away (its ``SessionAbort`` descriptor hung up): stop at once.
+    case abandoned
 
     var description: String {
         switch self {
@@ -57,6 +59,7 @@ enum StreamFailure: Error, CustomStringConvertible {
         case .closed(let why): return "connection closed by the server (\(why))"
         case .system(let function, let code): return "\(function): \(String(cString: strerror(code))) (errno \(code))"
         case .tls(let function, let errors): return "\(function): " + (errors.isEmpty ? "TLS failure" : errors.joined(separator: "; "))
+        case .abandoned: return "abandoned: the caller went away"
         }
     }
 }

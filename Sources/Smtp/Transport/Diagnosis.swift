@@ -18,6 +18,8 @@ enum Diagnosis {
         var sessionDeadlineHit = false
         /// The command whose reply was awaited ("EHLO", "end of data"…).
         var command: String = ""
+        /// The caller's limit that lowered `sessionTimeout`, if any (`SmtpSettings.sessionLimitName`).
+        var sessionLimitName: String?
     }
 
     static func seconds(_ value: Double) -> String {
@@ -79,6 +81,9 @@ enum Diagnosis {
         switch failure {
         case .timeout:
             if context.sessionDeadlineHit {
+                if let limit = context.sessionLimitName {
+                    return (.timeout, "stopped after \(seconds(context.sessionTimeout)), the longest one session may take here (\(limit)), during \(stage.rawValue): the server answers too slowly; check it, or lower the timeouts")
+                }
                 return (.timeout, "the session deadline of \(seconds(context.sessionTimeout)) passed during \(stage.rawValue)")
             }
             let limit = seconds(context.commandTimeout)
@@ -120,6 +125,8 @@ enum Diagnosis {
                 return (.tlsHandshake, "the server does not know the name \(context.host) (SNI); use the host name of its certificate")
             }
             return (.tlsHandshake, "TLS handshake failed: " + (errors.first ?? "unknown OpenSSL error"))
+        case .abandoned:
+            return (.timeout, "abandoned during \(stage.rawValue): the client went away (the browser cancelled or the web server gave up)")
         }
     }
 
@@ -129,6 +136,8 @@ enum Diagnosis {
         switch failure {
         case .resolveTimeout:
             return (.dns, .timeout, "the name \(context.host) did not resolve within the deadline: check the DNS resolver")
+        case .abandoned:
+            return (.connect, .timeout, "abandoned while connecting to \(target): the client went away (the browser cancelled or the web server gave up)")
         case .resolve(let code, let message):
             if code == EAI_AGAIN {
                 return (.dns, .timeout, "DNS lookup of \(context.host) failed temporarily (\(message)); try again")

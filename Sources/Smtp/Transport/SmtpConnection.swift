@@ -72,12 +72,14 @@ public final class SmtpConnection {
         let socket: SocketStream
         do {
             socket = try SocketStream.connect(host: settings.host, port: settings.port,
-                                              connectTimeout: settings.connectTimeout, deadline: sessionDeadline)
+                                              connectTimeout: settings.connectTimeout, deadline: sessionDeadline,
+                                              abort: settings.abort)
         } catch let failure as ConnectFailure {
             let (stage, kind, hint) = Diagnosis.connect(failure, context: context)
             var transcript = TranscriptRecorder(start: start)
             transcript.note("connect to \(settings.host):\(settings.port) failed: \(hint)")
-            throw SmtpError(stage: stage, kind: kind, hint: hint, transcript: transcript.transcript, underlying: failure)
+            let underlying: any Error = { if case .abandoned = failure { return SessionAbandoned() } else { return failure } }()
+            throw SmtpError(stage: stage, kind: kind, hint: hint, transcript: transcript.transcript, underlying: underlying)
         }
         if spinForReplies { socket.replyWait = ReplyWait() }
         let connection = SmtpConnection(settings: settings, stream: socket, socket: socket,
@@ -715,6 +717,7 @@ public final class SmtpConnection {
         context.sessionDeadlineHit = sessionLimited
         let (kind, hint) = Diagnosis.stream(failure, stage: stage, context: context)
         recorder.note("\(failure): \(hint)")
+        if case .abandoned = failure { return makeError(stage: stage, kind: kind, hint: hint, underlying: SessionAbandoned()) }
         return makeError(stage: stage, kind: kind, hint: hint, underlying: failure)
     }
 
@@ -741,5 +744,6 @@ extension Diagnosis.Context {
     init(settings: SmtpSettings) {
         self.init(host: settings.host, port: settings.port, security: settings.security, commandTimeout: settings.commandTimeout,
                   connectTimeout: settings.connectTimeout, sessionTimeout: settings.sessionTimeout)
+        sessionLimitName = settings.sessionLimitName
     }
 }

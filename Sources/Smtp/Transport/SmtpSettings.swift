@@ -77,6 +77,12 @@ public struct SmtpSettings: Sendable {
     public var sessionTimeout: Double = 120
     /// Allows PLAIN and LOGIN over a connection without TLS. Off by default.
     public var allowCleartextAuthentication = false
+    /// Ends the session at once when the caller goes away (see ``SessionAbort``).
+    public var abort: SessionAbort?
+    /// Set when `sessionTimeout` was lowered to a limit of the caller's (e.g. the
+    /// responder's `smtp_session_limit`): the timeout hint names it, so a person
+    /// knows which setting stopped the session.
+    public var sessionLimitName: String?
 
     /// Makes settings with the defaults of DESIGN.md (timeouts 10 s / 30 s, full verification).
     public init(host: String, port: Int, security: Security) {

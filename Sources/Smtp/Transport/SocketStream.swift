@@ -24,18 +24,35 @@ func syscallRetryingEINTR<T: BinaryInteger>(_ function: String, _ body: () -> T)
     }
 }
 
+/// Linux's POLLRDHUP (the peer closed or shut down its side): <poll.h> defines it only
+/// under _GNU_SOURCE, which Swift's Glibc module does not set. Kernel ABI, stable since 2.6.17.
+let pollReadHangUp: Int16 = 0x2000
+
 /// Waits until `fd` is readable (`POLLIN`) or writable (`POLLOUT`), or the deadline.
-/// Throws `.timeout` when the deadline passes.
-func pollDescriptor(_ fd: Int32, events: Int16, deadline: Deadline) throws {
+/// Throws `.timeout` when the deadline passes, and `.abandoned` at once when `abort`'s
+/// descriptor hangs up.
+func pollDescriptor(_ fd: Int32, events: Int16, deadline: Deadline, abort: SessionAbort? = nil) throws {
     while true {
-        var entry = pollfd(fd: fd, events: events, revents: 0)
+        var entries = [pollfd(fd: fd, events: events, revents: 0)]
+        // POLLRDHUP alone: only a hang-up of the caller's connection counts, not data on it.
+        if let abort { entries.append(pollfd(fd: abort.descriptor, events: pollReadHangUp, revents: 0)) }
         // With the deadline passed this still polls once (timeout 0): ready data counts.
-        let result = poll(&entry, 1, deadline.pollMilliseconds)
-        if result > 0 { return }  // readable, writable, or an error/hangup the next call reports
+        let result = poll(&entries, nfds_t(entries.count), deadline.pollMilliseconds)
+        if result > 0 {
+            if entries.count > 1, entries[1].revents != 0 { throw StreamFailure.abandoned }
+            return  // readable, writable, or an error/hangup the next call reports
+        }
         if result == 0 { if deadline.hasPassed { throw StreamFailure.timeout } else { continue } }
         if errno == EINTR { continue }
         throw StreamFailure.system(function: "poll", errno: errno)
     }
+}
+
+/// True when `abort`'s descriptor has hung up (checked without waiting).
+func hasHungUp(_ abort: SessionAbort?) -> Bool {
+    guard let abort else { return false }
+    var entry = pollfd(fd: abort.descriptor, events: pollReadHangUp, revents: 0)
+    return poll(&entry, 1, 0) > 0 && entry.revents != 0
 }
 
 /// Whether `fd` has data (or an error/hangup) right now, without waiting.
@@ -58,6 +75,8 @@ enum ConnectFailure: Error {
     /// getaddrinfo failed (`EAI_*` code and its message), or timed out.
     case resolve(code: Int32, message: String)
     case resolveTimeout
+    /// The caller went away while resolving or connecting.
+    case abandoned
     /// Every address failed; the last failure per address.
     case connect([(address: String, failure: StreamFailure)])
 }
@@ -68,9 +87,13 @@ final class SocketStream: ByteStream {
     /// The address connected to ("127.0.0.1" or "::1").
     let remoteAddress: String
 
-    private init(fd: Int32, remoteAddress: String) {
+    /// Ends every wait at once when the caller goes away.
+    let abort: SessionAbort?
+
+    private init(fd: Int32, remoteAddress: String, abort: SessionAbort?) {
         self.fd = fd
         self.remoteAddress = remoteAddress
+        self.abort = abort
     }
 
     deinit { close() }
@@ -84,8 +107,13 @@ final class SocketStream: ByteStream {
         if let replyWait {
             try replyWait.waitReadable(fd, deadline: deadline)
         } else {
-            try pollDescriptor(fd, events: Int16(POLLIN), deadline: deadline)
+            try pollDescriptor(fd, events: Int16(POLLIN), deadline: deadline, abort: abort)
         }
+    }
+
+    /// Waits until the socket is writable or the deadline passes (TLS uses it too).
+    func waitWritable(deadline: Deadline) throws {
+        try pollDescriptor(fd, events: Int16(POLLOUT), deadline: deadline, abort: abort)
     }
 
     /// The descriptor, for layering TLS over it. -1 once closed.
@@ -120,7 +148,7 @@ final class SocketStream: ByteStream {
             }) {
                 offset += sent
             } else {
-                try pollDescriptor(fd, events: Int16(POLLOUT), deadline: deadline)
+                try waitWritable(deadline: deadline)
             }
         }
     }
@@ -129,14 +157,18 @@ final class SocketStream: ByteStream {
 
     /// Resolves `host` and connects to each address in turn (IPv6 and IPv4, in the
     /// resolver's order), each attempt bounded by `connectTimeout` and all by `deadline`.
-    static func connect(host: String, port: Int, connectTimeout: Double, deadline: Deadline) throws -> SocketStream {
+    static func connect(host: String, port: Int, connectTimeout: Double, deadline: Deadline,
+                        abort: SessionAbort? = nil) throws -> SocketStream {
         // Resolving counts against the connect timeout too.
-        let addresses = try resolve(host: host, port: port, deadline: min(deadline, Deadline.after(seconds: connectTimeout)))
+        let addresses = try resolve(host: host, port: port, deadline: min(deadline, Deadline.after(seconds: connectTimeout)),
+                                    abort: abort)
         var failures: [(address: String, failure: StreamFailure)] = []
         for address in addresses {
             let attemptDeadline = min(deadline, Deadline.after(seconds: connectTimeout))
             do {
-                return try connect(to: address, deadline: attemptDeadline)
+                return try connect(to: address, deadline: attemptDeadline, abort: abort)
+            } catch StreamFailure.abandoned {
+                throw ConnectFailure.abandoned
             } catch let failure as StreamFailure {
                 failures.append((address.text, failure))
                 if deadline.hasPassed { break }
@@ -145,11 +177,11 @@ final class SocketStream: ByteStream {
         throw ConnectFailure.connect(failures)
     }
 
-    private static func connect(to address: ResolvedAddress, deadline: Deadline) throws -> SocketStream {
+    private static func connect(to address: ResolvedAddress, deadline: Deadline, abort: SessionAbort?) throws -> SocketStream {
         guard let fd = try syscallRetryingEINTR("socket", {
             socket(address.family, address.socketType | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), address.proto)
         }) else { throw StreamFailure.system(function: "socket", errno: errno) }
-        let stream = SocketStream(fd: fd, remoteAddress: address.text)
+        let stream = SocketStream(fd: fd, remoteAddress: address.text, abort: abort)
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let started = address.storage.withUnsafeBytes { raw -> Int32 in
@@ -160,7 +192,7 @@ final class SocketStream: ByteStream {
             guard code == EINPROGRESS || code == EINTR || code == EAGAIN else {
                 throw StreamFailure.system(function: "connect", errno: code)
             }
-            try pollDescriptor(fd, events: Int16(POLLOUT), deadline: deadline)
+            try stream.waitWritable(deadline: deadline)
             var soError: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
             _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &length)
@@ -172,7 +204,7 @@ final class SocketStream: ByteStream {
     /// getaddrinfo has no timeout of its own, so it runs on a helper thread; when the
     /// deadline passes first the caller gets `.resolveTimeout` and the thread finishes
     /// (and is forgotten) on its own. IP literals resolve inline.
-    static func resolve(host: String, port: Int, deadline: Deadline) throws -> [ResolvedAddress] {
+    static func resolve(host: String, port: Int, deadline: Deadline, abort: SessionAbort? = nil) throws -> [ResolvedAddress] {
         let literal = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         if isIPLiteral(literal) {
             return try getAddresses(host: literal, port: port, numeric: true)
@@ -195,7 +227,9 @@ final class SocketStream: ByteStream {
         while box.result == nil {
             let remaining = Double(deadline.pollMilliseconds) / 1000
             if remaining <= 0 { throw ConnectFailure.resolveTimeout }
-            _ = box.condition.wait(until: Date(timeIntervalSinceNow: remaining))
+            if hasHungUp(abort) { throw ConnectFailure.abandoned }
+            // In slices of a quarter second when someone may go away meanwhile.
+            _ = box.condition.wait(until: Date(timeIntervalSinceNow: abort == nil ? remaining : min(remaining, 0.25)))
         }
         return try box.result!.get()
     }
