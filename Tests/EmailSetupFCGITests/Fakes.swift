@@ -60,6 +60,21 @@ final class MemorySettingsRepository: SettingsRepository {
         return Int64(auditRows.count)
     }
 
+    func appendAggregatedAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws {
+        if let failWith { throw failWith }
+        // One row per action, outcome, actor and minute, like SettingsStore.
+        let minute = Int(Date().timeIntervalSince1970 / 60)
+        if let i = auditRows.lastIndex(where: { $0.action == action && $0.outcome == outcome && $0.actor == actor
+                                                && Int($0.at.timeIntervalSince1970 / 60) == minute && $0.lastAt != nil }) {
+            auditRows[i].count += 1
+            auditRows[i].lastAt = Date()
+            return
+        }
+        auditRows.append(AuditEntry(id: Int64(auditRows.count + 1), at: Date(), actor: actor, remoteAddress: remoteAddress,
+                                    action: action, outcome: outcome, detail: detail, settingsVersion: settingsVersion,
+                                    count: 1, lastAt: Date()))
+    }
+
     func audit(limit: Int, offset: Int) throws -> [AuditEntry] {
         Array(auditRows.reversed().dropFirst(offset).prefix(limit))
     }

@@ -34,6 +34,10 @@ struct ResponderConfig: Sendable {
     /// The bytes sent to socket targets.
     var notifyMessage: [UInt8]
     var logLevel: String
+    /// Settings versions kept in history (the current one and the last known good always are).
+    var historyKeep: Int
+    /// Days of audit log kept.
+    var auditKeepDays: Int
 
     /// How to reach MariaDB.
     struct DatabaseSettings: Sendable {
@@ -61,6 +65,7 @@ struct ResponderConfig: Sendable {
         ("test_rate_limit_per_user", "10"), ("test_rate_limit_total", "60"),
         ("socket_mode", "0660"), ("socket_group", ""),
         ("notify", ""), ("notify_timeout", "1"), ("notify_message", "SYSTEM_UPDATED*RESET*"), ("log_level", "info"),
+        ("history_keep", "500"), ("audit_keep_days", "365"),
     ]
 
     /// Reads the file at `path` (nil: the default path, which may be absent when
@@ -148,7 +153,9 @@ struct ResponderConfig: Sendable {
             notify: notify,
             notifyTimeout: notifyTimeout,
             notifyMessage: Array(value("notify_message").utf8),
-            logLevel: value("log_level"))
+            logLevel: value("log_level"),
+            historyKeep: try int("history_keep", 1...1_000_000),
+            auditKeepDays: try int("audit_keep_days", 1...36_500))
     }
 
     /// The database password: the first line of `db_password_file`, or "".
