@@ -37,6 +37,7 @@ final class FuzzRepository: SettingsRepository {
         return try saveSettings(values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
     }
     func appendAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws -> Int64 { 1 }
+    func appendAggregatedAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws {}
     func audit(limit: Int, offset: Int) throws -> [AuditEntry] { [] }
     func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision { .allowed(remaining: limit - 1) }
     func versionsWithSuccessfulTests(limit: Int) throws -> [Int] { [] }

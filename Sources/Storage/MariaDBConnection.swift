@@ -849,7 +849,9 @@ public final class MariaDBConnection {
             self.session = session
             logger.debug("connected to the database", metadata: ["database": "\(configuration)"])
         } catch {
-            logger.warning("cannot connect to the database", metadata: [
+            // Debug, not warning: while the database is down every unit of work lands
+            // here, and the responder logs outages itself, once (StorageOutageLog).
+            logger.debug("cannot connect to the database", metadata: [
                 "database": "\(configuration)", "error": "\(error)",
                 "after_ms": "\(Int(Date().timeIntervalSince(started) * 1000))",
             ])

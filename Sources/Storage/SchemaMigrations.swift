@@ -94,6 +94,21 @@ public enum SchemaMigrations {
             CREATE INDEX IF NOT EXISTS audit_log_success ON audit_log (action, outcome, settings_version)
             """,
         ]),
+        Migration(version: 4, name: "aggregated audit rows", statements: [
+            // Repeated refusals (429, 403) are one row per action, outcome, user and
+            // minute: `occurrences` counts them, `last_at` is the latest, and
+            // `aggregated_minute` (NULL on every other row, so those never collide) is
+            // the minute the unique key groups by.
+            """
+            ALTER TABLE audit_log
+              ADD COLUMN IF NOT EXISTS occurrences       INT         NOT NULL DEFAULT 1,
+              ADD COLUMN IF NOT EXISTS last_at           DATETIME(6) NULL,
+              ADD COLUMN IF NOT EXISTS aggregated_minute DATETIME    NULL
+            """,
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS audit_log_aggregate ON audit_log (aggregated_minute, action, outcome, actor)
+            """,
+        ]),
     ]
 
     /// The highest version this build knows.

@@ -53,6 +53,12 @@ public struct AuditEntry: Sendable, Equatable {
     public var detail: String?
     /// The settings version the action concerned, if any.
     public var settingsVersion: Int?
+    /// How many events this row stands for: 1, or for an aggregated refusal (see
+    /// ``SettingsStore/appendAggregatedAudit(action:outcome:actor:remoteAddress:detail:settingsVersion:)``)
+    /// how many came in its minute.
+    public var count: Int = 1
+    /// For an aggregated row, when the latest of its events came (``at`` is the first).
+    public var lastAt: Date? = nil
 }
 
 /// The answer of ``SettingsStore/recordAndCount(bucket:window:limit:)``.

@@ -165,6 +165,74 @@ final class APIHandlerTests: XCTestCase {
         XCTAssertEqual(r.json["data"]?["smtp_password_set"], .bool(false))
     }
 
+    func testSaveThatChangesNothingWritesNothing() {
+        var committed: [Int] = []
+        handler.settingsCommitted = { committed.append($0) }
+        XCTAssertEqual(handler.handle(post("/api/setup/email_smtp", valid)).status, 200)
+        XCTAssertEqual(repository.version, 1)
+        repository.values["smtp_password"] = "v1:k:sealed"
+        let auditBefore = repository.auditRows.count
+
+        // The same values again (spelled differently: canonical forms are compared),
+        // with a current If-Match, "*", or none; the stored password stays as it is.
+        for (body, ifMatch) in [(valid, nil), (valid, "\"1\""), (#"{"data":{"smtp_connection_type":"starttls"}}"#, "*"), (#"{"data":{}}"#, nil)] {
+            let r = handler.handle(post("/api/setup/email_smtp", body, headers: ifMatch.map { ["if-match": $0] } ?? [:]))
+            XCTAssertEqual(r.status, 200, "\(body): \(String(decoding: r.body, as: UTF8.self))")
+            XCTAssertEqual(r.header("ETag"), "\"1\"")
+            XCTAssertEqual(r.data("smtp_settings_version"), "1")
+            XCTAssertEqual(r.data("smtp_port"), "587")
+            XCTAssertEqual(r.json["data"]?["smtp_password_set"], .bool(true))
+            XCTAssertEqual(r.json["data"]?["unchanged"], .bool(true))
+        }
+        XCTAssertEqual(repository.version, 1, "no new version")
+        XCTAssertEqual(repository.saves.count, 1, "no save reached the repository (so no history or audit row)")
+        XCTAssertEqual(repository.auditRows.count, auditBefore)
+        XCTAssertEqual(committed, [1], "no notification for a save that changed nothing")
+
+        // A stale If-Match is a 409 even when nothing would change.
+        let stale = handler.handle(post("/api/setup/email_smtp", valid, headers: ["if-match": "\"0\""]))
+        XCTAssertEqual(stale.status, 409)
+        XCTAssertEqual(stale.header("ETag"), "\"1\"")
+
+        // Any real change is a save again; so is clearing the password.
+        XCTAssertEqual(handler.handle(post("/api/setup/email_smtp", #"{"data":{"smtp_port":"2525"}}"#)).header("ETag"), "\"2\"")
+        XCTAssertEqual(handler.handle(post("/api/setup/email_smtp", #"{"data":{"smtp_password":""}}"#)).header("ETag"), "\"3\"")
+        XCTAssertEqual(handler.handle(post("/api/setup/email_smtp", #"{"data":{"smtp_password":""}}"#)).header("ETag"), "\"3\"",
+                       "clearing a password that is already clear changes nothing")
+        XCTAssertEqual(committed, [1, 2, 3])
+    }
+
+    func testRefusalsAreAuditedAsOneRowPerUserAndMinuteWithACount() {
+        handler.policy.admins = ["alice"]
+        for _ in 0..<30 { XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: "mallory")).status, 403) }
+        var noHeader = post("/api/setup/email_smtp", valid, user: "alice")
+        noHeader.headers["x-requested-with"] = nil
+        for _ in 0..<5 { XCTAssertEqual(handler.handle(noHeader).status, 403) }
+        XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: nil)).status, 401)
+
+        let summary = repository.auditRows.map { "\($0.action) \($0.outcome) \($0.actor) ×\($0.count)" }
+        XCTAssertEqual(summary, ["access.refused not_admin mallory ×30", "access.refused csrf alice ×5"])
+        let listed = handler.handle(get("/api/setup/email_audit", user: "alice"))
+        guard case let .array(entries)? = listed.json["data"]?["entries"], entries.count == 2 else {
+            return XCTFail(String(decoding: listed.body, as: UTF8.self))
+        }
+        let first = entries[1]  // newest first
+        XCTAssertEqual(first["count"], .number(30))
+        XCTAssertEqual(first["detail"]?["path"], "/api/setup/email_smtp")
+        XCTAssertNotEqual(first["last_at"], .null)
+    }
+
+    func testRateLimitRefusalsAreAggregated() {
+        handler.smtp = ScriptedSmtp()
+        handler.limits = TestRateLimits(perUser: 2, total: 100)
+        repository.values = ["from_address": "app@example.com", "smtp_host": "smtp.example.com"]
+        repository.version = 1
+        let statuses = (0..<32).map { _ in handler.handle(post("/api/setup/email_check", "")).status }
+        XCTAssertEqual(statuses.filter { $0 == 429 }.count, 30, "\(statuses)")
+        let limited = repository.auditRows.filter { $0.outcome == "rate_limited" }
+        XCTAssertEqual(limited.map(\.count), [30])
+    }
+
     func testPercentEncodedTestAddressRoutes() {
         let r = handler.handle(post("/api/setup/email_test/ops%40example.com", ""))
         XCTAssertNotEqual(r.status, 404)

@@ -60,6 +60,21 @@ final class MemorySettingsRepository: SettingsRepository {
         return Int64(auditRows.count)
     }
 
+    func appendAggregatedAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws {
+        if let failWith { throw failWith }
+        // One row per action, outcome, actor and minute, like SettingsStore.
+        let minute = Int(Date().timeIntervalSince1970 / 60)
+        if let i = auditRows.lastIndex(where: { $0.action == action && $0.outcome == outcome && $0.actor == actor
+                                                && Int($0.at.timeIntervalSince1970 / 60) == minute && $0.lastAt != nil }) {
+            auditRows[i].count += 1
+            auditRows[i].lastAt = Date()
+            return
+        }
+        auditRows.append(AuditEntry(id: Int64(auditRows.count + 1), at: Date(), actor: actor, remoteAddress: remoteAddress,
+                                    action: action, outcome: outcome, detail: detail, settingsVersion: settingsVersion,
+                                    count: 1, lastAt: Date()))
+    }
+
     func audit(limit: Int, offset: Int) throws -> [AuditEntry] {
         Array(auditRows.reversed().dropFirst(offset).prefix(limit))
     }
@@ -125,6 +140,33 @@ func post(_ path: String, _ body: String, user: String? = "admin", headers: [Str
 
 func get(_ path: String, user: String? = "admin") -> Request {
     Request(method: "GET", path: path, headers: ["host": "127.0.0.1:8080"], remoteUser: user, remoteAddress: "127.0.0.1")
+}
+
+/// Records log entries for assertions, as swift-log's own TestLogger does.
+struct RecordingLogHandler: LogHandler {
+    struct Entry { let level: Logger.Level; let message: String; let metadata: [String: String] }
+
+    final class Store: @unchecked Sendable {
+        private let lock = NSLock()
+        private var storage: [Entry] = []
+        func append(_ entry: Entry) { lock.lock(); storage.append(entry); lock.unlock() }
+        var entries: [Entry] { lock.lock(); defer { lock.unlock() }; return storage }
+    }
+
+    let store: Store
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var flat: [String: String] = [:]
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { flat[key] = "\(value)" }
+        store.append(Entry(level: event.level, message: "\(event.message)", metadata: flat))
+    }
 }
 
 extension APIHandler {

@@ -39,6 +39,21 @@ final class ResponderConfigTests: XCTestCase {
         }
     }
 
+    func testRetentionDefaultsOverridesAndBadValues() throws {
+        let path = try write("db_socket = /x\nhistory_keep = 20\n")
+        let defaults = try ResponderConfig.load(path: try write("db_socket = /x\n"), environment: [:])
+        XCTAssertEqual([defaults.historyKeep, defaults.auditKeepDays], [500, 365])
+        let c = try ResponderConfig.load(path: path, environment: ["EMAILSETUP_AUDIT_KEEP_DAYS": "30"])
+        XCTAssertEqual([c.historyKeep, c.auditKeepDays], [20, 30])
+        for (key, bad) in [("history_keep", "0"), ("history_keep", "many"), ("audit_keep_days", "-1"), ("audit_keep_days", "40000")] {
+            XCTAssertThrowsError(try ResponderConfig.load(path: path, environment: ["EMAILSETUP_" + key.uppercased(): bad])) { error in
+                let line = "\(error)"
+                XCTAssertTrue(line.contains(key) && line.contains("\"\(bad)\"") && line.contains("EMAILSETUP_"), line)
+                XCTAssertFalse(line.contains("\n"))
+            }
+        }
+    }
+
     func testHostPortParsing() {
         XCTAssertEqual(ServeCommand.parseHostPort("127.0.0.1:9000").map { "\($0.0)|\($0.1)" }, "127.0.0.1|9000")
         XCTAssertEqual(ServeCommand.parseHostPort("[::1]:9000").map { "\($0.0)|\($0.1)" }, "::1|9000")

@@ -227,30 +227,3 @@ private enum TestSocket {
         return count > 0 ? Array(buffer[..<count]) : []
     }
 }
-
-/// Records log entries for assertions, as swift-log's own TestLogger does.
-private struct RecordingLogHandler: LogHandler {
-    struct Entry { let level: Logger.Level; let message: String; let metadata: [String: String] }
-
-    final class Store: @unchecked Sendable {
-        private let lock = NSLock()
-        private var storage: [Entry] = []
-        func append(_ entry: Entry) { lock.lock(); storage.append(entry); lock.unlock() }
-        var entries: [Entry] { lock.lock(); defer { lock.unlock() }; return storage }
-    }
-
-    let store: Store
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var flat: [String: String] = [:]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { flat[key] = "\(value)" }
-        store.append(Entry(level: event.level, message: "\(event.message)", metadata: flat))
-    }
-}

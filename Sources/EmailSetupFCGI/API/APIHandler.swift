@@ -32,6 +32,8 @@ struct APIHandler {
     /// Names this system in test emails (the host name by default).
     var systemName = ProcessInfo.processInfo.hostName
     var logger: Logger
+    /// Logs database outages once, then as counts (shared by the process's workers).
+    var storageOutage: StorageOutageLog
 
     init(policy: AccessPolicy = AccessPolicy(), repository: SettingsRepository, vault: PasswordVault? = nil,
          validator: SettingsValidator = SettingsValidator(), logger: Logger) {
@@ -40,6 +42,7 @@ struct APIHandler {
         self.vault = vault
         self.validator = validator
         self.logger = logger
+        self.storageOutage = StorageOutageLog(logger: logger)
     }
 
     /// Answers one request. Never throws: every failure becomes a JSON error.
@@ -47,7 +50,16 @@ struct APIHandler {
         do {
             return try route(request)
         } catch let error as APIError {
+            if error.status == 403, let (topic, _) = error.errors.first, topic == "auth" || topic == "csrf" {
+                // Thrown by authorize and checkCSRF; a flood of them is one row a minute.
+                auditRefusal("access.refused", topic == "auth" ? "not_admin" : "csrf", request.remoteUser ?? "anonymous", request,
+                             nil, detail: [("method", .string(request.method)), ("path", .string(String(request.path.prefix(200))))])
+            }
             return error.response
+        } catch let error as StorageError where error.code == .unavailable {
+            // Logged once per outage, then as counts (StorageOutageLog), not per request.
+            storageOutage.requestFailed(error: error, path: request.path)
+            return APIError(error).response
         } catch let error as StorageError {
             let apiError = APIError(error)
             if apiError.status >= 500 {
@@ -258,6 +270,17 @@ struct APIHandler {
                 throw APIError.badRequest(SettingsKey.password.rawValue,
                                           "could not be decrypted: \(error.message). Encrypt it with the key from GET /api/setup/email_public_key (RSA-OAEP, SHA-256), base64.")
             }
+        }
+        if toSave.allSatisfy({ stored.values[$0.key] ?? "" == $0.value }) {
+            // Nothing would change: no version, history row, audit row or notification.
+            // A stale If-Match is still a 409, as it would be for any other save: the
+            // client's view is out of date either way (docs/DECISIONS.md).
+            if let expected, expected != stored.version {
+                throw APIError(StorageError(.conflict, "stale If-Match", currentVersion: stored.version))
+            }
+            let view = Self.publicView(SettingsSnapshot(values: stored.values, version: stored.version), lastKnownGood: good)
+                + [("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) })), ("unchanged", true)]
+            return .success(.object(view), headers: [("ETag", ETag.format(stored.version))])
         }
         let version = try repository.saveSettings(toSave, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress)
         logger.info("settings saved", metadata: ["version": "\(version)", "user": "\(actor)"])

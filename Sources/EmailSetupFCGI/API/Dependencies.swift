@@ -25,6 +25,9 @@ protocol SettingsRepository: AnyObject {
     /// Appends one audit row.
     @discardableResult
     func appendAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws -> Int64
+    /// Counts a repeated refusal (429, 403) in one audit row per action, outcome,
+    /// user and minute, instead of one row per request.
+    func appendAggregatedAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws
     /// The audit log, newest first.
     func audit(limit: Int, offset: Int) throws -> [AuditEntry]
     /// Counts one event against a sliding-window limit shared by all responders.

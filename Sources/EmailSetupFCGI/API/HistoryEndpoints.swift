@@ -70,6 +70,9 @@ extension APIHandler {
                 ("outcome", .string(e.outcome)),
                 ("detail", e.detail.flatMap { try? JSONValue.parse(Array($0.utf8)) } ?? e.detail.map { .string($0) } ?? .null),
                 ("settings_version", e.settingsVersion.map { .number(Double($0)) } ?? .null),
+                // How many refusals an aggregated row stands for (1 for every other row),
+                // and when the latest came.
+                ("count", .number(Double(e.count))), ("last_at", e.lastAt.map { .string(Self.iso8601($0)) } ?? .null),
             ])
         }
         return .success(.object([("entries", .array(rows)), ("limit", .number(Double(limit))), ("offset", .number(Double(offset)))]))

@@ -182,7 +182,7 @@ extension APIHandler {
         for (bucket, limit) in [("smtp-test:user:\(actor)", limits.perUser), ("smtp-test:all", limits.total)] {
             if case let .limited(retryAfter) = try repository.recordAndCount(bucket: String(bucket.prefix(191)), window: 60, limit: limit) {
                 let seconds = max(1, Int(retryAfter.rounded(.up)))
-                try audit(action, "rate_limited", actor, request, version, detail: [("bucket", .string(bucket))])
+                auditRefusal(action, "rate_limited", actor, request, version, detail: [("bucket", .string(bucket))])
                 throw APIError(429, "rate_limit",
                                "Too many test emails and checks (at most \(limit) a minute\(bucket.hasSuffix(":all") ? " for everyone together" : " per user")); try again in \(seconds) s.",
                                headers: [("Retry-After", String(seconds))])

@@ -52,7 +52,7 @@ struct RotateKeyCommand: ParsableCommand {
         do {
             let previous = try keyring.currentKeyID()
             let newID = try keyring.rotate()
-            let store = SettingsStore(configuration: runtime.databaseConfiguration, logger: runtime.logger)
+            let store = RepositoryFactory.make(runtime)
             _ = try store.migrate()
             let count = try store.rewriteSecrets(actor: actor) { try runtime.secrets.reseal($0) }
             // Committed: find the keys stored values still name, and retire the rest.

@@ -34,6 +34,10 @@ struct ResponderConfig: Sendable {
     /// The bytes sent to socket targets.
     var notifyMessage: [UInt8]
     var logLevel: String
+    /// Settings versions kept in history (the current one and the last known good always are).
+    var historyKeep: Int
+    /// Days of audit log kept.
+    var auditKeepDays: Int
     /// SMTP sessions (test emails, checks) that may run at once, on their own threads.
     var smtpSessions: Int = 4
     /// Seconds one SMTP session of the API may take, whatever the saved timeouts say;
@@ -66,6 +70,7 @@ struct ResponderConfig: Sendable {
         ("test_rate_limit_per_user", "10"), ("test_rate_limit_total", "60"),
         ("socket_mode", "0660"), ("socket_group", ""),
         ("notify", ""), ("notify_timeout", "1"), ("notify_message", "SYSTEM_UPDATED*RESET*"), ("log_level", "info"),
+        ("history_keep", "500"), ("audit_keep_days", "365"),
         ("smtp_sessions", "4"), ("smtp_session_limit", "170"),
     ]
 
@@ -154,7 +159,9 @@ struct ResponderConfig: Sendable {
             notify: notify,
             notifyTimeout: notifyTimeout,
             notifyMessage: Array(value("notify_message").utf8),
-            logLevel: value("log_level"))
+            logLevel: value("log_level"),
+            historyKeep: try int("history_keep", 1...1_000_000),
+            auditKeepDays: try int("audit_keep_days", 1...36_500))
         config.smtpSessions = try int("smtp_sessions", 1...64)
         config.smtpSessionLimit = Double(try int("smtp_session_limit", 5...3600))
         return config

@@ -61,6 +61,11 @@ final class CoalescingSettingsRepository: SettingsRepository {
                              detail: detail, settingsVersion: settingsVersion)
     }
 
+    func appendAggregatedAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws {
+        try base.appendAggregatedAudit(action: action, outcome: outcome, actor: actor, remoteAddress: remoteAddress,
+                                       detail: detail, settingsVersion: settingsVersion)
+    }
+
     func audit(limit: Int, offset: Int) throws -> [AuditEntry] {
         try base.audit(limit: limit, offset: offset)
     }

@@ -2,10 +2,18 @@ import Logging
 import Storage
 
 /// Makes the per-thread settings repository: Storage's `SettingsStore`, which
-/// owns one MariaDB connection (opened lazily, reopened after an outage).
+/// owns one MariaDB connection (opened lazily, reopened after an outage) and prunes
+/// history and audit as configured (`history_keep`, `audit_keep_days`).
 enum RepositoryFactory {
     static func make(_ runtime: Runtime) -> SettingsStore {
-        SettingsStore(configuration: runtime.databaseConfiguration, logger: runtime.logger)
+        SettingsStore(configuration: runtime.databaseConfiguration, logger: runtime.logger, retention: runtime.retention)
+    }
+}
+
+extension Runtime {
+    /// The configured retention; the last known good is proven by `test.send`.
+    var retention: RetentionPolicy {
+        RetentionPolicy(historyKeep: config.historyKeep, auditKeepDays: config.auditKeepDays, provenBy: "test.send")
     }
 }
 

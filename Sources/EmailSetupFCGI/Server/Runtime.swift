@@ -78,6 +78,8 @@ final class Runtime: @unchecked Sendable {
     /// `ReadCoalescer`). CGI mode answers one request per process, so there it never
     /// has company; it costs an uncontended lock.
     let settingsReads = ReadCoalescer<(SettingsSnapshot, Int?)>()
+    /// Database outages logged once, then as counts, for all workers together.
+    let storageOutage = StorageOutageLog(logger: Logger(label: "emailsetup"))
 
     /// The SMTP sessions this process may run at once (`smtp_sessions`), shared by every
     /// worker: a test email beyond them is answered 503 at once.
@@ -99,8 +101,9 @@ final class Runtime: @unchecked Sendable {
     func makeHandler(synchronousNotifications: Bool = false) -> (Request) -> Response {
         MariaDBLibrary.threadDidStart()
         let store = RepositoryFactory.make(self)
-        let repository = CoalescingSettingsRepository(base: store, reads: settingsReads)
+        let repository = OutageObservingRepository(base: CoalescingSettingsRepository(base: store, reads: settingsReads), outage: storageOutage)
         var handler = APIHandler(policy: config.access, repository: repository, vault: vault, logger: logger)
+        handler.storageOutage = storageOutage
         handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)
         handler.smtpCapacity = smtpSlots
         handler.sessionLimit = config.smtpSessionLimit
