@@ -3,7 +3,7 @@ import Foundation
 /// A successful token answer (RFC 6749 §5.1).
 ///
 /// Its `description` never shows a token, so logging one by mistake leaks nothing.
-public struct TokenSet: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct TokenSet: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The bearer token for XOAUTH2 / OAUTHBEARER.
     public var accessToken: String
     /// Seconds from issue until the access token expires. A server that omits
@@ -30,8 +30,14 @@ public struct TokenSet: Sendable, Equatable, CustomStringConvertible, CustomDebu
         "TokenSet(access token: \(accessToken.count) chars, expires in \(expiresIn) s, refresh token: \(refreshToken == nil ? "no" : "yes"), scope: \(scope ?? "-"), account: \(account ?? "-"))"
     }
 
-    /// Same as `description`: no token in debugger output or `dump` either.
+    /// Same as `description`: no token in debugger output either.
     public var debugDescription: String { description }
+
+    /// What `dump` and debuggers show: everything but the tokens.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["expiresIn": expiresIn, "hasRefreshToken": refreshToken != nil,
+                                "scope": scope as Any, "account": account as Any])
+    }
 
     /// Parses a 2xx token answer.
     /// - Throws: `OAuthError` `protocol` when it is not JSON, has no `access_token`, or a

@@ -4,7 +4,7 @@ import XCTest
 final class PKCETests: XCTestCase {
     /// RFC 7636 Appendix B: the verifier and S256 challenge of the specification.
     func testAppendixBVector() throws {
-        let pkce = try PKCE(verifier: "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk")
+        let pkce = try PKCE(verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
         XCTAssertEqual(pkce.challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
         XCTAssertEqual(pkce.method, "S256")
     }
