@@ -81,6 +81,9 @@ public enum DevicePollResult: Sendable, Equatable {
 public enum RevocationOutcome: Sendable, Equatable {
     /// The server accepted the revocation (RFC 7009 also answers 200 for unknown tokens).
     case revoked
+    /// The server says the token was already invalid (Google answers `invalid_token`
+    /// with 400 where RFC 7009 §2.2 answers 200): nothing is left to revoke.
+    case alreadyInvalid
     /// The provider has no revocation endpoint (Microsoft): forgetting the token is all one can do.
     case unsupported
 }
@@ -153,24 +156,25 @@ public struct OAuthClient: Sendable {
     }
 
     /// Starts a device sign-in (RFC 8628 §3.1): show `userCode` and `verificationURI`.
-    /// Sends `client_id` and `scope` only, as Microsoft and Google document it.
+    /// A confidential client authenticates here as at the token endpoint (RFC 8628 §3.1
+    /// applies RFC 6749 §3.2.1); a public client (no secret) sends its `client_id` only.
     public func startDeviceAuthorization() throws -> DeviceAuthorization {
         guard let endpoint = config.endpoints.device else {
             throw OAuthError(kind: .invalidInput, hint: "this provider has no device authorization endpoint: enter it in the settings, or sign in from the settings page")
         }
-        let response = try post(endpoint, [("client_id", config.clientID), ("scope", config.scope)])
+        let response = try post(endpoint, [("scope", config.scope)] + clientAuthentication())
         guard (200..<300).contains(response.status) else {
             throw errorAnswer(response, endpoint: endpoint, request: .deviceAuthorization)
         }
         return try DeviceAuthorization.parse(response.body, status: response.status, endpoint: endpoint)
     }
 
-    /// Polls once for the device sign-in's tokens (RFC 8628 §3.4). Microsoft gets no
-    /// client secret here: its device flow runs as a public client flow.
+    /// Polls once for the device sign-in's tokens (RFC 8628 §3.4), with the same client
+    /// authentication as every token request.
     /// - Throws: `OAuthError` for `access_denied`, `expired_token` and every other error.
     public func pollDeviceAuthorization(deviceCode: String) throws -> DevicePollResult {
         var fields = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", deviceCode)]
-        fields += config.provider == .microsoft ? [("client_id", config.clientID)] : clientAuthentication()
+        fields += clientAuthentication()
         let response = try post(config.endpoints.token, fields)
         if (200..<300).contains(response.status) {
             return .granted(try TokenSet.parse(response.body, status: response.status, endpoint: config.endpoints.token))
@@ -187,10 +191,9 @@ public struct OAuthClient: Sendable {
     public func revoke(token: String, tokenTypeHint: String = "refresh_token") throws -> RevocationOutcome {
         guard let endpoint = config.endpoints.revocation else { return .unsupported }
         let response = try post(endpoint, [("token", token), ("token_type_hint", tokenTypeHint)] + clientAuthentication())
-        guard (200..<300).contains(response.status) else {
-            throw errorAnswer(response, endpoint: endpoint, request: .revocation)
-        }
-        return .revoked
+        if (200..<300).contains(response.status) { return .revoked }
+        if ["invalid_token", "invalid_grant"].contains(ProviderErrorBody.parse(response.body)?.error) { return .alreadyInvalid }
+        throw errorAnswer(response, endpoint: endpoint, request: .revocation)
     }
 
     // MARK: - Requests

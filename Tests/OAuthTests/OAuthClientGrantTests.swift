@@ -85,7 +85,7 @@ final class OAuthClientGrantTests: XCTestCase {
         let start = try client.startDeviceAuthorization()
         XCTAssertEqual(start.userCode, "WDJB-MJHT")
         XCTAssertEqual(start.interval, 1)
-        XCTAssertEqual(try lastRequest(marker: "client_id=client-1&scope").form, ["client_id": "client-1", "scope": ""])
+        XCTAssertEqual(try lastRequest(marker: "scope=&client_id=client-1").form, ["scope": "", "client_id": "client-1", "client_secret": "s3cret+/="])
         XCTAssertEqual(try client.pollDeviceAuthorization(deviceCode: start.deviceCode), .pending)
         XCTAssertEqual(try client.pollDeviceAuthorization(deviceCode: start.deviceCode), .slowDown)
         guard case .granted(let tokens) = try client.pollDeviceAuthorization(deviceCode: start.deviceCode) else {
@@ -97,13 +97,14 @@ final class OAuthClientGrantTests: XCTestCase {
         XCTAssertEqual(poll["client_secret"], "s3cret+/=")
     }
 
-    func testMicrosoftDevicePollSendsNoSecretAndExpiredCodeIsATimeout() throws {
+    func testExpiredDeviceCodeIsATimeoutAndAPublicClientSendsNoSecret() throws {
         let url = try server.answerURL(status: 400, body: #"{"error":"expired_token","error_description":"AADSTS70020: The provided value for the input parameter 'device_code' is not valid.","error_codes":[70020]}"#)
-        XCTAssertThrowsError(try client(.microsoft, token: url).pollDeviceAuthorization(deviceCode: "DC-ms")) { error in
+        XCTAssertThrowsError(try client(.microsoft, token: url, secret: nil).pollDeviceAuthorization(deviceCode: "DC-ms")) { error in
             XCTAssertEqual((error as? OAuthError)?.kind, .timeout)
             XCTAssertTrue((error as? OAuthError)?.hint.contains("start the device sign-in again") ?? false)
         }
-        XCTAssertNil(try lastRequest(marker: "DC-ms").form["client_secret"])
+        XCTAssertEqual(try lastRequest(marker: "DC-ms").form, ["grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                                                               "device_code": "DC-ms", "client_id": "client-1"])
     }
 
     func testRevocationPostsTheTokenAndMicrosoftHasNone() throws {
