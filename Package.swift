@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "emailsetup", targets: ["EmailSetupMain"]),
         .library(name: "Smtp", targets: ["Smtp"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "OAuth", targets: ["OAuth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +31,17 @@ let package = Package(
         .target(
             name: "COpenSSL",
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        // A C target like COpenSSL: curl_easy_setopt/getinfo are variadic, so it carries
+        // fixed-arity shims; libcurl ships a pkg-config file but the link name suffices.
+        .target(
+            name: "CCurl",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+        // OAuth 2.0 token client (issue 13): grants, PKCE, provider hints; HTTPS through libcurl.
+        .target(
+            name: "OAuth",
+            dependencies: ["CCurl", "COpenSSL"]
         ),
         .target(
             name: "Smtp",
@@ -58,6 +70,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
+        .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),

@@ -7,6 +7,7 @@ packages=(
     libfcgi-dev libfcgi-bin spawn-fcgi     # FastCGI library, cgi-fcgi, spawn-fcgi
     libmariadb-dev mariadb-server mariadb-client
     libssl-dev openssl
+    libcurl4-openssl-dev                   # HTTPS to OAuth token endpoints (Sources/CCurl)
     nginx
     python3 python3-aiosmtpd               # real SMTP servers for the tests
     curl ca-certificates procps psmisc
