@@ -10,6 +10,7 @@ packages=(
     libcurl4-openssl-dev                   # HTTPS to OAuth token endpoints (Sources/CCurl)
     nginx
     python3 python3-aiosmtpd               # real SMTP servers for the tests
+    python3-authlib python3-flask          # the OAuth 2.0 authorization server for the tests (Tests/Fixtures/oauth)
     curl ca-certificates procps psmisc
     "$@"
 )
