@@ -190,7 +190,7 @@ final class SecretsEndToEndTests: XCTestCase {
         XCTAssertEqual(cleared.status, 200, cleared.text)
         XCTAssertEqual(try historyRowsWithASealedPassword(), 0, "history keeps no sealed password once it is cleared")
         XCTAssertFalse(try sql("SELECT snapshot FROM settings_history").contains("v1:"))
-        XCTAssertEqual(try sql("SELECT smtp_port FROM (SELECT JSON_VALUE(snapshot, '$.smtp_port') AS smtp_port FROM settings_history WHERE version = \(withPassword + 1)) t")
+        XCTAssertEqual(try sql("SELECT JSON_VALUE(snapshot, '$.smtp_port') FROM settings_history WHERE version = \(withPassword + 1)")
             .trimmingCharacters(in: .whitespacesAndNewlines), "2525", "the other values stay")
         let listed = try env.admin.request("GET", "/api/setup/email_history?limit=5")
         let versions = listed.json.flatMap { ($0["data"] as? [String: Any])?["versions"] as? [[String: Any]] } ?? []
