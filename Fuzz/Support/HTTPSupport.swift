@@ -18,12 +18,18 @@ final class FuzzRepository: SettingsRepository {
     var values = FuzzRepository.initialValues
     var version = 7
     var saved: [String: String]?
+    /// Transport nonces consumed since the last reset: each is accepted once.
+    var usedNonces: Set<String> = []
 
-    func reset() { values = Self.initialValues; version = 7; saved = nil }
+    func reset() { values = Self.initialValues; version = 7; saved = nil; usedNonces = [] }
 
     func loadSettings() throws -> SettingsSnapshot { SettingsSnapshot(values: values, version: version) }
 
-    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?,
+                      consumingNonces nonces: [String: String]) throws -> Int {
+        for (field, nonce) in nonces where !usedNonces.insert(nonce).inserted {
+            throw StorageError(.transportNonce, "used", field: field)
+        }
         if let expectedVersion, expectedVersion != version { throw StorageError(.conflict, "stale", currentVersion: version) }
         self.values.merge(values) { $1 }
         saved = self.values
@@ -32,24 +38,29 @@ final class FuzzRepository: SettingsRepository {
     }
 
     func history(limit: Int, offset: Int) throws -> [SettingsHistoryEntry] { [] }
-    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> SettingsRestore {
         guard version == self.version else { throw StorageError(.notFound, "no version \(version)") }
-        return try saveSettings(values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
+        return SettingsRestore(version: try saveSettings(values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress),
+                               password: .restored)
     }
     func appendAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws -> Int64 { 1 }
     func appendAggregatedAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws {}
     func audit(limit: Int, offset: Int) throws -> [AuditEntry] { [] }
     func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision { .allowed(remaining: limit - 1) }
     func versionsWithSuccessfulTests(limit: Int) throws -> [Int] { [] }
+    func issueTransportNonce(lifetime: TimeInterval) throws -> TransportNonce {
+        TransportNonce(value: "fuzz-nonce-0123456789a", expiresIn: Int(lifetime))
+    }
 }
 
 /// Accepts any base64 "ciphertext" and seals it as a recognisable fake, so the
-/// password paths of the handler run without RSA keys.
+/// password paths of the handler run without RSA keys. Its nonce is the first 8
+/// base64 characters, so a body with two ciphertexts can reuse one.
 final class FuzzVault: PasswordVault {
     let publicKeyPEM = "-----BEGIN PUBLIC KEY-----\nZnV6eg==\n-----END PUBLIC KEY-----\n"
-    func sealTransportCiphertext(_ base64: String) throws -> String {
+    func openTransportCiphertext(_ base64: String, field: String) throws -> TransportSecret {
         guard Data(base64Encoded: base64) != nil else { throw StorageError(.secretMalformed, "not base64") }
-        return "v1:fuzz:" + base64
+        return TransportSecret(field: field, nonce: String(base64.prefix(8)), sealed: "v1:fuzz:" + base64)
     }
     func openStored(_ stored: String) throws -> String { "secret" }
     func migratedLegacy(_ stored: String) throws -> String? { nil }

@@ -109,6 +109,32 @@ public enum SchemaMigrations {
             CREATE UNIQUE INDEX IF NOT EXISTS audit_log_aggregate ON audit_log (aggregated_minute, action, outcome, actor)
             """,
         ]),
+        Migration(version: 5, name: "password purge in history, transport nonces", statements: [
+            // Clearing the password blanks every sealed copy in the history snapshots
+            // and stamps the row here, so a restore of that version can tell "this
+            // version had a password that is gone" from "this version had none".
+            """
+            ALTER TABLE settings_history ADD COLUMN IF NOT EXISTS password_purged_at DATETIME(6) NULL
+            """,
+            // One row per nonce handed out with the public key. A save deletes the
+            // nonce its ciphertext carries (single use); expired rows are deleted
+            // whenever a nonce is issued. Shared by every responder of the database.
+            """
+            CREATE TABLE IF NOT EXISTS transport_nonces (
+              nonce      VARCHAR(32) NOT NULL PRIMARY KEY,
+              expires_at DATETIME(6) NOT NULL,
+              KEY transport_nonces_expires_at (expires_at)
+            ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin
+            """,
+            // An installation whose password is already cleared still has the copies
+            // history kept before this version: purge them now, as a clear would have.
+            """
+            UPDATE settings_history
+            SET snapshot = JSON_REPLACE(snapshot, '$.smtp_password', ''), password_purged_at = UTC_TIMESTAMP(6)
+            WHERE JSON_VALUE(snapshot, '$.smtp_password') <> ''
+              AND NOT EXISTS (SELECT 1 FROM information WHERE label = 'smtp_password' AND value <> '')
+            """,
+        ]),
     ]
 
     /// The highest version this build knows.

@@ -116,13 +116,21 @@ public final class SettingsStore {
     /// prune history and audit (``RetentionPolicy``), commit. On any error nothing is
     /// written. Labels not in `values` keep their value.
     ///
+    /// Two secret rules in the same transaction: the nonces of the transport
+    /// ciphertexts the values came from are consumed first (each works once), and
+    /// `smtp_password` saved as `""` (cleared) removes every sealed password from the
+    /// history snapshots, so a cleared password cannot come back by a restore.
+    ///
     /// - Parameters:
     ///   - values: settings labels → values; `smtp_password` must already be sealed.
     ///   - expectedVersion: the version the client saw (`If-Match`); `nil` skips the check.
     ///   - actor: the authenticated user.
     ///   - remoteAddress: the client address, if known.
+    ///   - consumingNonces: field → the nonce of the transport ciphertext its value
+    ///     was opened from (``TransportPlaintext/nonce``).
     /// - Returns: the new version.
     /// - Throws: `.conflict` with `currentVersion` when `expectedVersion` is stale;
+    ///   `.transportNonce` (with `field`) for a nonce that is unknown, expired or used;
     ///   `.query` for a label that is not a settings label; `.unavailable` when the
     ///   database is away or busy.
     ///
@@ -133,19 +141,22 @@ public final class SettingsStore {
     ///     // 409, with error.currentVersion
     /// }
     /// ```
-    public func save(values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+    public func save(values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?,
+                     consumingNonces: [String: String] = [:]) throws -> Int {
         if let bad = values.keys.sorted().first(where: { !Self.isSettingsLabel($0) }) {
             throw StorageError(.query, "\(bad) is not a settings label (from_address or smtp_*, not \(Self.versionLabel))")
         }
         return try withVersionLock { current in
+            try consumeTransportNonces(consumingNonces)
             try checkExpected(expectedVersion, current: current)
             let previous = try lockedSettingsValues()
             let changed = values.keys.filter { previous[$0] != values[$0] }.sorted()
             let newVersion = current + 1
             try upsert(values)
+            let purged = values[Self.passwordLabel] == "" ? try purgeHistoryPasswords() : 0
             var snapshot = previous
             snapshot.merge(values) { _, new in new }
-            try writeVersion(newVersion, snapshot: snapshot, changed: changed, restoredFrom: nil,
+            try writeVersion(newVersion, snapshot: snapshot, changed: changed, restoredFrom: nil, purgedPasswords: purged,
                              actor: actor, remoteAddress: remoteAddress, action: "settings.save")
             return newVersion
         }
@@ -157,7 +168,7 @@ public final class SettingsStore {
     ///   - offset: skip this many newest entries first.
     public func history(limit: Int = 50, offset: Int = 0) throws -> [SettingsHistoryEntry] {
         let rows = try connection.query("""
-            SELECT version, saved_at, saved_by, remote_addr, changed_fields, snapshot, restored_from
+            SELECT version, saved_at, saved_by, remote_addr, changed_fields, snapshot, restored_from, password_purged_at
             FROM settings_history ORDER BY version DESC LIMIT ? OFFSET ?
             """, [.int(Int64(max(0, limit))), .int(Int64(max(0, offset)))])
         return try rows.map(Self.historyEntry(from:))
@@ -167,7 +178,7 @@ public final class SettingsStore {
     /// - Throws: `.notFound` when there is no such version.
     public func historyEntry(version: Int) throws -> SettingsHistoryEntry {
         let rows = try connection.query("""
-            SELECT version, saved_at, saved_by, remote_addr, changed_fields, snapshot, restored_from
+            SELECT version, saved_at, saved_by, remote_addr, changed_fields, snapshot, restored_from, password_purged_at
             FROM settings_history WHERE version = ?
             """, [.int(Int64(version))])
         guard let row = rows.first else { throw StorageError(.notFound, "settings version \(version) is not in the history") }
@@ -176,37 +187,59 @@ public final class SettingsStore {
 
     /// Makes the values of an earlier version current again, as a NEW version (its
     /// history row has `restoredFrom = version`); settings labels that did not exist
-    /// in that version are removed. Same transaction rules as ``save(values:expectedVersion:actor:remoteAddress:)``;
+    /// in that version are removed. Same transaction rules as ``save(values:expectedVersion:actor:remoteAddress:consumingNonces:)``;
     /// the audit action is `settings.restore`.
+    ///
+    /// The password follows the version, with one exception: a cleared password
+    /// never comes back. When the version's password was removed from history (the
+    /// password was cleared since), or the password is cleared now, the current
+    /// password state is kept (``PasswordRestore/keptCurrent``). A version that had
+    /// no password clears a password that is set (``PasswordRestore/cleared``), and
+    /// that clearing removes every sealed copy from history like a save of `""`.
     /// - Parameters:
     ///   - version: the history version to restore.
     ///   - expectedVersion: the current version the client saw; `nil` skips the check.
     ///   - actor: the authenticated user.
     ///   - remoteAddress: the client address, if known.
-    /// - Returns: the new version.
+    /// - Returns: the new version and what happened to the password.
     /// - Throws: `.notFound` for an unknown version, `.conflict` for a stale `expectedVersion`.
     ///
     /// ```swift
-    /// let newVersion = try store.restore(version: 3, expectedVersion: 7, actor: "admin", remoteAddress: nil)
+    /// let restored = try store.restore(version: 3, expectedVersion: 7, actor: "admin", remoteAddress: nil)
+    /// if restored.password == .keptCurrent { /* say so */ }
     /// ```
-    public func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+    public func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> SettingsRestore {
         try withVersionLock { current in
             try checkExpected(expectedVersion, current: current)
-            let rows = try connection.query("SELECT snapshot FROM settings_history WHERE version = ?", [.int(Int64(version))])
+            let rows = try connection.query("SELECT snapshot, password_purged_at FROM settings_history WHERE version = ?",
+                                            [.int(Int64(version))])
             guard let row = rows.first else { throw StorageError(.notFound, "settings version \(version) is not in the history") }
-            let target = try Self.decodeObject(try row.text("snapshot"), what: "snapshot of version \(version)")
+            var target = try Self.decodeObject(try row.text("snapshot"), what: "snapshot of version \(version)")
                 .filter { Self.isSettingsLabel($0.key) }
             let previous = try lockedSettingsValues()
+            let currentPassword = previous[Self.passwordLabel] ?? ""
+            let targetPassword = target[Self.passwordLabel] ?? ""
+            let password: PasswordRestore
+            if try row.optionalDate("password_purged_at") != nil || (currentPassword.isEmpty && !targetPassword.isEmpty) {
+                target[Self.passwordLabel] = previous[Self.passwordLabel]
+                password = .keptCurrent
+            } else if targetPassword.isEmpty && !currentPassword.isEmpty {
+                target[Self.passwordLabel] = ""
+                password = .cleared
+            } else {
+                password = .restored
+            }
             let removed = previous.keys.filter { target[$0] == nil }.sorted()
             let changed = Set(target.keys.filter { previous[$0] != target[$0] }).union(removed).sorted()
             try upsert(target)
             for label in removed {
                 try connection.execute("DELETE FROM information WHERE label = ?", [.text(label)])
             }
+            let purged = password == .cleared ? try purgeHistoryPasswords() : 0
             let newVersion = current + 1
-            try writeVersion(newVersion, snapshot: target, changed: changed, restoredFrom: version,
+            try writeVersion(newVersion, snapshot: target, changed: changed, restoredFrom: version, purgedPasswords: purged,
                              actor: actor, remoteAddress: remoteAddress, action: "settings.restore")
-            return newVersion
+            return SettingsRestore(version: newVersion, password: password)
         }
     }
 
@@ -316,7 +349,8 @@ public final class SettingsStore {
 
     /// Re-seals every stored secret in one transaction, for key rotation: applies
     /// `transform` to the non-empty `smtp_password` in `information` and in every
-    /// history snapshot, writes a `secrets.rewrite` audit row, and commits — or, if
+    /// history snapshot that still holds one (each version since the password was
+    /// last cleared; clearing removed the older copies), writes a `secrets.rewrite` audit row, and commits — or, if
     /// `transform` throws anywhere, changes nothing. The settings version is not bumped
     /// (the settings did not change, only their encryption).
     /// - Parameters:
@@ -473,7 +507,24 @@ public final class SettingsStore {
         }
     }
 
-    private func writeVersion(_ version: Int, snapshot: [String: String], changed: [String], restoredFrom: Int?,
+    /// Removes every sealed password from the history snapshots (set to `""`, the
+    /// row stamped `password_purged_at`; the other values stay), inside the
+    /// caller's transaction. The snapshots are JSON objects of strings, so
+    /// MariaDB's JSON functions edit them in place.
+    /// - Returns: how many versions held one.
+    private func purgeHistoryPasswords() throws -> Int {
+        let result = try connection.execute("""
+            UPDATE settings_history
+            SET snapshot = JSON_REPLACE(snapshot, '$.smtp_password', ''), password_purged_at = UTC_TIMESTAMP(6)
+            WHERE JSON_VALUE(snapshot, '$.smtp_password') <> ''
+            """)
+        if result.affectedRows > 0 {
+            logger.info("password cleared: sealed copies removed from history", metadata: ["versions": "\(result.affectedRows)"])
+        }
+        return Int(result.affectedRows)
+    }
+
+    private func writeVersion(_ version: Int, snapshot: [String: String], changed: [String], restoredFrom: Int?, purgedPasswords: Int,
                               actor: String, remoteAddress: String?, action: String) throws {
         try connection.execute("UPDATE information SET value = ? WHERE label = 'smtp_settings_version'", [.text(String(version))])
         try connection.execute("""
@@ -484,6 +535,7 @@ public final class SettingsStore {
         try pruneHistory(newVersion: version)
         var detail: [String: AnyEncodable] = ["changed_fields": AnyEncodable(changed)]
         if let restoredFrom { detail["restored_from"] = AnyEncodable(restoredFrom) }
+        if purgedPasswords > 0 { detail["history_passwords_removed"] = AnyEncodable(purgedPasswords) }
         try appendAudit(action: action, outcome: "success", actor: actor, remoteAddress: remoteAddress,
                         detail: try Self.encodeJSON(detail), settingsVersion: version)
     }
@@ -521,7 +573,8 @@ public final class SettingsStore {
             version: version, savedAt: try row.date("saved_at"), savedBy: try row.text("saved_by"),
             remoteAddress: try row.optionalText("remote_addr"), changedFields: changed,
             values: try decodeObject(try row.text("snapshot"), what: "snapshot of version \(version)"),
-            restoredFrom: try row.optionalInt("restored_from").map(Int.init))
+            restoredFrom: try row.optionalInt("restored_from").map(Int.init),
+            passwordPurgedAt: try row.optionalDate("password_purged_at"))
     }
 
     static func encodeJSON<T: Encodable>(_ value: T) throws -> String {

@@ -18,6 +18,7 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
             case secretUnknownKey     // a sealed value names a key id we do not have
             case secretAuthentication // decryption failed (tampered, wrong key)
             case crypto               // OpenSSL failed at something that should not fail
+            case transportNonce       // a transport nonce that is unknown, expired or already used
         }
         let base: Base
         init(_ base: Base) { self.base = base }
@@ -33,6 +34,9 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
         public static let secretUnknownKey = Code(.secretUnknownKey)
         public static let secretAuthentication = Code(.secretAuthentication)
         public static let crypto = Code(.crypto)
+        /// A transport ciphertext's nonce is unknown, expired or already used
+        /// (``SettingsStore/issueTransportNonce(lifetime:)``); ``StorageError/field`` names the field.
+        public static let transportNonce = Code(.transportNonce)
 
         public var description: String { base.rawValue }
     }
@@ -47,14 +51,19 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
     public var message: String
     /// For `.conflict`: the version that is current in the database.
     public var currentVersion: Int?
+    /// The input field the error concerns, when one does (e.g. `smtp_password` for
+    /// `.transportNonce`).
+    public var field: String?
 
     /// Makes an error; see the properties for the meaning of each argument.
-    public init(_ code: Code, _ message: String, mariadbErrno: UInt32? = nil, sqlState: String? = nil, currentVersion: Int? = nil) {
+    public init(_ code: Code, _ message: String, mariadbErrno: UInt32? = nil, sqlState: String? = nil, currentVersion: Int? = nil,
+                field: String? = nil) {
         self.code = code
         self.message = message
         self.mariadbErrno = mariadbErrno
         self.sqlState = sqlState
         self.currentVersion = currentVersion
+        self.field = field
     }
 
     public var description: String {

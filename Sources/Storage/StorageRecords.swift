@@ -33,6 +33,38 @@ public struct SettingsHistoryEntry: Sendable, Equatable {
     public var values: [String: String]
     /// For a restore: the version whose values were made current again.
     public var restoredFrom: Int?
+    /// When this version's sealed password was removed from history (the password
+    /// was cleared later); `values["smtp_password"]` is `""` since. Nil when the
+    /// version had no password or still holds it.
+    public var passwordPurgedAt: Date? = nil
+}
+
+/// The answer of ``SettingsStore/restore(version:expectedVersion:actor:remoteAddress:)``.
+public struct SettingsRestore: Sendable, Equatable {
+    /// The new version the restore saved.
+    public var version: Int
+    /// What happened to the password.
+    public var password: PasswordRestore
+
+    /// Makes a value; see the properties.
+    public init(version: Int, password: PasswordRestore) {
+        self.version = version
+        self.password = password
+    }
+}
+
+/// What a restore did with the password. A password that was cleared never comes
+/// back through a restore: clearing removed every sealed copy from history.
+public enum PasswordRestore: Sendable, Equatable {
+    /// The version's password state is current again: its sealed password, or no
+    /// password when it had none and none is set now.
+    case restored
+    /// The version's password was removed from history when the password was
+    /// cleared (or the password is cleared now): the current password state is kept.
+    case keptCurrent
+    /// The version had no password while one is set: the password is now cleared,
+    /// and, as with any clearing, every sealed copy in history is removed.
+    case cleared
 }
 
 /// One row of `audit_log`.

@@ -33,6 +33,8 @@ class PasswordTests(BrowserTestCase):
         # What the page sent: no clear password anywhere; RSA-OAEP ciphertext in base64.
         posts = [r for r in self.requests("email_smtp") if r["method"] == "POST"]
         self.assertEqual(len(posts), 1)
+        # A fresh key and single-use nonce for this save, fetched when saving.
+        self.assertEqual(len(self.requests("email_public_key")), 1)
         self.assertNotIn(password, posts[0]["body"])
         sent = json.loads(posts[0]["body"])["data"]["smtp_password"]
         cipher = base64.b64decode(sent, validate=True)

@@ -53,7 +53,7 @@ final class CoalescingSettingsRepositoryTests: XCTestCase {
             XCTAssertEqual(($0 as? StorageError)?.code, .conflict)
         }
         XCTAssertEqual(try repository.saveSettings(["smtp_host": "b.example.com"], expectedVersion: 1, actor: "bob", remoteAddress: nil), 2)
-        XCTAssertEqual(try repository.restore(version: 1, expectedVersion: 2, actor: "ann", remoteAddress: nil), 3)
+        XCTAssertEqual(try repository.restore(version: 1, expectedVersion: 2, actor: "ann", remoteAddress: nil).version, 3)
         XCTAssertEqual(try repository.history(limit: 2, offset: 0).map(\.version), [3, 2])
         XCTAssertEqual(try repository.appendAudit(action: "test.send", outcome: "success", actor: "ann", remoteAddress: nil,
                                                   detail: nil, settingsVersion: 3), 1)

@@ -24,10 +24,23 @@ final class MemorySettingsRepository: SettingsRepository {
         return snapshot
     }
 
-    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?,
+                      consumingNonces nonces: [String: String]) throws -> Int {
         if let failWith { throw failWith }
+        // As SettingsStore: nonces first, in the save's transaction (nothing is consumed when the save fails).
+        var remaining = issuedNonces
+        for field in nonces.keys.sorted() where remaining.remove(nonces[field]!) == nil {
+            throw StorageError(.transportNonce, "unknown, expired or used", field: field)
+        }
         if let expectedVersion, expectedVersion != version {
             throw StorageError(.conflict, "stale", currentVersion: version)
+        }
+        issuedNonces = remaining
+        if values[SettingsStore.passwordLabel] == "" {
+            for v in snapshots.keys where !(snapshots[v]![SettingsStore.passwordLabel] ?? "").isEmpty {
+                snapshots[v]![SettingsStore.passwordLabel] = ""
+                purgedVersions.insert(v)
+            }
         }
         self.values.merge(values) { $1 }
         version += 1
@@ -37,6 +50,11 @@ final class MemorySettingsRepository: SettingsRepository {
     }
 
     var snapshots: [Int: [String: String]] = [:]
+    /// Versions whose password a clearing removed (SettingsStore's `password_purged_at`).
+    var purgedVersions: Set<Int> = []
+    /// Nonces handed out and not yet consumed.
+    var issuedNonces: Set<String> = []
+    private var nonceCount = 0
     var auditRows: [AuditEntry] = []
     var rateEvents: [String: Int] = [:]
     var successfulTests: [Int] = []
@@ -47,9 +65,21 @@ final class MemorySettingsRepository: SettingsRepository {
         }
     }
 
-    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
-        guard let old = snapshots[version] else { throw StorageError(.notFound, "no version \(version)") }
-        return try saveSettings(old, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
+    /// SettingsStore's password rule, simplified: a purged version (or a cleared
+    /// current password) keeps the current password state.
+    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> SettingsRestore {
+        guard var old = snapshots[version] else { throw StorageError(.notFound, "no version \(version)") }
+        let label = SettingsStore.passwordLabel
+        var password = PasswordRestore.restored
+        if purgedVersions.contains(version) || ((values[label] ?? "").isEmpty && !(old[label] ?? "").isEmpty) {
+            old[label] = values[label]
+            password = .keptCurrent
+        } else if (old[label] ?? "").isEmpty && !(values[label] ?? "").isEmpty {
+            old[label] = ""
+            password = .cleared
+        }
+        return SettingsRestore(version: try saveSettings(old, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress),
+                               password: password)
     }
 
     func appendAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws -> Int64 {
@@ -89,6 +119,37 @@ final class MemorySettingsRepository: SettingsRepository {
     func versionsWithSuccessfulTests(limit: Int) throws -> [Int] {
         Array(Set(successfulTests).sorted(by: >).prefix(limit))
     }
+
+    func issueTransportNonce(lifetime: TimeInterval) throws -> TransportNonce {
+        if let failWith { throw failWith }
+        nonceCount += 1
+        let prefix = "nonce-\(nonceCount)-"
+        let nonce = TransportNonce(value: prefix + String(repeating: "n", count: 22 - prefix.count), expiresIn: Int(lifetime))
+        issuedNonces.insert(nonce.value)
+        return nonce
+    }
+}
+
+/// A vault without RSA: the "ciphertext" is base64 of the framed plaintext
+/// `{"nonce":…,"secret":…}` itself, opened with Storage's own framing rules and
+/// sealed as `sealed:<secret>`, so the handler's secret paths run as in production.
+final class PlainVault: PasswordVault {
+    let publicKeyPEM = "-----BEGIN PUBLIC KEY-----\ncGxhaW4=\n-----END PUBLIC KEY-----\n"
+
+    /// What a client would encrypt, "encrypted" the fake way.
+    static func ciphertext(nonce: String, secret: String) -> String {
+        let plaintext = try! JSONSerialization.data(withJSONObject: ["nonce": nonce, "secret": secret])
+        return plaintext.base64EncodedString()
+    }
+
+    func openTransportCiphertext(_ base64: String, field: String) throws -> TransportSecret {
+        let bytes = try StrictBase64.decode(base64, allowingWhitespace: true, what: "the encrypted value")
+        let opened = try TransportPlaintext.parse(bytes)
+        return TransportSecret(field: field, nonce: opened.nonce, sealed: "sealed:" + opened.secret)
+    }
+
+    func openStored(_ stored: String) throws -> String { String(stored.dropFirst("sealed:".count)) }
+    func migratedLegacy(_ stored: String) throws -> String? { nil }
 }
 
 /// A scripted SMTP peer for handler tests: returns what it is told and records what it got.

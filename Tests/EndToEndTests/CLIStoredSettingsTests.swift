@@ -16,15 +16,17 @@ final class CLIStoredSettingsTests: XCTestCase {
 
     var config: String { env.stateDirectory + "/emailsetup.conf" }
 
-    /// The password encrypted for the responder as the browser does (RSA-OAEP, SHA-256, base64).
+    /// The password encrypted for the responder as the browser does (framed with a fresh nonce, RSA-OAEP, SHA-256, base64).
     func transportCiphertext(_ password: String, directory: TemporaryDirectory) throws -> String {
         let key = try env.admin.request("GET", "/api/setup/email_public_key")
         XCTAssertEqual(key.status, 200, key.text)
         let pem = try XCTUnwrap(key.data?["public_key"] as? String)
+        let nonce = try XCTUnwrap(key.data?["nonce"] as? String)
         let keyFile = directory.path + "/transport.pem"
         try pem.write(toFile: keyFile, atomically: true, encoding: .utf8)
         let script = "openssl pkeyutl -encrypt -pubin -inkey \"$1\" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 | base64 -w0"
-        return try ScriptRunner.run("/bin/sh", ["-c", script, "sh", keyFile], input: Array(password.utf8))
+        return try ScriptRunner.run("/bin/sh", ["-c", script, "sh", keyFile],
+                                    input: Array(try PasswordEncryption.framed(password, nonce: nonce).utf8))
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

@@ -4,7 +4,8 @@ import XCTest
 
 /// The SMTP password through the whole system: encrypted by `openssl pkeyutl` as a
 /// curl user would, sealed at rest, used to authenticate, rotated, and never seen
-/// in clear in any response, log line or database row.
+/// in clear in any response, log line or database row; each ciphertext accepted
+/// once; a cleared password gone from history for good.
 final class SecretsEndToEndTests: XCTestCase {
     var env: EndToEndEnvironment!
     let path = "/api/setup/email_smtp"
@@ -17,15 +18,24 @@ final class SecretsEndToEndTests: XCTestCase {
 
     // MARK: - Helpers
 
-    func publicKeyPEM() throws -> String {
+    /// The public key and a fresh nonce.
+    func transportKey() throws -> (publicKeyPEM: String, nonce: String) {
         let r = try env.admin.request("GET", "/api/setup/email_public_key")
         XCTAssertEqual(r.status, 200, r.text)
-        return try XCTUnwrap(r.data?["public_key"] as? String)
+        XCTAssertEqual(r.data?["nonce_expires_in"] as? Int, 600, r.text)
+        return (try XCTUnwrap(r.data?["public_key"] as? String), try XCTUnwrap(r.data?["nonce"] as? String))
     }
 
-    /// RSA-OAEP-SHA-256 with the openssl command line, base64 — what the README tells curl users.
-    func encrypt(_ password: String, keyPEM: String) throws -> String {
-        try PasswordEncryption.encrypt(password, publicKeyPEM: keyPEM)
+    /// `{"nonce":…,"secret":…}`, RSA-OAEP-SHA-256 with the openssl command line,
+    /// base64 — what the README tells curl users — with a fresh nonce.
+    func encrypt(_ password: String) throws -> String {
+        let key = try transportKey()
+        return try PasswordEncryption.encrypt(password, nonce: key.nonce, publicKeyPEM: key.publicKeyPEM)
+    }
+
+    /// A save that sets only the password.
+    func savePassword(_ value: String) throws -> HTTPTestClient.Response {
+        try env.admin.post(path, json: #"{"data":{"from_address":"a@example.com","smtp_host":"h.example.com","smtp_password":"\#(value)"}}"#)
     }
 
     func databaseSocket() throws -> String {
@@ -57,7 +67,7 @@ final class SecretsEndToEndTests: XCTestCase {
         var bodies: [String] = []
         func record(_ r: HTTPTestClient.Response) -> HTTPTestClient.Response { bodies.append(r.text); return r }
 
-        let cipher = try encrypt(password, keyPEM: try publicKeyPEM())
+        let cipher = try encrypt(password)
         let saved = record(try env.admin.post(path, json: """
             {"data":{"from_address":"app@example.com","smtp_host":"127.0.0.1","smtp_port":"\(server.port)",
             "smtp_connection_type":"None","smtp_authentication_type":"Plain","smtp_username":"mailer",
@@ -105,7 +115,7 @@ final class SecretsEndToEndTests: XCTestCase {
 
     func testUndecryptableCiphertextsAreFieldErrorsAndNothingIsStored() throws {
         let before = try currentVersion()
-        let good = try encrypt("secret", keyPEM: try publicKeyPEM())
+        let good = try encrypt("secret")
         var raw = try XCTUnwrap(Data(base64Encoded: good))
         raw[raw.count / 2] ^= 0x01
         let tampered = raw.base64EncodedString()
@@ -113,8 +123,8 @@ final class SecretsEndToEndTests: XCTestCase {
         let smallKey = try ScriptRunner.run("/bin/sh", ["-c", "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout"])
         let cases: [(String, String)] = [
             ("tampered", tampered),
-            ("another key", try encrypt("secret", keyPEM: otherKey)),
-            ("a key of the wrong size", try encrypt("secret", keyPEM: smallKey)),
+            ("another key", try PasswordEncryption.encrypt("secret", nonce: try transportKey().nonce, publicKeyPEM: otherKey)),
+            ("a key of the wrong size", try PasswordEncryption.encrypt("secret", nonce: try transportKey().nonce, publicKeyPEM: smallKey)),
             ("truncated base64", String(good.prefix(good.count / 2))),
             ("not base64", "this is not base64 at all!"),
         ]
@@ -126,6 +136,72 @@ final class SecretsEndToEndTests: XCTestCase {
             XCTAssertTrue(message.contains("RSA-OAEP"), "\(name) should say how to encrypt: \(message)")
         }
         XCTAssertEqual(try currentVersion(), before, "nothing was saved")
+    }
+
+    // MARK: - Single-use ciphertexts (issue 12)
+
+    func testTheSameCiphertextIsAcceptedOnce() throws {
+        let cipher = try encrypt("once-\(UUID().uuidString.prefix(6))")
+        let first = try savePassword(cipher)
+        XCTAssertEqual(first.status, 200, first.text)
+        let version = try currentVersion()
+
+        let replay = try savePassword(cipher)
+        XCTAssertEqual(replay.status, 400, replay.text)
+        let message = replay.errors?["smtp_password"] ?? ""
+        XCTAssertTrue(message.contains("already used") && message.contains("fresh key and nonce"), replay.text)
+        XCTAssertEqual(try currentVersion(), version, "nothing was saved")
+    }
+
+    func testAnExpiredNonceIsRefused() throws {
+        let key = try transportKey()
+        let cipher = try PasswordEncryption.encrypt("late", nonce: key.nonce, publicKeyPEM: key.publicKeyPEM)
+        // Ten minutes later, as the database sees it (the nonce is base64url: safe in SQL text).
+        _ = try sql("UPDATE transport_nonces SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE nonce = '\(key.nonce)'")
+        let version = try currentVersion()
+        let r = try savePassword(cipher)
+        XCTAssertEqual(r.status, 400, r.text)
+        XCTAssertTrue(r.errors?["smtp_password"]?.contains("expired") ?? false, r.text)
+        XCTAssertEqual(try currentVersion(), version)
+    }
+
+    func testAPlaintextWithoutTheNonceFramingIsRefused() throws {
+        let key = try transportKey()
+        for plaintext in ["bare password", #"{"secret":"no nonce"}"#, try PasswordEncryption.framed("x", nonce: "AAAAAAAAAAAAAAAAAAAAAA")] {
+            let cipher = try PasswordEncryption.encryptRaw(Array(plaintext.utf8), publicKeyPEM: key.publicKeyPEM)
+            let r = try savePassword(cipher)
+            XCTAssertEqual(r.status, 400, "\(plaintext): \(r.text)")
+            XCTAssertTrue(r.errors?["smtp_password"]?.contains("GET /api/setup/email_public_key") ?? false, r.text)
+        }
+    }
+
+    func testClearingRemovesThePasswordFromHistoryAndRestoreKeepsItCleared() throws {
+        func historyRowsWithASealedPassword() throws -> Int {
+            Int(try sql("SELECT COUNT(*) FROM settings_history WHERE JSON_VALUE(snapshot, '$.smtp_password') <> ''")
+                .trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        let set = try savePassword(try encrypt("to-be-cleared"))
+        XCTAssertEqual(set.status, 200, set.text)
+        let withPassword = try XCTUnwrap(Int(try XCTUnwrap(set.data?["smtp_settings_version"] as? String)))
+        XCTAssertEqual(try env.admin.post(path, json: #"{"data":{"smtp_port":"2525"}}"#).status, 200)
+        XCTAssertGreaterThanOrEqual(try historyRowsWithASealedPassword(), 2)
+
+        let cleared = try savePassword("")
+        XCTAssertEqual(cleared.status, 200, cleared.text)
+        XCTAssertEqual(try historyRowsWithASealedPassword(), 0, "history keeps no sealed password once it is cleared")
+        XCTAssertFalse(try sql("SELECT snapshot FROM settings_history").contains("v1:"))
+        XCTAssertEqual(try sql("SELECT JSON_VALUE(snapshot, '$.smtp_port') FROM settings_history WHERE version = \(withPassword + 1)")
+            .trimmingCharacters(in: .whitespacesAndNewlines), "2525", "the other values stay")
+        let listed = try env.admin.request("GET", "/api/setup/email_history?limit=5")
+        let versions = listed.json.flatMap { ($0["data"] as? [String: Any])?["versions"] as? [[String: Any]] } ?? []
+        XCTAssertEqual(versions.first { $0["version"] as? Int == withPassword }?["password_removed"] as? Bool, true, listed.text)
+
+        let restored = try env.admin.post("/api/setup/email_history/\(withPassword)/restore", json: "")
+        XCTAssertEqual(restored.status, 200, restored.text)
+        XCTAssertEqual(restored.data?["smtp_password_set"] as? Bool, false)
+        let warning = (restored.data?["warnings"] as? [String: String])?["smtp_password"] ?? ""
+        XCTAssertTrue(warning.contains("removed from history") && warning.contains("current password state is kept"), restored.text)
+        XCTAssertEqual(try sql("SELECT value FROM information WHERE label = 'smtp_password'").trimmingCharacters(in: .whitespacesAndNewlines), "")
     }
 
     func testRefusesToStartWhenAKeyFileIsReadableByOthers() throws {

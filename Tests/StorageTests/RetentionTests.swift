@@ -36,7 +36,7 @@ final class RetentionTests: StorageTestCase {
         XCTAssertEqual(try versions(store), [11, 10, 9])
 
         // Restore prunes too, and never the version it just wrote.
-        XCTAssertEqual(try store.restore(version: 9, expectedVersion: 11, actor: "admin", remoteAddress: nil), 12)
+        XCTAssertEqual(try store.restore(version: 9, expectedVersion: 11, actor: "admin", remoteAddress: nil).version, 12)
         XCTAssertEqual(try versions(store), [12, 11, 10, 9])
         XCTAssertEqual(try store.load().values["smtp_host"], "host9.example.com")
 

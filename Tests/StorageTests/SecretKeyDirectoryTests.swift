@@ -134,7 +134,7 @@ final class SecretKeyDirectoryTests: XCTestCase {
             XCTAssertEqual(try b.open(try a.seal("from a")), "from a")
             XCTAssertEqual(try a.open(try b.seal("from b")), "from b")
             let encrypted = try SecretTestSupport.encryptWithCLI(Data("both".utf8), publicKeyPEM: a.publicKeyPEM, in: temporary)
-            XCTAssertEqual(try b.decryptTransportPassword(base64: encrypted), "both")
+            XCTAssertEqual(try b.decryptTransportPlaintext(base64: encrypted), "both")
         }
     }
 

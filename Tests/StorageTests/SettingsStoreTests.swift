@@ -118,7 +118,7 @@ final class SettingsStoreTests: StorageTestCase {
         assertStorageError(.notFound) { try store.restore(version: 42, expectedVersion: 2, actor: "bob", remoteAddress: nil) }
         XCTAssertEqual(try store.load().version, 2, "failed restores write nothing")
 
-        XCTAssertEqual(try store.restore(version: 1, expectedVersion: 2, actor: "bob", remoteAddress: "192.0.2.9"), 3)
+        XCTAssertEqual(try store.restore(version: 1, expectedVersion: 2, actor: "bob", remoteAddress: "192.0.2.9").version, 3)
         XCTAssertEqual(try store.load(), StoredSettings(values: baseSettings, version: 3))
         let entry = try store.historyEntry(version: 3)
         XCTAssertEqual(entry.restoredFrom, 1)
@@ -178,19 +178,19 @@ final class SettingsStoreTests: StorageTestCase {
             return "resealed(\(sealed))"
         }) { XCTAssertTrue($0 is KeyMissing) }
         XCTAssertEqual(try store.load().values["smtp_password"], "sealed-B")
-        XCTAssertEqual(try store.historyEntry(version: 1).values["smtp_password"], "sealed-A")
+        XCTAssertEqual(try store.historyEntry(version: 3).values["smtp_password"], "sealed-B")
 
         let count = try store.rewriteSecrets(actor: "cli") { "resealed(\($0))" }
-        XCTAssertEqual(count, 3, "current value and two non-empty history snapshots")
+        XCTAssertEqual(count, 2, "the current value and the one history snapshot since the password was cleared")
         let loaded = try store.load()
         XCTAssertEqual(loaded.version, 3, "re-sealing is not a new settings version")
         XCTAssertEqual(loaded.values["smtp_password"], "resealed(sealed-B)")
-        XCTAssertEqual(try store.historyEntry(version: 1).values["smtp_password"], "resealed(sealed-A)")
+        XCTAssertEqual(try store.historyEntry(version: 1).values["smtp_password"], "", "removed when version 2 cleared it")
         XCTAssertEqual(try store.historyEntry(version: 2).values["smtp_password"], "", "empty means cleared; left alone")
         XCTAssertEqual(try store.historyEntry(version: 3).values["smtp_password"], "resealed(sealed-B)")
         XCTAssertEqual(try store.historyEntry(version: 3).values["smtp_host"], baseSettings["smtp_host"])
         let audit = try XCTUnwrap(store.audit(limit: 1).first)
         XCTAssertEqual(audit.action, "secrets.rewrite")
-        XCTAssertEqual(audit.detail, #"{"rewritten":3}"#)
+        XCTAssertEqual(audit.detail, #"{"rewritten":2}"#)
     }
 }

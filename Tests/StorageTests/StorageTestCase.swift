@@ -14,7 +14,7 @@ class StorageTestCase: XCTestCase {
     static func dropAllTables(_ connection: MariaDBConnection) throws {
         try connection.run("""
             DROP TABLE IF EXISTS information, settings_history, audit_log, rate_limit_buckets,
-                                 rate_limit_events, schema_migrations, sql_roundtrip
+                                 rate_limit_events, schema_migrations, transport_nonces, sql_roundtrip
             """)
     }
 

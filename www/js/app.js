@@ -5,7 +5,7 @@
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy } from './dom.js';
 import { FIELDS, DEFAULTS, validate, normalizeFingerprint, suggestedPort, STANDARD_PORTS } from './rules.js';
-import { cryptoAvailable, importPublicKey, encryptPassword } from './secret.js';
+import { cryptoAvailable, importPublicKey, encryptSecret } from './secret.js';
 import { initProbe } from './probe.js';
 import { initHistory } from './history.js';
 
@@ -311,9 +311,11 @@ async function save(event) {
   try {
     if (change === 'clear') data.smtp_password = '';
     if (change === 'new') {
-      const key = await state.publicKey;
-      if (!key) throw new ApiError(0, { smtp_password: state.keyProblem || 'The password could not be encrypted.' });
-      data.smtp_password = await encryptPassword(key, el('smtp_password').value);
+      // A fresh key and nonce for every save: each ciphertext is accepted once.
+      if (!(await state.publicKey)) throw new ApiError(0, { smtp_password: state.keyProblem || 'The password could not be encrypted.' });
+      const { data: fresh } = await api.publicKey();
+      const key = await importPublicKey(fresh.public_key);
+      data.smtp_password = await encryptSecret(key, fresh.nonce, el('smtp_password').value);
     }
     const { data: answer, etag } = await api.saveSettings(data, state.etag);
     state.warnings = answer.warnings && typeof answer.warnings === 'object' ? answer.warnings : {};

@@ -62,7 +62,9 @@ function render(body, versions, lkg) {
         h('strong', {}, `Version ${v.version}`), ' ', badges),
       h('p', { class: 'history-meta' },
         `${formatDate(v.saved_at)}${v.saved_by ? ` by ${v.saved_by}` : ''}`,
-        v.restored_from !== null && v.restored_from !== undefined ? ` · restored from version ${v.restored_from}` : ''),
+        v.restored_from !== null && v.restored_from !== undefined ? ` · restored from version ${v.restored_from}` : '',
+        // Cleared since: a restore keeps the current password (the answer says so too).
+        v.password_removed === true ? ' · password removed from history' : ''),
       changed ? h('p', { class: 'history-changes' }, `Changed: ${changed}`) : null,
       isCurrent ? null : h('button', {
         type: 'button', class: 'secondary small', 'data-restore': v.version,

@@ -1,5 +1,7 @@
-// The password leaves the browser only encrypted with the server's RSA public key
-// (RSA-OAEP, SHA-256, WebCrypto), base64 — DESIGN.md "Secrets".
+// A secret leaves the browser only encrypted with the server's RSA public key
+// (RSA-OAEP, SHA-256, WebCrypto), base64 — DESIGN.md "Secrets". What is encrypted
+// is {"nonce":"…","secret":"…"} with a nonce fetched with the key just before:
+// the server accepts each ciphertext once, within the nonce's lifetime.
 
 /** WebCrypto exists only in secure contexts (HTTPS, or http://localhost). */
 export function cryptoAvailable() {
@@ -26,8 +28,12 @@ export async function importPublicKey(pem) {
   return crypto.subtle.importKey('spki', pemToDer(pem), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['encrypt']);
 }
 
-/** The password encrypted with `key`, base64: what POST email_smtp accepts as smtp_password. */
-export async function encryptPassword(key, password) {
-  const cipher = await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, key, new TextEncoder().encode(password));
+/**
+ * `secret` framed with `nonce` and encrypted with `key`, base64: what POST
+ * email_smtp accepts as smtp_password (and, later, other secret fields).
+ */
+export async function encryptSecret(key, nonce, secret) {
+  const plaintext = JSON.stringify({ nonce, secret });
+  const cipher = await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, key, new TextEncoder().encode(plaintext));
   return toBase64(cipher);
 }

@@ -27,6 +27,8 @@ struct APIHandler {
     var smtpCapacity: SmtpCapacity = SmtpSlots(capacity: 4)
     /// Seconds one SMTP session may take, whatever the saved timeouts (`smtp_session_limit`).
     var sessionLimit: Double = 170
+    /// How long a nonce from GET email_public_key stays usable, seconds.
+    var transportNonceLifetime: TimeInterval = SettingsStore.defaultTransportNonceLifetime
     /// Called after every committed save or restore with the new version (fire and forget).
     var settingsCommitted: (Int) -> Void = { _ in }
     /// Names this system in test emails (the host name by default).
@@ -239,6 +241,7 @@ struct APIHandler {
         case .success(let v): validated = v
         }
         var toSave = validated.values
+        var nonces: [String: String] = [:]
         switch validated.password {
         case .unchanged:
             // A password still in the original system's format becomes v1 on this save.
@@ -264,12 +267,9 @@ struct APIHandler {
                 throw APIError.badRequest(SettingsKey.password.rawValue,
                                           "Setting a password is not available yet in this version; send the other fields without smtp_password.")
             }
-            do {
-                toSave[SettingsKey.password.rawValue] = try vault.sealTransportCiphertext(ciphertext)
-            } catch let error as StorageError where error.code != .unavailable {
-                throw APIError.badRequest(SettingsKey.password.rawValue,
-                                          "could not be decrypted: \(error.message). Encrypt it with the key from GET /api/setup/email_public_key (RSA-OAEP, SHA-256), base64.")
-            }
+            let opened = try openTransportCiphertext(ciphertext, field: SettingsKey.password.rawValue, vault: vault)
+            toSave[opened.field] = opened.sealed
+            nonces[opened.field] = opened.nonce
         }
         if toSave.allSatisfy({ stored.values[$0.key] ?? "" == $0.value }) {
             // Nothing would change: no version, history row, audit row or notification.
@@ -282,7 +282,15 @@ struct APIHandler {
                 + [("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) })), ("unchanged", true)]
             return .success(.object(view), headers: [("ETag", ETag.format(stored.version))])
         }
-        let version = try repository.saveSettings(toSave, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress)
+        let version: Int
+        do {
+            version = try repository.saveSettings(toSave, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress,
+                                                  consumingNonces: nonces)
+        } catch let error as StorageError where error.code == .transportNonce {
+            let field = error.field ?? SettingsKey.password.rawValue
+            throw APIError.badRequest(field, "was encrypted with a nonce that is unknown, expired or already used (each encrypted value "
+                                      + "is accepted once, within \(Int(transportNonceLifetime / 60)) minutes). " + Self.encryptAgain)
+        }
         logger.info("settings saved", metadata: ["version": "\(version)", "user": "\(actor)"])
         settingsCommitted(version)
         var saved = stored.values.merging(toSave) { $1 }
@@ -292,10 +300,29 @@ struct APIHandler {
         return .success(.object(view), headers: [("ETag", ETag.format(version))])
     }
 
+    /// What to do about any refused transport ciphertext.
+    static let encryptAgain = #"Fetch a fresh key and nonce from GET /api/setup/email_public_key and encrypt {"nonce":"<nonce>","secret":"<the secret>"} with that key (RSA-OAEP, SHA-256), base64."#
+
+    /// Opens a transport ciphertext sent in `field`; anything wrong with it is a
+    /// 400 on that field (a database outage stays a 503).
+    func openTransportCiphertext(_ ciphertext: String, field: String, vault: PasswordVault) throws -> TransportSecret {
+        do {
+            return try vault.openTransportCiphertext(ciphertext, field: field)
+        } catch let error as StorageError where error.code != .unavailable {
+            throw APIError.badRequest(field, "could not be decrypted: \(error.message). " + Self.encryptAgain)
+        }
+    }
+
+    /// The transport key with a fresh single-use nonce: every encrypted secret
+    /// needs its own, so clients fetch this right before they encrypt.
     private func publicKey() throws -> Response {
         guard let vault else { throw APIError(503, "secrets", "The password key pair is not available.") }
+        let nonce = try repository.issueTransportNonce(lifetime: transportNonceLifetime)
         return .success(.object([("public_key", .string(vault.publicKeyPEM)),
-                                 ("algorithm", "RSA-OAEP"), ("hash", "SHA-256")]))
+                                 ("algorithm", "RSA-OAEP"), ("hash", "SHA-256"),
+                                 ("nonce", .string(nonce.value)), ("nonce_expires_in", .number(Double(nonce.expiresIn))),
+                                 ("plaintext", .string(#"{"nonce":"<nonce>","secret":"<the secret>"}"#))]),
+                        headers: [("Cache-Control", "no-store")])
     }
 
     private func health() throws -> Response {

@@ -11,17 +11,23 @@ struct SettingsSnapshot: Sendable, Equatable {
 /// Where the settings, their history, the audit log and the rate-limit counters
 /// live. The production conformance is Storage's `SettingsStore` (one per worker
 /// thread); unit tests use an in-memory one. Implementations throw `StorageError`
-/// (`.unavailable` → 503, `.conflict` → 409, `.notFound` → 404).
+/// (`.unavailable` → 503, `.conflict` → 409, `.notFound` → 404, `.transportNonce` → 400).
 protocol SettingsRepository: AnyObject {
     /// One consistent read of all settings and their version.
     func loadSettings() throws -> SettingsSnapshot
     /// Saves all `values` atomically if the stored version still equals
-    /// `expectedVersion` (nil: any), with history and audit rows; returns the new version.
-    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int
+    /// `expectedVersion` (nil: any), with history and audit rows; returns the new
+    /// version. In the same transaction it consumes `nonces` (field → the nonce of
+    /// the transport ciphertext the field's value came from; `.transportNonce` when
+    /// one is unknown, expired or used) and, when `smtp_password` is saved as "",
+    /// removes every sealed password from history.
+    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?,
+                      consumingNonces nonces: [String: String]) throws -> Int
     /// Saved versions, newest first.
     func history(limit: Int, offset: Int) throws -> [SettingsHistoryEntry]
-    /// Makes `version`'s values current as a new version; returns it.
-    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int
+    /// Makes `version`'s values current as a new version (a cleared password stays
+    /// cleared); returns it and what happened to the password.
+    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> SettingsRestore
     /// Appends one audit row.
     @discardableResult
     func appendAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws -> Int64
@@ -37,21 +43,44 @@ protocol SettingsRepository: AnyObject {
     /// The settings and the newest version whose test email succeeded, for GET: one
     /// round trip and one snapshot where the repository can (see `SettingsStore`).
     func loadSettingsWithLastKnownGood() throws -> (SettingsSnapshot, Int?)
+    /// A fresh single-use nonce for transport ciphertexts, valid `lifetime` seconds
+    /// on every responder of the database.
+    func issueTransportNonce(lifetime: TimeInterval) throws -> TransportNonce
 }
 
 extension SettingsRepository {
     func loadSettingsWithLastKnownGood() throws -> (SettingsSnapshot, Int?) {
         (try loadSettings(), try versionsWithSuccessfulTests(limit: 1).first)
     }
+
+    /// A save that carries no transport ciphertext.
+    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+        try saveSettings(values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress, consumingNonces: [:])
+    }
 }
 
-/// Opens the browser's RSA-OAEP ciphertext and seals the password for storage,
-/// and opens stored secrets for the SMTP client.
+/// A secret a client sent for one field, opened from its transport ciphertext and
+/// already sealed for storage.
+struct TransportSecret: Sendable, Equatable {
+    /// The field it was sent in, e.g. `smtp_password`.
+    var field: String
+    /// The nonce inside the ciphertext; the save consumes it.
+    var nonce: String
+    /// The secret sealed for storage (`v1:…`).
+    var sealed: String
+}
+
+/// Opens transport ciphertexts (the browser's RSA-OAEP over
+/// `{"nonce":…,"secret":…}`) for any secret field — the SMTP password today, OAuth
+/// client secrets next — and seals them for storage; opens stored secrets for the
+/// SMTP client. Crypto only: nonces are issued and consumed by the repository.
 protocol PasswordVault: AnyObject {
     /// The RSA public key (SPKI PEM) browsers and curl users encrypt with.
     var publicKeyPEM: String { get }
-    /// Decrypts base64 RSA-OAEP-SHA-256 ciphertext and seals it for storage.
-    func sealTransportCiphertext(_ base64: String) throws -> String
+    /// Decrypts a base64 transport ciphertext sent in `field`, checks its framing and
+    /// seals the secret; the clear text lives only inside this call. Throws
+    /// `StorageError` (`.secretMalformed`, `.secretAuthentication`, …) → 400 on `field`.
+    func openTransportCiphertext(_ base64: String, field: String) throws -> TransportSecret
     /// Opens a stored (sealed or legacy) secret; "" stays "".
     func openStored(_ stored: String) throws -> String
     /// A stored value in the original system's format, re-sealed as v1; nil when

@@ -43,6 +43,7 @@ extension APIHandler {
                 ("saved_by", .string(e.savedBy)), ("remote_address", e.remoteAddress.map { .string($0) } ?? .null),
                 ("changed_fields", .array(e.changedFields.map { .string($0) })),
                 ("restored_from", e.restoredFrom.map { .number(Double($0)) } ?? .null),
+                ("password_removed", .bool(e.passwordPurgedAt != nil)),
                 ("tested_ok", .bool(testedSet.contains(e.version))),
             ])
         }
@@ -52,11 +53,22 @@ extension APIHandler {
 
     func restore(version: Int, request: Request, actor: String) throws -> Response {
         let expected = try ETag.expectedVersion(ifMatch: request.headers["if-match"])
-        let newVersion = try repository.restore(version: version, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress)
-        logger.info("settings restored", metadata: ["from": "\(version)", "version": "\(newVersion)", "user": "\(actor)"])
-        settingsCommitted(newVersion)
+        let restored = try repository.restore(version: version, expectedVersion: expected, actor: actor, remoteAddress: request.remoteAddress)
+        logger.info("settings restored", metadata: ["from": "\(version)", "version": "\(restored.version)", "user": "\(actor)"])
+        settingsCommitted(restored.version)
         let (snapshot, good) = try repository.loadSettingsWithLastKnownGood()
-        let view = Self.publicView(snapshot, lastKnownGood: good) + [("restored_from", .number(Double(version)))]
+        var warnings: [(String, JSONValue)] = []
+        switch restored.password {
+        case .restored: break
+        case .keptCurrent:
+            warnings.append((SettingsKey.password.rawValue, .string(
+                "This version's password was removed from history when the password was cleared; the current password state is kept.")))
+        case .cleared:
+            warnings.append((SettingsKey.password.rawValue, .string(
+                "This version had no password, so the password is now cleared and removed from history; enter it again to use it.")))
+        }
+        let view = Self.publicView(snapshot, lastKnownGood: good)
+            + [("restored_from", .number(Double(version))), ("warnings", .object(warnings))]
         return .success(.object(view), headers: [("ETag", ETag.format(snapshot.version))])
     }
 

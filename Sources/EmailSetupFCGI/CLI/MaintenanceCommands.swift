@@ -32,10 +32,19 @@ struct MigrateCommand: ParsableCommand {
 /// (3) only after the commit, keys that no stored value uses any more are deleted.
 /// The key that was current before stays one more rotation, so a save that sealed
 /// with it just before the rotation and committed just after can still be opened.
+///
+/// What history holds: the sealed password of every version saved since the
+/// password was last cleared (clearing removes every older copy, so a cleared
+/// password cannot come back). The line it prints counts both places.
 struct RotateKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate-key",
-        abstract: "Make a new data key and re-seal every stored secret in one transaction.")
+        abstract: "Make a new data key and re-seal every stored secret in one transaction.",
+        discussion: """
+            Re-seals the SMTP password in the settings and every sealed copy the settings \
+            history holds: one per version saved since the password was last cleared \
+            (clearing the password removes the older copies from history).
+            """)
 
     @Option(name: .long, help: "Configuration file.") var config: String?
 
@@ -60,10 +69,13 @@ struct RotateKeyCommand: ParsableCommand {
             if !retirePrevious { inUse.insert(previous) }
             let current = try store.load()
             var sealedValues = [current.values[SettingsKey.password.rawValue] ?? ""]
+            var historyCopies = 0
             var offset = 0
             while true {
                 let page = try store.history(limit: 500, offset: offset)
-                sealedValues += page.map { $0.values[SettingsKey.password.rawValue] ?? "" }
+                let values = page.map { $0.values[SettingsKey.password.rawValue] ?? "" }
+                historyCopies += values.filter { !$0.isEmpty }.count
+                sealedValues += values
                 if page.count < 500 { break }
                 offset += 500
             }
@@ -72,7 +84,10 @@ struct RotateKeyCommand: ParsableCommand {
             }
             let retired = try keyring.retireKeys(except: inUse)
             runtime.logger.info("data key rotated", metadata: ["new_key": "\(newID)", "resealed": "\(count)", "retired": "\(retired)"])
-            print("rotated: new key \(newID); re-sealed \(count) stored secret(s); retired \(retired.isEmpty ? "none" : retired.joined(separator: ", "))")
+            let currentSet = !(current.values[SettingsKey.password.rawValue] ?? "").isEmpty
+            print("rotated: new key \(newID); re-sealed \(count) stored secret(s) (the password: \(currentSet ? "set" : "not set"); "
+                  + "sealed copies in the settings history: \(historyCopies), one per version since the password was last cleared); "
+                  + "retired \(retired.isEmpty ? "none" : retired.joined(separator: ", "))")
         } catch {
             Runtime.fatal("rotate-key failed: \(error). Stored values are either all re-sealed or untouched; running rotate-key again is safe.")
         }

@@ -43,15 +43,16 @@ final class CoalescingSettingsRepository: SettingsRepository {
 
     func loadSettings() throws -> SettingsSnapshot { try base.loadSettings() }
 
-    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
-        try base.saveSettings(values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
+    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?,
+                      consumingNonces nonces: [String: String]) throws -> Int {
+        try base.saveSettings(values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress, consumingNonces: nonces)
     }
 
     func history(limit: Int, offset: Int) throws -> [SettingsHistoryEntry] {
         try base.history(limit: limit, offset: offset)
     }
 
-    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> SettingsRestore {
         try base.restore(version: version, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
     }
 
@@ -76,5 +77,9 @@ final class CoalescingSettingsRepository: SettingsRepository {
 
     func versionsWithSuccessfulTests(limit: Int) throws -> [Int] {
         try base.versionsWithSuccessfulTests(limit: limit)
+    }
+
+    func issueTransportNonce(lifetime: TimeInterval) throws -> TransportNonce {
+        try base.issueTransportNonce(lifetime: lifetime)
     }
 }

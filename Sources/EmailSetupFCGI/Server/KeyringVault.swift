@@ -1,7 +1,7 @@
 import Storage
 
 /// The API's `PasswordVault` over Storage's `SecretKeyring`: decrypts the
-/// browser's RSA-OAEP ciphertext and seals the password at once, so the clear
+/// browser's RSA-OAEP ciphertext and seals the secret at once, so the clear
 /// text lives only for the length of this call.
 final class KeyringVault: PasswordVault, @unchecked Sendable {
     let opener: SecretOpener
@@ -12,9 +12,9 @@ final class KeyringVault: PasswordVault, @unchecked Sendable {
 
     var publicKeyPEM: String { opener.keyring.publicKeyPEM }
 
-    func sealTransportCiphertext(_ base64: String) throws -> String {
-        let password = try opener.keyring.decryptTransportPassword(base64: base64)
-        return try opener.keyring.seal(password)
+    func openTransportCiphertext(_ base64: String, field: String) throws -> TransportSecret {
+        let opened = try opener.keyring.openTransportSecret(base64: base64)
+        return TransportSecret(field: field, nonce: opened.nonce, sealed: try opener.keyring.seal(opened.secret))
     }
 
     func openStored(_ stored: String) throws -> String {

@@ -23,8 +23,9 @@ extension SettingsStore: SettingsRepository {
         return SettingsSnapshot(values: stored.values, version: stored.version)
     }
 
-    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
-        try save(values: values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress)
+    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?,
+                      consumingNonces nonces: [String: String]) throws -> Int {
+        try save(values: values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress, consumingNonces: nonces)
     }
 
     func versionsWithSuccessfulTests(limit: Int) throws -> [Int] {

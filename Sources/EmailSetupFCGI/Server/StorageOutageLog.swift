@@ -134,15 +134,18 @@ final class OutageObservingRepository: SettingsRepository {
         try observed { try base.loadSettingsWithLastKnownGood() }
     }
 
-    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
-        try observed { try base.saveSettings(values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress) }
+    func saveSettings(_ values: [String: String], expectedVersion: Int?, actor: String, remoteAddress: String?,
+                      consumingNonces nonces: [String: String]) throws -> Int {
+        try observed {
+            try base.saveSettings(values, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress, consumingNonces: nonces)
+        }
     }
 
     func history(limit: Int, offset: Int) throws -> [SettingsHistoryEntry] {
         try observed { try base.history(limit: limit, offset: offset) }
     }
 
-    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> Int {
+    func restore(version: Int, expectedVersion: Int?, actor: String, remoteAddress: String?) throws -> SettingsRestore {
         try observed { try base.restore(version: version, expectedVersion: expectedVersion, actor: actor, remoteAddress: remoteAddress) }
     }
 
@@ -169,5 +172,9 @@ final class OutageObservingRepository: SettingsRepository {
 
     func versionsWithSuccessfulTests(limit: Int) throws -> [Int] {
         try observed { try base.versionsWithSuccessfulTests(limit: limit) }
+    }
+
+    func issueTransportNonce(lifetime: TimeInterval) throws -> TransportNonce {
+        try observed { try base.issueTransportNonce(lifetime: lifetime) }
     }
 }

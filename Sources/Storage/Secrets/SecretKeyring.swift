@@ -38,9 +38,9 @@ import Foundation
 ///
 /// ```swift
 /// let keyring = try SecretKeyring(directory: "/var/lib/emailsetup/keys")
-/// let password = try keyring.decryptTransportPassword(base64: body.smtpPassword)
-/// let stored = try keyring.seal(password)        // "v1:3f9a0c1e:…"
-/// let again = try keyring.open(stored)           // == password
+/// let opened = try keyring.openTransportSecret(base64: body.smtpPassword)
+/// let stored = try keyring.seal(opened.secret)   // "v1:3f9a0c1e:…"
+/// let again = try keyring.open(stored)           // == opened.secret
 /// ```
 public final class SecretKeyring: @unchecked Sendable {
     /// The size of the RSA transport key generated on first use.
@@ -106,11 +106,34 @@ public final class SecretKeyring: @unchecked Sendable {
 
     // MARK: Transport
 
-    /// Decrypts a password the browser encrypted with ``publicKeyPEM`` using RSA-OAEP
-    /// with SHA-256 (OAEP and MGF1 digests), sent as standard base64.
+    /// Opens what a client encrypted with ``publicKeyPEM`` for one secret field:
+    /// RSA-OAEP with SHA-256 (OAEP and MGF1 digests), standard base64, over the
+    /// JSON framing of ``TransportPlaintext`` (the nonce and the secret).
+    ///
+    /// The nonce is only parsed here; the caller consumes it in the transaction
+    /// that saves the secret (``SettingsStore/save(values:expectedVersion:actor:remoteAddress:consumingNonces:)``).
     ///
     /// - Parameter base64: the ciphertext; whitespace and line breaks are ignored.
-    /// - Returns: the password.
+    /// - Throws: what ``decryptTransportPlaintext(base64:)`` throws, and
+    ///   `.secretMalformed` when the plaintext is not the framing.
+    ///
+    /// ```swift
+    /// let opened = try keyring.openTransportSecret(base64: json["smtp_password"])
+    /// let stored = try keyring.seal(opened.secret)   // and consume opened.nonce with the save
+    /// ```
+    public func openTransportSecret(base64: String) throws -> TransportPlaintext {
+        let text = try decryptTransportPlaintext(base64: base64)
+        var bytes = Array(text.utf8)
+        defer { cleanse(&bytes) }
+        return try TransportPlaintext.parse(bytes)
+    }
+
+    /// Decrypts a value a client encrypted with ``publicKeyPEM`` using RSA-OAEP
+    /// with SHA-256 (OAEP and MGF1 digests), sent as standard base64, without
+    /// looking inside: ``openTransportSecret(base64:)`` is what the API uses.
+    ///
+    /// - Parameter base64: the ciphertext; whitespace and line breaks are ignored.
+    /// - Returns: the plaintext.
     /// - Throws: `StorageError`:
     ///   - `.secretMalformed` when it is not base64 or is truncated base64, when it
     ///     decodes to the wrong length for this key (384 bytes for RSA-3072), or when
@@ -118,28 +141,24 @@ public final class SecretKeyring: @unchecked Sendable {
     ///     ``maximumPasswordBytes``;
     ///   - `.secretAuthentication` when decryption fails (another key, other OAEP
     ///     parameters, or a changed ciphertext).
-    ///
-    /// ```swift
-    /// let password = try keyring.decryptTransportPassword(base64: json["password"])
-    /// ```
-    public func decryptTransportPassword(base64: String) throws -> String {
-        let ciphertext = try StrictBase64.decode(base64, allowingWhitespace: true, what: "the encrypted password")
+    public func decryptTransportPlaintext(base64: String) throws -> String {
+        let ciphertext = try StrictBase64.decode(base64, allowingWhitespace: true, what: "the encrypted value")
         let expected = transportKey.ciphertextSize
         guard ciphertext.count == expected else {
-            throw StorageError(.secretMalformed, "the encrypted password is \(ciphertext.count) bytes; RSA-\(transportKey.bits) ciphertexts are exactly \(expected) bytes (truncated, or encrypted for a key of another size)")
+            throw StorageError(.secretMalformed, "the encrypted value is \(ciphertext.count) bytes; RSA-\(transportKey.bits) ciphertexts are exactly \(expected) bytes (truncated, or encrypted for a key of another size)")
         }
         var plaintext = try transportKey.decryptOAEPSHA256(ciphertext)
         defer { cleanse(&plaintext) }
         guard plaintext.count <= Self.maximumPasswordBytes else {
-            throw StorageError(.secretMalformed, "the decrypted password is \(plaintext.count) bytes; at most \(Self.maximumPasswordBytes) are accepted")
+            throw StorageError(.secretMalformed, "the decrypted value is \(plaintext.count) bytes; at most \(Self.maximumPasswordBytes) are accepted")
         }
-        guard let password = strictUTF8(plaintext) else {
-            throw StorageError(.secretMalformed, "the decrypted password is not valid UTF-8")
+        guard let text = strictUTF8(plaintext) else {
+            throw StorageError(.secretMalformed, "the decrypted value is not valid UTF-8")
         }
         guard !plaintext.contains(0) else {
-            throw StorageError(.secretMalformed, "the decrypted password contains a NUL character")
+            throw StorageError(.secretMalformed, "the decrypted value contains a NUL character")
         }
-        return password
+        return text
     }
 
     // MARK: At rest
