@@ -99,18 +99,18 @@ final class SecretHistoryPurgeTests: StorageTestCase {
         let store = makeStore()
         let db = makeConnection()
         try save(store, base.merging(["smtp_password": "v1:0000aaaa:b2xk"]) { $1 })
-        // As a database migrated before version 4 would be: cleared, but history kept the copy.
+        // As a database migrated before version 5 would be: cleared, but history kept the copy.
         try db.execute("UPDATE information SET value = '' WHERE label = 'smtp_password'")
-        try db.execute("DELETE FROM schema_migrations WHERE version = 4")
-        XCTAssertEqual(try SchemaMigrations.migrate(db), [4])
+        try db.execute("DELETE FROM schema_migrations WHERE version = 5")
+        XCTAssertEqual(try SchemaMigrations.migrate(db), [5])
         XCTAssertEqual(try store.historyEntry(version: 1).values["smtp_password"], "")
         XCTAssertEqual(try store.historyEntry(version: 1).values["smtp_host"], "mail.example.com")
         XCTAssertNotNil(try store.historyEntry(version: 1).passwordPurgedAt)
 
         // With a password set, the migration leaves history alone.
         try save(store, ["smtp_password": "v1:0000aaaa:bmV3"])
-        try db.execute("DELETE FROM schema_migrations WHERE version = 4")
-        XCTAssertEqual(try SchemaMigrations.migrate(db), [4])
+        try db.execute("DELETE FROM schema_migrations WHERE version = 5")
+        XCTAssertEqual(try SchemaMigrations.migrate(db), [5])
         XCTAssertEqual(try store.historyEntry(version: 2).values["smtp_password"], "v1:0000aaaa:bmV3")
     }
 }
