@@ -11,6 +11,10 @@
 /// settings.username = "app@example.com"
 /// settings.password = { try secrets.open("smtp_password") }
 /// settings.senderAddress = "app@example.com"
+///
+/// // OAuth 2.0 (Microsoft 365, Google): the user name is the mailbox the token sends as.
+/// settings.authentication = .xoauth2
+/// settings.accessToken = { try tokenCache.currentAccessToken() }
 /// ```
 public struct SmtpSettings: Sendable {
     /// How the connection is protected.
