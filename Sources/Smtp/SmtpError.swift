@@ -32,6 +32,8 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
         case starttls
         /// AUTH.
         case auth
+        /// Getting the OAuth 2.0 access token (the token side: token endpoint, sign-in).
+        case oauth
         /// MAIL FROM (and RSET, and local checks of the message before it).
         case mail
         /// RCPT TO.

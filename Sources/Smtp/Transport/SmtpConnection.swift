@@ -13,11 +13,11 @@ public final class SmtpConnection {
     let settings: SmtpSettings
     private var stream: ByteStream
     private var socket: SocketStream?
-    private var tls: TLSStream?
+    private(set) var tls: TLSStream?
     private let tlsContext: TLSContext?
     private let reader = LineReader()
-    private var recorder: TranscriptRecorder
-    private var capabilities = SmtpCapabilities()
+    var recorder: TranscriptRecorder
+    private(set) var capabilities = SmtpCapabilities()
     private var greeting = ""
     private var certificate: SmtpCertificate?
     private var tlsVersion: String?
@@ -244,7 +244,8 @@ public final class SmtpConnection {
         }
     }
 
-    private static let cleartextMechanisms: Set<String> = ["PLAIN", "LOGIN"]
+    /// Mechanisms that send a reusable secret as it is: never without TLS unless allowed.
+    private static let cleartextMechanisms: Set<String> = ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
 
     private func authenticate() throws {
         let wanted: String
@@ -253,8 +254,11 @@ public final class SmtpConnection {
         case .plain: wanted = "PLAIN"
         case .login: wanted = "LOGIN"
         case .cramMD5: wanted = "CRAM-MD5"
+        case .xoauth2: wanted = "XOAUTH2"
+        case .oauthBearer: wanted = "OAUTHBEARER"
         case .auto: wanted = "AUTO"
         }
+        let oauth = OAuthSASL.mechanisms.contains(wanted)
         let encrypted = tls != nil
         let cleartextAllowed = encrypted || settings.allowCleartextAuthentication
         let offered = capabilities.authMechanisms
@@ -265,11 +269,14 @@ public final class SmtpConnection {
         }
         let mechanism: String
         if wanted == "AUTO" {
-            let candidates = ["CRAM-MD5", "PLAIN", "LOGIN"].filter(offered.contains)
+            // A configured token source means the administrator chose OAuth 2.0.
+            let preference = (settings.accessToken != nil ? OAuthSASL.mechanisms : []) + ["CRAM-MD5", "PLAIN", "LOGIN"]
+            let candidates = preference.filter(offered.contains)
             guard let best = candidates.first(where: { !Self.cleartextMechanisms.contains($0) || cleartextAllowed }) else {
+                let secret = settings.accessToken != nil ? "the access token or password" : "the password"
                 throw makeError(stage: .auth, kind: .mechanismUnsupported,
-                                hint: candidates.isEmpty ? "the server offers AUTH \(offered.joined(separator: " ")), none of CRAM-MD5, PLAIN, LOGIN"
-                                    : "refusing to send the password without TLS (the server offers \(candidates.joined(separator: " ")) only); choose STARTTLS or SSL/TLS")
+                                hint: candidates.isEmpty ? "the server offers AUTH \(offered.joined(separator: " ")), none of \(preference.joined(separator: ", "))"
+                                    : "refusing to send \(secret) without TLS (the server offers \(candidates.joined(separator: " ")) only); choose STARTTLS or SSL/TLS")
             }
             mechanism = best
         } else {
@@ -279,9 +286,15 @@ public final class SmtpConnection {
             }
             guard !Self.cleartextMechanisms.contains(wanted) || cleartextAllowed else {
                 throw makeError(stage: .auth, kind: .mechanismUnsupported,
-                                hint: "refusing to send the password with \(wanted) without TLS; choose STARTTLS or SSL/TLS, or CRAM-MD5")
+                                hint: oauth ? "refusing to send the access token with \(wanted) without TLS; choose STARTTLS or SSL/TLS"
+                                    : "refusing to send the password with \(wanted) without TLS; choose STARTTLS or SSL/TLS, or CRAM-MD5")
             }
             mechanism = wanted
+        }
+        if OAuthSASL.mechanisms.contains(mechanism) {
+            try authenticate(withTokenUsing: mechanism)
+            authMechanism = mechanism
+            return
         }
         let password: String
         do {
@@ -642,7 +655,7 @@ public final class SmtpConnection {
 
     // MARK: I/O with stages
 
-    private var diagnosisContext: Diagnosis.Context {
+    var diagnosisContext: Diagnosis.Context {
         var context = Diagnosis.Context(settings: settings)
         context.command = currentCommand
         return context
@@ -662,7 +675,7 @@ public final class SmtpConnection {
     /// Writes one command and reads its reply; throws unless the code is in `accepting`
     /// (nil: any code is returned).
     @discardableResult
-    private func command(_ line: String, redacted: String? = nil, stage: SmtpError.Stage, accepting: Set<Int>?, enhanced: Bool) throws -> SmtpReply {
+    func command(_ line: String, redacted: String? = nil, stage: SmtpError.Stage, accepting: Set<Int>?, enhanced: Bool) throws -> SmtpReply {
         let name = redacted.map { _ in "AUTH" } ?? String(line.prefix { $0 != " " && $0 != ":" })
         recorder.client(redacted ?? line)
         var bytes = Array(line.utf8)
@@ -726,13 +739,13 @@ public final class SmtpConnection {
         return makeError(stage: stage, kind: kind, hint: hint, reply: reply)
     }
 
-    private func makeError(stage: SmtpError.Stage, kind: SmtpError.Kind, hint: String, reply: SmtpReply? = nil,
+    func makeError(stage: SmtpError.Stage, kind: SmtpError.Kind, hint: String, reply: SmtpReply? = nil,
                            underlying: (any Error)? = nil) -> SmtpError {
         SmtpError(stage: stage, kind: kind, replyCode: reply?.code, enhancedCode: reply?.enhancedCode, replyText: reply?.text,
                   hint: hint, certificate: certificate, transcript: recorder.transcript, underlying: underlying)
     }
 
-    private func withContext(_ error: SmtpError) -> SmtpError {
+    func withContext(_ error: SmtpError) -> SmtpError {
         var error = error
         error.certificate = certificate
         error.transcript = recorder.transcript

@@ -1,7 +1,8 @@
 /// The conversation of one session: lines prefixed `C:` (client), `S:` (server) or
 /// `*` (a note from the client, e.g. "TLS established"), each with the milliseconds
 /// since the session started. Credentials never appear: the AUTH PLAIN argument,
-/// the AUTH LOGIN user and password lines and the CRAM-MD5 response are replaced by
+/// the AUTH LOGIN user and password lines, the CRAM-MD5 response and the XOAUTH2 and
+/// OAUTHBEARER initial responses (which carry the access token) are replaced by
 /// `<redacted>`, and message content is summarised as `<N bytes of message>`.
 ///
 /// ```swift
