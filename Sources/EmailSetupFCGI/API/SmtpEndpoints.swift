@@ -83,7 +83,7 @@ extension APIHandler {
         let sealed = snapshot.values[SettingsKey.password.rawValue] ?? ""
         let vault = self.vault
         do {
-            return try SmtpSettingsMapper.smtpSettings(from: snapshot.values) { [vault] in
+            return try SmtpSettingsMapper.smtpSettings(from: snapshot.values, deniedNetworks: deniedNetworks) { [vault] in
                 guard let vault else { return "" }
                 return try vault.openStored(sealed)
             }

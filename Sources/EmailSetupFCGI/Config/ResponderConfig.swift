@@ -1,4 +1,5 @@
 import Foundation
+import Smtp
 import Storage
 
 /// The responder's own configuration: one `key = value` file plus environment
@@ -34,6 +35,8 @@ struct ResponderConfig: Sendable {
     /// The bytes sent to socket targets.
     var notifyMessage: [UInt8]
     var logLevel: String
+    /// Destinations no test email or check may connect to (`smtp_denied_networks`).
+    var smtpDeniedNetworks: [IPNetwork] = []
 
     /// How to reach MariaDB.
     struct DatabaseSettings: Sendable {
@@ -61,6 +64,7 @@ struct ResponderConfig: Sendable {
         ("test_rate_limit_per_user", "10"), ("test_rate_limit_total", "60"),
         ("socket_mode", "0660"), ("socket_group", ""),
         ("notify", ""), ("notify_timeout", "1"), ("notify_message", "SYSTEM_UPDATED*RESET*"), ("log_level", "info"),
+        ("smtp_denied_networks", IPNetwork.defaultDeniedText),
     ]
 
     /// Reads the file at `path` (nil: the default path, which may be absent when
@@ -117,7 +121,7 @@ struct ResponderConfig: Sendable {
         guard let auth = AccessPolicy.Mode(rawValue: value("auth")) else {
             throw problem("auth", "must be remote_user or none")
         }
-        let admins = Set(value("admins").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let admins = UserNames(value("admins").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         guard let mode = mode_t(value("socket_mode"), radix: 8), mode <= 0o777 else {
             throw problem("socket_mode", "must be an octal file mode such as 0660")
         }
@@ -132,6 +136,12 @@ struct ResponderConfig: Sendable {
             throw problem("notify", "\"\(target)\" is not unix-stream:PATH, unix-datagram:PATH or command:/ABSOLUTE/PATH [ARGS]")
         }
         guard !value("notify_message").isEmpty else { throw problem("notify_message", "must not be empty") }
+        let deniedNetworks: [IPNetwork]
+        do {
+            deniedNetworks = try IPNetwork.list(value("smtp_denied_networks"))
+        } catch {
+            throw problem("smtp_denied_networks", "\(error.reason) (comma-separated networks such as 169.254.0.0/16, fe80::/10; empty for none)")
+        }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = value("workers").isEmpty ? max(2, 2 * cores) : try int("workers", 1...256)
         return ResponderConfig(
@@ -148,7 +158,8 @@ struct ResponderConfig: Sendable {
             notify: notify,
             notifyTimeout: notifyTimeout,
             notifyMessage: Array(value("notify_message").utf8),
-            logLevel: value("log_level"))
+            logLevel: value("log_level"),
+            smtpDeniedNetworks: deniedNetworks)
     }
 
     /// The database password: the first line of `db_password_file`, or "".

@@ -89,6 +89,7 @@ final class Runtime: @unchecked Sendable {
         let repository = CoalescingSettingsRepository(base: store, reads: settingsReads)
         var handler = APIHandler(policy: config.access, repository: repository, vault: vault, logger: logger)
         handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)
+        handler.deniedNetworks = config.smtpDeniedNetworks
         if !notifier.targets.isEmpty {
             let notifier = self.notifier
             if synchronousNotifications {

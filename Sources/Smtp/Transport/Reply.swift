@@ -99,6 +99,28 @@ enum ReplyParser {
         return (String(decoding: bytes.prefix(length), as: UTF8.self), String(decoding: bytes[rest...], as: UTF8.self))
     }
 
+    /// How much of what a peer sent is shown while it has not shown that it speaks
+    /// SMTP (an SSH banner, a database handshake, garbage): a check must not become a
+    /// way to read the first line of any internal service.
+    static let unprovenPeerLimit = 80
+
+    /// At most `limit` printable characters of `text`, then "…" when there was more.
+    /// Control and format characters (C0, DEL, C1, bidi and zero-width controls, line
+    /// separators) become "?"; invalid UTF-8 was already decoded to U+FFFD.
+    static func excerpt(_ text: String, limit: Int = unprovenPeerLimit) -> String {
+        var shown = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if shown.count == limit { return String(shown) + "…" }
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .privateUse, .unassigned:
+                shown.append("?")
+            default:
+                shown.append(scalar)
+            }
+        }
+        return String(shown)
+    }
+
     /// Replaces control characters so a hostile line cannot forge transcript lines.
     static func printable(_ text: String) -> String {
         if text.utf8.count <= 200 && text.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7f }) { return text }

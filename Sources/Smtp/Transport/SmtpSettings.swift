@@ -48,7 +48,8 @@ public struct SmtpSettings: Sendable {
         case none
     }
 
-    /// Host name, IPv4 or IPv6 literal (with or without brackets).
+    /// Host name, IPv4 or IPv6 literal (with or without brackets). The client connects
+    /// to its canonical form (``HostName/ascii``) and refuses what ``HostName`` refuses.
     public var host: String
     /// TCP port, 1–65535.
     public var port: Int
@@ -77,6 +78,10 @@ public struct SmtpSettings: Sendable {
     public var sessionTimeout: Double = 120
     /// Allows PLAIN and LOGIN over a connection without TLS. Off by default.
     public var allowCleartextAuthentication = false
+    /// Destinations never connected to: every address the host resolves to is checked
+    /// after resolution, and one inside these networks is skipped; when none is left
+    /// the session fails at `.connect` with kind `.invalidInput`. Empty by default.
+    public var deniedNetworks: [IPNetwork] = []
 
     /// Makes settings with the defaults of DESIGN.md (timeouts 10 s / 30 s, full verification).
     public init(host: String, port: Int, security: Security) {

@@ -129,9 +129,11 @@ final class SocketStream: ByteStream {
 
     /// Resolves `host` and connects to each address in turn (IPv6 and IPv4, in the
     /// resolver's order), each attempt bounded by `connectTimeout` and all by `deadline`.
-    static func connect(host: String, port: Int, connectTimeout: Double, deadline: Deadline) throws -> SocketStream {
+    /// `screen` sees the resolved addresses first and returns those that may be tried.
+    static func connect(host: String, port: Int, connectTimeout: Double, deadline: Deadline,
+                        screen: ([ResolvedAddress]) throws -> [ResolvedAddress] = { $0 }) throws -> SocketStream {
         // Resolving counts against the connect timeout too.
-        let addresses = try resolve(host: host, port: port, deadline: min(deadline, Deadline.after(seconds: connectTimeout)))
+        let addresses = try screen(resolve(host: host, port: port, deadline: min(deadline, Deadline.after(seconds: connectTimeout))))
         var failures: [(address: String, failure: StreamFailure)] = []
         for address in addresses {
             let attemptDeadline = min(deadline, Deadline.after(seconds: connectTimeout))
