@@ -57,7 +57,8 @@ enum ReplyParser {
 
     /// Like `parseLine`, without decoding the text.
     static func parseLineBytes(_ bytes: ArraySlice<UInt8>) throws -> (code: Int, more: Bool, text: ArraySlice<UInt8>) {
-        func malformed() -> ReplyParseFailure { .malformed(printable(String(decoding: bytes, as: UTF8.self))) }
+        // Not SMTP: the peer may be any service, so only an excerpt is kept (it reaches hints and --json).
+        func malformed() -> ReplyParseFailure { .malformed(excerpt(String(decoding: bytes, as: UTF8.self))) }
         guard bytes.count >= 3 else { throw malformed() }
         let start = bytes.startIndex
         var code = 0
