@@ -92,6 +92,22 @@ final class HostsAndProbingEndToEndTests: XCTestCase {
         XCTAssertEqual(allowed.status, 200, "the suite's responder must reach the same server: \(allowed.text)")
     }
 
+    /// `emailsetup check --stored` reads `smtp_denied_networks` from the responder's
+    /// configuration (here its environment override) like `serve`.
+    func testCommandLineCheckHonoursDeniedNetworks() throws {
+        let server = try HostileSmtpServer(mode: "normal")
+        defer { server.stop() }
+        XCTAssertEqual(try save(["smtp_host": "127.0.0.1", "smtp_port": String(server.port)]).status, 200)
+        let config = env.stateDirectory + "/emailsetup.conf"
+        let allowed = try ScriptRunner.runWithStatus(env.binary, ["check", "--stored", "--config", config, "--json"], timeout: 30)
+        XCTAssertEqual(allowed.status, 0, allowed.output)
+        let denied = try ScriptRunner.runWithStatus(env.binary, ["check", "--stored", "--config", config, "--json"],
+                                                    environment: ["EMAILSETUP_SMTP_DENIED_NETWORKS": "127.0.0.0/8"], timeout: 30)
+        XCTAssertEqual(denied.status, 2, "refused input is exit 2: \(denied.output)")
+        XCTAssertTrue(denied.output.contains("127.0.0.1 is in smtp_denied_networks (127.0.0.0/8)"), denied.output)
+        XCTAssertTrue(denied.output.contains("\"invalid_input\""), denied.output)
+    }
+
     /// An SSH server on the saved port: the answer shows at most 80 printable
     /// characters of its 300-byte banner, in the hint, reply text and transcript.
     func testSSHBannerIsShownOnlyAsAShortExcerpt() throws {
