@@ -72,6 +72,9 @@ struct FuzzSmtp: SmtpOperations {
                                        certificate: nil, tlsVersion: nil, cipher: nil, authMechanism: nil)
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport {
         try SmtpConnection.validate(settings)
+        // Stored in the one form the client connects to (issue 12): parsing it again changes nothing.
+        let target = try ConnectTarget.host(settings.host).ascii
+        fuzzCheck(target == settings.host, "smtp_host saved in a form the client rewrites: \(settings.host.debugDescription)")
         return SmtpCheckReport(server: Self.server, timingsMilliseconds: [:], transcript: SmtpTranscript())
     }
     func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport {

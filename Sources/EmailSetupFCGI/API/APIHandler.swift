@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Smtp
 import Storage
 
 /// The whole HTTP API as one function from `Request` to `Response`.
@@ -29,6 +30,9 @@ struct APIHandler {
     var sessionLimit: Double = 170
     /// How long a nonce from GET email_public_key stays usable, seconds.
     var transportNonceLifetime: TimeInterval = SettingsStore.defaultTransportNonceLifetime
+    /// The responder's `smtp_denied_networks`: refused at save time (IP literals) and
+    /// by every SMTP session (every resolved address).
+    var deniedNetworks: [IPNetwork] = []
     /// Called after every committed save or restore with the new version (fire and forget).
     var settingsCommitted: (Int) -> Void = { _ in }
     /// Names this system in test emails (the host name by default).
@@ -138,6 +142,7 @@ struct APIHandler {
             guard let user = request.remoteUser, !user.isEmpty else {
                 throw APIError.unauthenticated
             }
+            // Byte for byte: "\u{212A}ate" (KELVIN SIGN) is another user than "Kate".
             if !policy.admins.isEmpty, !policy.admins.contains(user) {
                 throw APIError(403, "auth", "User \(user) is not an email settings administrator.")
             }
@@ -209,6 +214,12 @@ struct APIHandler {
                 members.append(("smtp_password_set", .bool(!(snapshot.values[key.rawValue] ?? "").isEmpty)))
             case .settingsVersion:
                 members.append((key.rawValue, .string(String(snapshot.version))))
+            case .host:
+                let host = snapshot.values[key.rawValue] ?? ""
+                members.append((key.rawValue, .string(host)))
+                // The same host for people: U-labels of an internationalized name.
+                let unicode = (try? HostName(host))?.unicode ?? host
+                members.append(("smtp_host_unicode", .string(unicode)))
             default:
                 members.append((key.rawValue, .string(snapshot.values[key.rawValue] ?? key.defaultValue ?? "")))
             }
@@ -236,6 +247,8 @@ struct APIHandler {
         // One read gives both; saving does not change which version was last proven good.
         let (stored, good) = try repository.loadSettingsWithLastKnownGood()
         var validated: ValidatedSettings
+        var validator = self.validator
+        validator.deniedNetworks = deniedNetworks
         switch validator.validate(data, stored: stored.values) {
         case .failure(let error): throw error
         case .success(let v): validated = v

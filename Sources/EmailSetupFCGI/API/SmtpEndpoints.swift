@@ -161,7 +161,7 @@ extension APIHandler {
         let sealed = snapshot.values[SettingsKey.password.rawValue] ?? ""
         let vault = self.vault
         do {
-            var settings = try SmtpSettingsMapper.smtpSettings(from: snapshot.values) { [vault] in
+            var settings = try SmtpSettingsMapper.smtpSettings(from: snapshot.values, deniedNetworks: deniedNetworks) { [vault] in
                 guard let vault else { return "" }
                 return try vault.openStored(sealed)
             }

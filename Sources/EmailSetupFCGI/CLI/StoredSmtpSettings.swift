@@ -58,7 +58,7 @@ enum StoredSmtpSettings {
         let sealed = values[SettingsKey.password.rawValue] ?? ""
         let vault = runtime.vault
         do {
-            return try SmtpSettingsMapper.smtpSettings(from: values) { [vault] in
+            return try SmtpSettingsMapper.smtpSettings(from: values, deniedNetworks: runtime.config.smtpDeniedNetworks) { [vault] in
                 try sealed.isEmpty ? "" : vault.openStored(sealed)
             }
         } catch let incomplete as SmtpSettingsMapper.Incomplete {

@@ -1,4 +1,5 @@
 import Foundation
+import Smtp
 import Storage
 
 /// The responder's own configuration: one `key = value` file plus environment
@@ -43,6 +44,8 @@ struct ResponderConfig: Sendable {
     /// Seconds one SMTP session of the API may take, whatever the saved timeouts say;
     /// below nginx's `fastcgi_read_timeout` so the browser always gets our answer.
     var smtpSessionLimit: Double = 170
+    /// Destinations no test email or check may connect to (`smtp_denied_networks`).
+    var smtpDeniedNetworks: [IPNetwork] = []
 
     /// How to reach MariaDB.
     struct DatabaseSettings: Sendable {
@@ -72,6 +75,7 @@ struct ResponderConfig: Sendable {
         ("notify", ""), ("notify_timeout", "1"), ("notify_message", "SYSTEM_UPDATED*RESET*"), ("log_level", "info"),
         ("history_keep", "500"), ("audit_keep_days", "365"),
         ("smtp_sessions", "4"), ("smtp_session_limit", "170"),
+        ("smtp_denied_networks", IPNetwork.defaultDeniedText),
     ]
 
     /// Reads the file at `path` (nil: the default path, which may be absent when
@@ -128,7 +132,7 @@ struct ResponderConfig: Sendable {
         guard let auth = AccessPolicy.Mode(rawValue: value("auth")) else {
             throw problem("auth", "must be remote_user or none")
         }
-        let admins = Set(value("admins").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let admins = UserNames(value("admins").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         guard let mode = mode_t(value("socket_mode"), radix: 8), mode <= 0o777 else {
             throw problem("socket_mode", "must be an octal file mode such as 0660")
         }
@@ -143,6 +147,12 @@ struct ResponderConfig: Sendable {
             throw problem("notify", "\"\(target)\" is not unix-stream:PATH, unix-datagram:PATH or command:/ABSOLUTE/PATH [ARGS]")
         }
         guard !value("notify_message").isEmpty else { throw problem("notify_message", "must not be empty") }
+        let deniedNetworks: [IPNetwork]
+        do {
+            deniedNetworks = try IPNetwork.list(value("smtp_denied_networks"))
+        } catch {
+            throw problem("smtp_denied_networks", "\(error.reason) (comma-separated networks such as 169.254.0.0/16, fe80::/10; empty for none)")
+        }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = value("workers").isEmpty ? max(2, 2 * cores) : try int("workers", 1...256)
         var config = ResponderConfig(
@@ -161,7 +171,8 @@ struct ResponderConfig: Sendable {
             notifyMessage: Array(value("notify_message").utf8),
             logLevel: value("log_level"),
             historyKeep: try int("history_keep", 1...1_000_000),
-            auditKeepDays: try int("audit_keep_days", 1...36_500))
+            auditKeepDays: try int("audit_keep_days", 1...36_500),
+            smtpDeniedNetworks: deniedNetworks)
         config.smtpSessions = try int("smtp_sessions", 1...64)
         config.smtpSessionLimit = Double(try int("smtp_session_limit", 5...3600))
         return config

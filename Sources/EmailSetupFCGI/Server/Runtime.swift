@@ -107,6 +107,7 @@ final class Runtime: @unchecked Sendable {
         handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)
         handler.smtpCapacity = smtpSlots
         handler.sessionLimit = config.smtpSessionLimit
+        handler.deniedNetworks = config.smtpDeniedNetworks
         if !notifier.targets.isEmpty {
             let notifier = self.notifier
             if synchronousNotifications {

@@ -38,7 +38,8 @@ enum SettingsKey: String, CaseIterable, Sendable {
     static let plain: [SettingsKey] = allCases.filter { $0 != .settingsVersion && $0 != .password }
 
     /// Fields a client may send back from a GET answer; they are ignored on POST.
-    static let readOnlyFields: Set<String> = ["smtp_settings_version", "smtp_password_set", "last_known_good_version"]
+    /// `smtp_host_unicode` is the saved host for people (U-labels of an IDN).
+    static let readOnlyFields: Set<String> = ["smtp_settings_version", "smtp_password_set", "last_known_good_version", "smtp_host_unicode"]
 }
 
 /// The accepted spellings of the enumerated settings, mapped to the stored form.

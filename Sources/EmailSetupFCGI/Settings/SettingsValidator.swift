@@ -37,8 +37,12 @@ struct ValidatedSettings: Sendable {
 struct SettingsValidator: Sendable {
     /// Returns an error message for an invalid email address, else nil.
     var checkAddress: @Sendable (String) -> String? = SettingsValidator.smtpAddressCheck
-    /// Returns an error message for an invalid host name or IP literal, else nil.
-    var checkHost: @Sendable (String) -> String? = SettingsValidator.smtpHostCheck
+    /// The host in the one form the SMTP client connects to, or why it is refused
+    /// (in the client's words).
+    var canonicalHost: @Sendable (String) -> Result<HostName, ValidationError> = SettingsValidator.smtpCanonicalHost
+    /// The responder's `smtp_denied_networks`: an IP literal host inside one is refused
+    /// at save time with the words the SMTP client would use at connect time.
+    var deniedNetworks: [IPNetwork] = []
     /// Returns an error message when the PEM text holds no parseable certificate, else nil.
     var checkCertificatesPEM: @Sendable (String) -> String? = SettingsValidator.smtpCertificatesCheck
     /// Returns the canonical fingerprint (64 lower-case hex digits) or nil if invalid.
@@ -105,7 +109,20 @@ struct SettingsValidator: Sendable {
         }
 
         check(.fromAddress) { v in v.isEmpty ? "is required: the address every email is sent from" : checkAddress(v) }
-        check(.host) { v in v.isEmpty ? "is required: the SMTP server's host name or IP address" : checkHost(v) }
+        check(.host) { v in
+            if v.isEmpty { return "is required: the SMTP server's host name or IP address" }
+            switch canonicalHost(v) {
+            case .failure(let error):
+                return HostName.refusal(error)
+            case .success(let host):
+                // Names are checked after resolution, at connect time; literals now.
+                if host.kind != .domainName, let network = IPNetwork.firstContaining(host.ascii, in: deniedNetworks) {
+                    return IPNetwork.refusal(address: host.ascii, network: network)
+                }
+                values[SettingsKey.host.rawValue] = host.ascii
+                return nil
+            }
+        }
         check(.port) { v in
             guard let p = Int(v), String(p) == v, (1...65535).contains(p) else { return "must be a whole number from 1 to 65535" }
             return nil
@@ -194,11 +211,10 @@ struct SettingsValidator: Sendable {
         }
     }
 
-    static let smtpHostCheck: @Sendable (String) -> String? = { v in
-        switch HostName.validate(v) {
-        case .success: return nil
-        case .failure(let e): return "is not a valid host name or IP address: \(e.reason)"
-        }
+    /// Stored as `HostName.ascii`: no trailing dot, A-labels, dotted-quad IPv4,
+    /// compressed IPv6 — what `SmtpConnection` resolves, sends as SNI and verifies.
+    static let smtpCanonicalHost: @Sendable (String) -> Result<HostName, ValidationError> = { v in
+        HostName.validate(v)
     }
 
     /// Parsed by OpenSSL, as the SMTP client will load them.

@@ -16,7 +16,9 @@ enum SmtpSettingsMapper {
         min(connect + 4 * command, 170)
     }
 
-    static func smtpSettings(from values: [String: String], openPassword: @escaping @Sendable () throws -> String) throws -> SmtpSettings {
+    /// - Parameter deniedNetworks: the responder's `smtp_denied_networks`, refused by the session.
+    static func smtpSettings(from values: [String: String], deniedNetworks: [IPNetwork] = [],
+                             openPassword: @escaping @Sendable () throws -> String) throws -> SmtpSettings {
         func value(_ key: SettingsKey) -> String { values[key.rawValue] ?? key.defaultValue ?? "" }
         let host = value(.host)
         guard !host.isEmpty else { throw Incomplete(field: SettingsKey.host.rawValue, message: "No SMTP server is saved yet; save the settings first.") }
@@ -54,6 +56,7 @@ enum SmtpSettingsMapper {
         settings.connectTimeout = Double(value(.connectTimeout)) ?? 10
         settings.commandTimeout = Double(value(.commandTimeout)) ?? 30
         settings.sessionTimeout = sessionDeadline(connect: settings.connectTimeout, command: settings.commandTimeout)
+        settings.deniedNetworks = deniedNetworks
         return settings
     }
 }

@@ -42,6 +42,7 @@ public final class SmtpConnection {
         self.socket = socket
         self.remoteAddress = remoteAddress
         self.recorder = TranscriptRecorder(start: start)
+        self.recorder.peerUnproven = true
         self.deadline = Deadline(nanoseconds: start.nanoseconds + UInt64(max(0, settings.sessionTimeout) * 1e9))
         self.tlsContext = tlsContext
     }
@@ -67,16 +68,33 @@ public final class SmtpConnection {
                      spinForReplies: Bool = false) throws -> SmtpConnection {
         let start = Deadline.now()
         let sessionDeadline = Deadline.after(seconds: settings.sessionTimeout)
+        // From here on the host is its canonical form: what is resolved, sent as SNI
+        // and checked against the certificate is exactly what a settings form stored.
+        var settings = settings
+        let target = try ConnectTarget.host(settings.host)
+        settings.host = target.ascii
         try validate(settings)
         let context = Diagnosis.Context(settings: settings)
         let socket: SocketStream
+        var refused: [String] = []
         do {
             socket = try SocketStream.connect(host: settings.host, port: settings.port,
                                               connectTimeout: settings.connectTimeout, deadline: sessionDeadline,
-                                              abort: settings.abort)
+                                              abort: settings.abort) { [settings] addresses in
+                let (allowed, refusals) = ConnectTarget.screen(addresses.map(\.text), host: target, denied: settings.deniedNetworks)
+                refused = refusals
+                guard !allowed.isEmpty else {
+                    var transcript = TranscriptRecorder(start: start)
+                    for refusal in refusals { transcript.note(refusal) }
+                    throw SmtpError(stage: .connect, kind: .invalidInput, hint: refusals.first ?? "no address to connect to",
+                                    transcript: transcript.transcript)
+                }
+                return allowed.map { addresses[$0] }
+            }
         } catch let failure as ConnectFailure {
             let (stage, kind, hint) = Diagnosis.connect(failure, context: context)
             var transcript = TranscriptRecorder(start: start)
+            for refusal in refused { transcript.note(refusal) }
             transcript.note("connect to \(settings.host):\(settings.port) failed: \(hint)")
             let underlying: any Error = { if case .abandoned = failure { return SessionAbandoned() } else { return failure } }()
             throw SmtpError(stage: stage, kind: kind, hint: hint, transcript: transcript.transcript, underlying: underlying)
@@ -85,6 +103,7 @@ public final class SmtpConnection {
         let connection = SmtpConnection(settings: settings, stream: socket, socket: socket,
                                         remoteAddress: socket.remoteAddress, start: start, tlsContext: tlsContext)
         connection.recorder.enabled = recordTranscript
+        for refusal in refused { connection.recorder.note(refusal) }
         connection.setupTimings["connect"] = Deadline.now().seconds(since: start) * 1000
         connection.recorder.note("connected to \(socket.remoteAddress) port \(settings.port)")
         do {
@@ -139,6 +158,7 @@ public final class SmtpConnection {
         guard greetingReply.code == 220 else { throw replyError(greetingReply, stage: .greeting) }
         greeting = greetingReply.text
         try hello()
+        recorder.peerUnproven = false
         if settings.security == .startTLSRequired || settings.security == .startTLSOpportunistic {
             try upgradeWithSTARTTLS()
         }
@@ -714,8 +734,10 @@ public final class SmtpConnection {
             case .lineTooLong(let limit):
                 hint = "the server sent a line longer than \(limit) bytes without CRLF: it does not speak SMTP on port \(settings.port)"
             case .malformed(let line):
-                hint = stage == .greeting ? "the server does not speak SMTP on port \(settings.port) (it sent: \(line))"
-                    : "the server's reply to \(command) is not SMTP (\(line))"
+                // A peer that is not SMTP: only a short excerpt of what it sent is shown.
+                let said = ReplyParser.excerpt(line)
+                hint = stage == .greeting ? "the server does not speak SMTP on port \(settings.port) (it sent: \(said))"
+                    : "the server's reply to \(command) is not SMTP (\(said))"
             case .tooManyLines(let limit):
                 hint = "the server's reply to \(command) has more than \(limit) lines"
             }
@@ -735,6 +757,11 @@ public final class SmtpConnection {
     }
 
     private func replyError(_ reply: SmtpReply, stage: SmtpError.Stage) -> SmtpError {
+        var reply = reply
+        if recorder.peerUnproven {
+            // Before EHLO/HELO succeeded the peer may be any service: its text is cut short.
+            reply.lines = [ReplyParser.excerpt(reply.lines.joined(separator: " "))]
+        }
         let (kind, hint) = Diagnosis.reply(reply, stage: stage, context: diagnosisContext)
         return makeError(stage: stage, kind: kind, hint: hint, reply: reply)
     }

@@ -61,7 +61,8 @@ public struct SmtpSettings: Sendable {
         case none
     }
 
-    /// Host name, IPv4 or IPv6 literal (with or without brackets).
+    /// Host name, IPv4 or IPv6 literal (with or without brackets). The client connects
+    /// to its canonical form (``HostName/ascii``) and refuses what ``HostName`` refuses.
     public var host: String
     /// TCP port, 1–65535.
     public var port: Int
@@ -101,6 +102,10 @@ public struct SmtpSettings: Sendable {
     /// responder's `smtp_session_limit`): the timeout hint names it, so a person
     /// knows which setting stopped the session.
     public var sessionLimitName: String?
+    /// Destinations never connected to: every address the host resolves to is checked
+    /// after resolution, and one inside these networks is skipped; when none is left
+    /// the session fails at `.connect` with kind `.invalidInput`. Empty by default.
+    public var deniedNetworks: [IPNetwork] = []
 
     /// Makes settings with the defaults of DESIGN.md (timeouts 10 s / 30 s, full verification).
     public init(host: String, port: Int, security: Security) {

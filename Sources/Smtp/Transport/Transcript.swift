@@ -69,10 +69,17 @@ struct TranscriptRecorder {
     mutating func server(_ text: String) { append(.server, text) }
     mutating func note(_ text: @autoclosure () -> String) { append(.note, text()) }
 
+    /// True until the server answered EHLO or HELO: until then it may be any service
+    /// (an SSH banner, garbage), and each of its lines is cut to
+    /// `ReplyParser.unprovenPeerLimit` printable characters.
+    var peerUnproven = false
+
     /// Records a server line from its raw bytes (control characters replaced).
     mutating func server(bytes: ArraySlice<UInt8>) {
         guard enabled else { return }
-        append(.server, ReplyParser.printable(String(decoding: bytes, as: UTF8.self)))
+        let text = String(decoding: bytes, as: UTF8.self)
+        let shown = peerUnproven ? ReplyParser.excerpt(text) : ReplyParser.printable(text)
+        append(.server, shown)
     }
 
     private mutating func append(_ direction: SmtpTranscript.Entry.Direction, _ text: @autoclosure () -> String) {
