@@ -284,7 +284,7 @@ struct APIHandler {
             toSave[opened.field] = opened.sealed
             nonces[opened.field] = opened.nonce
         }
-        if toSave.allSatisfy({ stored.values[$0.key] ?? "" == $0.value }) {
+        if nonces.isEmpty, toSave.allSatisfy({ stored.values[$0.key] ?? "" == $0.value }) {
             // Nothing would change: no version, history row, audit row or notification.
             // A stale If-Match is still a 409, as it would be for any other save: the
             // client's view is out of date either way (docs/DECISIONS.md).
