@@ -86,6 +86,8 @@ protocol PasswordVault: AnyObject {
     /// A stored value in the original system's format, re-sealed as v1; nil when
     /// it is already v1 or empty (nothing to migrate).
     func migratedLegacy(_ stored: String) throws -> String?
+    /// Seals a secret the server itself received (a refresh or access token).
+    func seal(_ secret: String) throws -> String
 }
 
 /// The SMTP sessions the API runs: the real client in production, scripted in unit tests.
@@ -142,3 +144,19 @@ struct TestRateLimits: Sendable {
     var perUser = 10
     var total = 60
 }
+
+/// Where OAuth 2.0 state lives (Storage's `SettingsStore` in production): the shared
+/// access-token cache with its renewal lock, sign-ins under way, and the sign-in labels.
+protocol OAuthTokenStore: AnyObject {
+    func cachedAccessToken(key: String) throws -> CachedAccessToken?
+    func withAccessTokenLock<T>(key: String, _ body: (CachedAccessToken?) throws -> AccessTokenUpdate<T>) throws -> T
+    func writeSignIn(_ labels: [String: String], action: String, actor: String, remoteAddress: String?, detail: String?) throws
+    func putPendingSignIn(handle: String, kind: String, actor: String, sealed: String, lifetime: Int) throws
+    func pendingSignIn(handle: String, kind: String, actor: String, consume: Bool) throws -> String?
+    func forgetAccessTokens() throws
+    func currentRefreshToken() throws -> String?
+}
+
+/// What work on the SMTP pool writes through: the settings repository (audit rows)
+/// and the OAuth store (tokens), both on the pool thread's own connection.
+typealias WorkRepository = SettingsRepository & OAuthTokenStore

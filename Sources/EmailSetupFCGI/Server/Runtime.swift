@@ -106,6 +106,8 @@ final class Runtime: @unchecked Sendable {
         handler.storageOutage = storageOutage
         handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)
         handler.smtpCapacity = smtpSlots
+        handler.oauthStore = store
+        handler.oauthOptions = OAuthOptions(publicURL: config.publicURL, baseOverride: config.oauthBaseOverride, caFile: config.oauthCAFile)
         handler.sessionLimit = config.smtpSessionLimit
         handler.deniedNetworks = config.smtpDeniedNetworks
         if !notifier.targets.isEmpty {

@@ -18,6 +18,8 @@ struct ValidatedSettings: Sendable {
     /// Every writable key except the password, in canonical form.
     var values: [String: String]
     var password: PasswordChange
+    /// What the submission asks for `oauth_client_secret` (same rules as the password).
+    var clientSecret: PasswordChange = .unchanged
     /// Field → message, for combinations that work but are likely mistakes.
     var warnings: [(String, String)]
 }
@@ -63,6 +65,7 @@ struct SettingsValidator: Sendable {
 
         var given: [String: String] = [:]
         var password = PasswordChange.unchanged
+        var clientSecret = PasswordChange.unchanged
         for (name, value) in submission {
             if SettingsKey.readOnlyFields.contains(name) { continue }
             guard let key = SettingsKey(rawValue: name), key != .settingsVersion else {
@@ -92,6 +95,10 @@ struct SettingsValidator: Sendable {
             guard text.utf8.count <= Self.maxLineLength else { fail(name, "is longer than \(Self.maxLineLength) bytes"); continue }
             if key == .password {
                 password = text.isEmpty ? .cleared : .encrypted(text)
+                continue
+            }
+            if key == .oauthClientSecret {
+                clientSecret = text.isEmpty ? .cleared : .encrypted(text)
                 continue
             }
             given[name] = text.trimmingCharacters(in: .whitespaces)
@@ -139,6 +146,26 @@ struct SettingsValidator: Sendable {
         canonicalize(.connectionType, SettingsEnumerations.connectionTypes)
         canonicalize(.authenticationType, SettingsEnumerations.authenticationTypes)
         canonicalize(.tlsVerify, SettingsEnumerations.tlsVerifyModes)
+        canonicalize(.oauthProvider, SettingsEnumerations.oauthProviders)
+        canonicalize(.oauthGrant, SettingsEnumerations.oauthGrants)
+        check(.oauthTenant) { v in
+            v.isEmpty || (v.count <= 100 && v.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "." || $0 == "-" })
+                ? nil : "must be the directory (tenant) ID or a domain such as contoso.onmicrosoft.com: letters, digits, dots and hyphens"
+        }
+        check(.oauthClientID) { v in
+            v.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F } ? nil : "must be the application (client) ID as the provider shows it: no spaces"
+        }
+        check(.oauthScope) { v in v.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F } ? nil : "must be scopes separated by spaces (ASCII)" }
+        for key in [SettingsKey.oauthAuthorizationEndpoint, .oauthTokenEndpoint, .oauthDeviceEndpoint, .oauthRevocationEndpoint] {
+            check(key) { v in
+                guard !v.isEmpty else { return nil }
+                guard let url = URL(string: v), url.scheme?.lowercased() == "https", let host = url.host, !host.isEmpty,
+                      url.user == nil, url.fragment == nil else {
+                    return "must be an https:// URL of the authorization server"
+                }
+                return nil
+            }
+        }
         check(.tlsPinSHA256) { v in
             if v.isEmpty { return nil }
             guard let normalized = normalizeFingerprint(v) else { return "must be a SHA-256 fingerprint: 64 hex digits (colons allowed)" }
@@ -165,11 +192,40 @@ struct SettingsValidator: Sendable {
         }
         let auth = values[SettingsKey.authenticationType.rawValue] ?? "None"
         if auth != "None", (values[SettingsKey.username.rawValue] ?? "").isEmpty {
-            fail(SettingsKey.username.rawValue, "is required when smtp_authentication_type is \(auth)")
+            fail(SettingsKey.username.rawValue, SettingsEnumerations.oauthAuthenticationTypes.contains(auth)
+                 ? "is required for OAuth 2.0: the mailbox the token sends as" : "is required when smtp_authentication_type is \(auth)")
+        }
+        if SettingsEnumerations.oauthAuthenticationTypes.contains(auth) {
+            let provider = values[SettingsKey.oauthProvider.rawValue] ?? "Microsoft"
+            let grant = values[SettingsKey.oauthGrant.rawValue] ?? "authorization_code"
+            func require(_ key: SettingsKey, _ why: String) {
+                if (values[key.rawValue] ?? "").isEmpty { fail(key.rawValue, "is required \(why)") }
+            }
+            require(.oauthClientID, "for OAuth 2.0: the application (client) ID registered at the provider")
+            if provider == "Microsoft" { require(.oauthTenant, "for Microsoft 365: the directory (tenant) ID or domain") }
+            if provider == "Generic" {
+                require(.oauthTokenEndpoint, "for a Generic provider")
+                if grant == "authorization_code" { require(.oauthAuthorizationEndpoint, "for a Generic provider signing in as a user") }
+            }
+            if provider == "Google", grant == "client_credentials" {
+                fail(SettingsKey.oauthGrant.rawValue, "client_credentials is not offered by Google for SMTP; choose authorization_code (Sign in with Google)")
+            }
         }
 
         guard errors.isEmpty else { return .failure(APIError(status: 400, errors: errors)) }
-        return .success(ValidatedSettings(values: values, password: password, warnings: warnings(for: values, password: password, stored: stored)))
+        var warned = warnings(for: values, password: password, stored: stored)
+        if SettingsEnumerations.oauthAuthenticationTypes.contains(auth), values[SettingsKey.oauthGrant.rawValue] == "client_credentials" {
+            let hasSecret: Bool
+            switch clientSecret {
+            case .encrypted: hasSecret = true
+            case .cleared: hasSecret = false
+            case .unchanged: hasSecret = !(stored[SettingsKey.oauthClientSecret.rawValue] ?? "").isEmpty
+            }
+            if !hasSecret {
+                warned.append((SettingsKey.oauthClientSecret.rawValue, "App-only sign-in (client credentials) needs the client secret of the application; none is set."))
+            }
+        }
+        return .success(ValidatedSettings(values: values, password: password, clientSecret: clientSecret, warnings: warned))
     }
 
     /// Valid but probably wrong: said in the answer, never blocking a save.
@@ -196,7 +252,7 @@ struct SettingsValidator: Sendable {
         case .cleared: hasPassword = false
         case .unchanged: hasPassword = !(stored[SettingsKey.password.rawValue] ?? "").isEmpty
         }
-        if auth != "None", !hasPassword {
+        if auth != "None", !SettingsEnumerations.oauthAuthenticationTypes.contains(auth), !hasPassword {
             w.append((SettingsKey.password.rawValue, "Authentication \(auth) is chosen but no password is set."))
         }
         return w

@@ -37,6 +37,9 @@ enum SmtpSettingsMapper {
         case "Login": settings.authentication = .login
         case "Cram_MD5": settings.authentication = .cramMD5
         case "Auto": settings.authentication = .auto
+        // The token source is set by the caller, which knows where tokens are cached.
+        case "XOAUTH2": settings.authentication = .xoauth2
+        case "OAUTHBEARER": settings.authentication = .oauthBearer
         default: settings.authentication = .none
         }
         // Choosing Plain or Login by name is the explicit consent to a cleartext
