@@ -194,9 +194,12 @@ final class ScriptedSmtp: SmtpOperations, @unchecked Sendable {
     var failure: SmtpError?
     var sent: [(envelope: Envelope, message: [UInt8], settings: SmtpSettings)] = []
     var checks = 0
+    /// The settings of the last check or send (with the token source the handler set).
+    var lastSettings: SmtpSettings?
 
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport {
         checks += 1
+        lastSettings = settings
         if let failure { throw failure }
         return SmtpCheckReport(server: Self.server, timingsMilliseconds: ["connect": 1], transcript: SmtpTranscript())
     }

@@ -163,7 +163,7 @@ extension APIHandler {
     /// For OAuth settings: how a pool thread gets the session's access token (through
     /// its own connection's cache), else nil.
     private func tokenSourceMaker(_ snapshot: SettingsSnapshot) -> ((WorkRepository, SessionAbort?) throws -> String)? {
-        guard OAuthSetup.isOAuth(snapshot.values), let vault else { return nil }
+        guard OAuthSetup.providesToken(snapshot.values), let vault else { return nil }
         let values = snapshot.values, options = oauthOptions
         return { repository, abort in
             let setup: OAuthSetup

@@ -49,7 +49,7 @@ enum StoredSmtpSettings {
             var settings = try SmtpSettingsMapper.smtpSettings(from: values, deniedNetworks: runtime.config.smtpDeniedNetworks) { [vault] in
                 try sealed.isEmpty ? "" : vault.openStored(sealed)
             }
-            if OAuthSetup.isOAuth(values) {
+            if OAuthSetup.providesToken(values) {
                 // The same cache as the responders: a token one of them holds is used here too.
                 let store = UncheckedStore(store: context.store)
                 settings.accessToken = {

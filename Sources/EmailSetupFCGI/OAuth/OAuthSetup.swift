@@ -36,6 +36,19 @@ struct OAuthSetup: Sendable {
         SettingsEnumerations.oauthAuthenticationTypes.contains(values[SettingsKey.authenticationType.rawValue] ?? "")
     }
 
+    /// True when sessions should get a token source: an OAuth sign-in method, or `Auto`
+    /// with OAuth configured and usable (an app secret, or someone signed in), so that
+    /// `Auto` prefers OAuth whenever the server offers it (issue 13).
+    static func providesToken(_ values: [String: String]) -> Bool {
+        if isOAuth(values) { return true }
+        guard values[SettingsKey.authenticationType.rawValue] == "Auto",
+              !(values[SettingsKey.oauthClientID.rawValue] ?? "").isEmpty else { return false }
+        if values[SettingsKey.oauthGrant.rawValue] == "client_credentials" {
+            return !(values[SettingsKey.oauthClientSecret.rawValue] ?? "").isEmpty
+        }
+        return !(values[SettingsKey.SignIn.refreshToken] ?? "").isEmpty
+    }
+
     /// Reads the saved values. The client secret is opened here (call it on the thread
     /// that talks to the provider, just before it does).
     /// - Throws: `OAuthError` (`invalid_input`) for settings the provider cannot use.
