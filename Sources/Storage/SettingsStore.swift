@@ -159,6 +159,7 @@ public final class SettingsStore {
             let newVersion = current + 1
             try upsert(values)
             let purged = values[Self.passwordLabel] == "" ? try purgeHistoryPasswords() : 0
+            if values["oauth_client_secret"] == "", previous["oauth_client_secret", default: ""] != "" { try purgeHistoryClientSecrets() }
             var snapshot = previous
             snapshot.merge(values) { _, new in new }
             try writeVersion(newVersion, snapshot: snapshot, changed: changed, restoredFrom: nil, purgedPasswords: purged,
@@ -527,6 +528,18 @@ public final class SettingsStore {
             logger.info("password cleared: sealed copies removed from history", metadata: ["versions": "\(result.affectedRows)"])
         }
         return Int(result.affectedRows)
+    }
+
+    /// Clearing the OAuth client secret removes its sealed copies from history too, as
+    /// for the password, so a restore cannot bring back a secret someone withdrew.
+    private func purgeHistoryClientSecrets() throws {
+        let result = try connection.execute("""
+            UPDATE settings_history SET snapshot = JSON_REPLACE(snapshot, '$.oauth_client_secret', '')
+            WHERE JSON_VALUE(snapshot, '$.oauth_client_secret') <> ''
+            """)
+        if result.affectedRows > 0 {
+            logger.info("OAuth client secret cleared: sealed copies removed from history", metadata: ["versions": "\(result.affectedRows)"])
+        }
     }
 
     private func writeVersion(_ version: Int, snapshot: [String: String], changed: [String], restoredFrom: Int?, purgedPasswords: Int,

@@ -25,6 +25,21 @@ final class SecretHistoryPurgeTests: StorageTestCase {
         return result
     }
 
+    func testClearingTheOAuthClientSecretRemovesItsCopiesToo() throws {
+        let store = makeStore()
+        try save(store, base.merging(["oauth_client_secret": "v1:0000bbbb:YXBw", "smtp_password": "v1:0000aaaa:cHc="]) { $1 })
+        try save(store, ["smtp_port": "465"])
+        try save(store, ["oauth_client_secret": ""])
+        let snapshots = try rawSnapshots()
+        XCTAssertEqual(snapshots.count, 3)
+        for (version, text) in snapshots {
+            XCTAssertFalse(text.contains("v1:0000bbbb"), "version \(version) still holds the client secret: \(text)")
+        }
+        XCTAssertTrue(snapshots[2]?.contains("v1:0000aaaa") ?? false, "the password is not touched by clearing the client secret")
+        // The sign-in state is never a settings label: a save cannot write it.
+        XCTAssertThrowsError(try save(store, ["oauth_refresh_token": "v1:0000cccc:eA=="]))
+    }
+
     func testClearingRemovesEverySealedCopyAndKeepsTheOtherValues() throws {
         let store = makeStore()
         try save(store, base.merging(["smtp_password": "v1:0000aaaa:Zmlyc3Q="]) { $1 })      // 1
