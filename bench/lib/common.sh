@@ -6,6 +6,7 @@
 #   bench_responder STATE NAME THREADS   start `serve` on STATE/NAME.sock; pid in STATE/NAME.pid
 #   bench_nginx STATE PORT SOCKET…       nginx with one upstream of these sockets
 #   bench_stop_all STATE                 stop everything started here
+#   bench_parse_wrk FILE                 "req/s p99_ms non2xx socket_errors(yes|no)" of a wrk --latency run
 #   free_port                            a free loopback port
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -83,4 +84,17 @@ bench_stop_all() {
         case $(basename "$f") in nginx.pid|mariadb.pid) ;; *) bench_stop_pidfile "$f" ;; esac
     done
     "$ROOT/scripts/lib/mariadb.sh" stop "$state" 2>/dev/null || true
+}
+
+bench_parse_wrk() {
+    /usr/bin/python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+err = re.search(r"Socket errors: (.*)", text)
+print(f"{rps:.0f} {p99:.2f} {bad.group(1) if bad else 0} {'yes' if err else 'no'}")
+PY
 }
