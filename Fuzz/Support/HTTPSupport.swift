@@ -64,6 +64,23 @@ final class FuzzVault: PasswordVault {
     }
     func openStored(_ stored: String) throws -> String { "secret" }
     func migratedLegacy(_ stored: String) throws -> String? { nil }
+    func seal(_ secret: String) throws -> String { "v1:fuzz:sealed" }
+}
+
+/// OAuth state that is never there: no sign-in under way, no cached token.
+extension FuzzRepository: OAuthTokenStore {
+    func cachedAccessToken(key: String) throws -> CachedAccessToken? { nil }
+    func withAccessTokenLock<T>(key: String, _ body: (CachedAccessToken?) throws -> AccessTokenUpdate<T>) throws -> T {
+        switch try body(nil) {
+        case .keep(let value): return value
+        case .store(_, _, _, let value): return value
+        }
+    }
+    func writeSignIn(_ labels: [String: String], action: String, actor: String, remoteAddress: String?, detail: String?) throws {}
+    func putPendingSignIn(handle: String, kind: String, actor: String, sealed: String, lifetime: Int) throws {}
+    func pendingSignIn(handle: String, kind: String, actor: String, consume: Bool) throws -> String? { nil }
+    func forgetAccessTokens() throws {}
+    func currentRefreshToken() throws -> String? { nil }
 }
 
 /// Never touches the network: every check and test email "succeeds" at once.
@@ -72,6 +89,9 @@ struct FuzzSmtp: SmtpOperations {
                                        certificate: nil, tlsVersion: nil, cipher: nil, authMechanism: nil)
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport {
         try SmtpConnection.validate(settings)
+        // Stored in the one form the client connects to (issue 12): parsing it again changes nothing.
+        let target = try ConnectTarget.host(settings.host).ascii
+        fuzzCheck(target == settings.host, "smtp_host saved in a form the client rewrites: \(settings.host.debugDescription)")
         return SmtpCheckReport(server: Self.server, timingsMilliseconds: [:], transcript: SmtpTranscript())
     }
     func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport {
@@ -94,13 +114,17 @@ struct FuzzResponder {
         handler.smtp = FuzzSmtp()
         handler.systemName = "fuzz.example"
         handler.limits = TestRateLimits(perUser: 1_000_000, total: 1_000_000)
+        // Should a fuzzed request ever reach a token endpoint, it meets a closed loopback port.
+        handler.oauthOptions = OAuthOptions(publicURL: "https://fuzz.example", baseOverride: "https://127.0.0.1:1", caFile: nil)
+        handler.oauthStore = repository
         self.handler = handler
     }
 
     /// Answers `request` from the initial state and checks the answer is well formed.
     func answer(_ request: Request) -> Response {
         repository.reset()
-        let response = handler.handle(request)
+        // Deferred SMTP work (test, check, OAuth) runs here, as CGI runs it.
+        let response = handler.handle(request).completed(using: repository)
         checkWellFormed(response)
         if let saved = repository.saved { checkSaved(saved) }
         return response

@@ -32,6 +32,8 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
         case starttls
         /// AUTH.
         case auth
+        /// Getting the OAuth 2.0 access token (the token side: token endpoint, sign-in).
+        case oauth
         /// MAIL FROM (and RSET, and local checks of the message before it).
         case mail
         /// RCPT TO.
@@ -87,6 +89,9 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
     public var replyText: String?
     /// One line a person can act on.
     public var hint: String
+    /// For stage `oauth`: the authorization server's error code ("invalid_grant",
+    /// "AADSTS7000215"); the API reports it as the diagnosis `code`.
+    public var providerCode: String?
     /// The server's certificate, whenever the TLS handshake got that far.
     public var certificate: SmtpCertificate?
     /// The session up to the failure, credentials redacted.

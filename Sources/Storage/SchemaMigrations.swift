@@ -135,6 +135,32 @@ public enum SchemaMigrations {
               AND NOT EXISTS (SELECT 1 FROM information WHERE label = 'smtp_password' AND value <> '')
             """,
         ]),
+        Migration(version: 6, name: "OAuth 2.0 access-token cache and pending sign-ins", statements: [
+            // Access tokens, sealed, shared by every responder and CGI process. The row
+            // is also the lock that lets one process at a time renew it (SELECT … FOR
+            // UPDATE), so an expiring token never causes a herd of refreshes.
+            """
+            CREATE TABLE IF NOT EXISTS oauth_access_tokens (
+              cache_key  VARCHAR(64) NOT NULL PRIMARY KEY,
+              sealed     MEDIUMTEXT  NOT NULL,
+              expires_at DATETIME(6) NULL,
+              updated_at DATETIME(6) NOT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin
+            """,
+            // A sign-in under way: the `state` of an authorization-code flow (with the
+            // sealed PKCE verifier) or a device flow (with the sealed device code),
+            // bound to the administrator who started it, single-use, short-lived.
+            """
+            CREATE TABLE IF NOT EXISTS oauth_pending (
+              handle     VARCHAR(64)  NOT NULL PRIMARY KEY,
+              kind       VARCHAR(16)  NOT NULL,
+              actor      VARCHAR(191) NOT NULL,
+              sealed     MEDIUMTEXT   NOT NULL,
+              expires_at DATETIME(6)  NOT NULL,
+              KEY oauth_pending_expires_at (expires_at)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+            """,
+        ]),
     ]
 
     /// The highest version this build knows.

@@ -31,7 +31,12 @@ public final class SettingsStore {
     /// ``save(values:expectedVersion:actor:remoteAddress:)``).
     public static func isSettingsLabel(_ label: String) -> Bool {
         label == "from_address" || (label.hasPrefix("smtp_") && label != versionLabel)
+            || (label.hasPrefix("oauth_") && !signInLabels.contains(label))
     }
+
+    /// The OAuth sign-in state: written only by the sign-in flow (``writeSignIn(_:)``),
+    /// never by a save, never snapshotted in history, never restored.
+    public static let signInLabels: Set<String> = ["oauth_refresh_token", "oauth_account", "oauth_signed_in_at"]
 
     /// The connection this store owns (for ``withTransaction(_:)`` bodies).
     public let connection: MariaDBConnection

@@ -1,4 +1,5 @@
 @testable import EmailSetupFCGI
+import Smtp
 import Storage
 import XCTest
 
@@ -92,6 +93,40 @@ final class APIHandlerTests: XCTestCase {
 
         handler.policy = AccessPolicy(mode: .none)
         XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: nil)).status, 200)
+    }
+
+    /// The allow-list compares the bytes the web server passed: a canonically
+    /// equivalent or case-variant name is another user.
+    func testAllowListComparesUserNamesByteForByte() {
+        let nfc = "Jos\u{E9}", nfd = "Jose\u{301}"
+        XCTAssertEqual(nfc, nfd, "Swift String equality is canonical equivalence: the reason for this test")
+        handler.policy.admins = ["Kate", nfc]
+        XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: "Kate")).status, 200)
+        XCTAssertEqual(handler.handle(get("/api/setup/email_smtp", user: nfc)).status, 200)
+        for other in ["\u{212A}ate", nfd, "kate", "KATE", "Kate ", "Ka\u{200B}te", "jos\u{E9}"] {
+            let r = handler.handle(get("/api/setup/email_smtp", user: other))
+            XCTAssertEqual(r.status, 403, "\(other.unicodeScalars.map { String($0.value, radix: 16) }) was admitted")
+        }
+        XCTAssertTrue(UserNames(["Kate"]).contains("Kate"))
+        XCTAssertFalse(UserNames(["\u{212A}ate"]).contains("Kate"), "and the other way round")
+        XCTAssertEqual(UserNames(["a", "a"]).count, 1)
+    }
+
+    func testGetShowsTheHostForPeopleAndSaveStoresTheCanonicalForm() {
+        let r = handler.handle(post("/api/setup/email_smtp", #"{"data":{"from_address":"app@example.com","smtp_host":"Bücher.Example.","smtp_host_unicode":"ignored"}}"#))
+        XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
+        XCTAssertEqual(repository.values["smtp_host"], "xn--bcher-kva.example")
+        let g = handler.handle(get("/api/setup/email_smtp"))
+        XCTAssertEqual(g.data("smtp_host"), "xn--bcher-kva.example")
+        XCTAssertEqual(g.data("smtp_host_unicode"), "bücher.example")
+    }
+
+    func testSaveRefusesAHostInADeniedNetwork() throws {
+        handler.deniedNetworks = try IPNetwork.list("169.254.0.0/16, fe80::/10")
+        let r = handler.handle(post("/api/setup/email_smtp", #"{"data":{"from_address":"app@example.com","smtp_host":"169.254.169.254"}}"#))
+        XCTAssertEqual(r.status, 400)
+        XCTAssertTrue((r.json["errors"]?["smtp_host"]?.stringValue ?? "").contains("smtp_denied_networks (169.254.0.0/16)"), String(decoding: r.body, as: UTF8.self))
+        XCTAssertTrue(repository.saves.isEmpty)
     }
 
     func testOriginWhenTheWebServerDropsThePortFromHost() {

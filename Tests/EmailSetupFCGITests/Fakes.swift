@@ -7,6 +7,10 @@ import Logging
 /// An in-memory settings repository for the handler's unit tests (the real one
 /// is tested against MariaDB in StorageTests and the end-to-end tests).
 final class MemorySettingsRepository: SettingsRepository {
+    /// OAuth: cached tokens (sealed, expiry on `clock`), sign-ins under way.
+    var tokenCache: [String: (sealed: String, expiresAt: Double)] = [:]
+    var clock: Double = 0
+    var pending: [String: (kind: String, actor: String, sealed: String)] = [:]
     var values: [String: String] = [:]
     var version = 0
     var saves: [(values: [String: String], actor: String)] = []
@@ -150,6 +154,39 @@ final class PlainVault: PasswordVault {
 
     func openStored(_ stored: String) throws -> String { String(stored.dropFirst("sealed:".count)) }
     func migratedLegacy(_ stored: String) throws -> String? { nil }
+    func seal(_ secret: String) throws -> String { "sealed:" + secret }
+}
+
+/// The OAuth store in memory: the token cache (with a clock the test moves), sign-ins
+/// under way and the sign-in labels, which live among `values` as in `information`.
+extension MemorySettingsRepository: OAuthTokenStore {
+    func cachedAccessToken(key: String) throws -> CachedAccessToken? {
+        tokenCache[key].map { CachedAccessToken(sealed: $0.sealed, secondsLeft: $0.expiresAt - clock) }
+    }
+    func withAccessTokenLock<T>(key: String, _ body: (CachedAccessToken?) throws -> AccessTokenUpdate<T>) throws -> T {
+        switch try body(try cachedAccessToken(key: key)) {
+        case .keep(let value): return value
+        case let .store(sealed, expiresIn, signIn, value):
+            tokenCache[key] = (sealed, clock + Double(expiresIn))
+            values.merge(signIn) { $1 }
+            return value
+        }
+    }
+    func writeSignIn(_ labels: [String: String], action: String, actor: String, remoteAddress: String?, detail: String?) throws {
+        values.merge(labels) { $1 }
+        tokenCache = [:]
+        _ = try appendAudit(action: action, outcome: "success", actor: actor, remoteAddress: remoteAddress, detail: detail, settingsVersion: nil)
+    }
+    func putPendingSignIn(handle: String, kind: String, actor: String, sealed: String, lifetime: Int) throws {
+        pending[handle] = (kind, actor, sealed)
+    }
+    func pendingSignIn(handle: String, kind: String, actor: String, consume: Bool) throws -> String? {
+        guard let entry = pending[handle], entry.kind == kind, Array(entry.actor.utf8) == Array(actor.utf8) else { return nil }
+        if consume { pending[handle] = nil }
+        return entry.sealed
+    }
+    func forgetAccessTokens() throws { tokenCache = [:] }
+    func currentRefreshToken() throws -> String? { values[SettingsKey.SignIn.refreshToken] }
 }
 
 /// A scripted SMTP peer for handler tests: returns what it is told and records what it got.
@@ -157,9 +194,12 @@ final class ScriptedSmtp: SmtpOperations, @unchecked Sendable {
     var failure: SmtpError?
     var sent: [(envelope: Envelope, message: [UInt8], settings: SmtpSettings)] = []
     var checks = 0
+    /// The settings of the last check or send (with the token source the handler set).
+    var lastSettings: SmtpSettings?
 
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport {
         checks += 1
+        lastSettings = settings
         if let failure { throw failure }
         return SmtpCheckReport(server: Self.server, timingsMilliseconds: ["connect": 1], transcript: SmtpTranscript())
     }
@@ -234,6 +274,6 @@ extension APIHandler {
     /// The final answer to `request`: an SMTP session the handler defers to the work
     /// pool (`Response.work`) runs here, with this handler's repository.
     func answer(_ request: Request) -> Response {
-        handle(request).completed(using: repository)
+        handle(request).completed(using: repository as! MemorySettingsRepository)
     }
 }

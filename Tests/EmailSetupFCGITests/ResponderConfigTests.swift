@@ -19,6 +19,19 @@ final class ResponderConfigTests: XCTestCase {
         XCTAssertEqual(c.access.mode, .remoteUser)
     }
 
+    func testDeniedNetworksDefaultToLinkLocalAndMayBeEmptied() throws {
+        let path = try write("db_socket = /run/db.sock\n")
+        XCTAssertEqual(try ResponderConfig.load(path: path, environment: [:]).smtpDeniedNetworks.map(\.description), ["169.254.0.0/16", "fe80::/10"])
+        XCTAssertEqual(try ResponderConfig.load(path: path, environment: ["EMAILSETUP_SMTP_DENIED_NETWORKS": ""]).smtpDeniedNetworks, [])
+        let custom = try write("db_socket = /run/db.sock\nsmtp_denied_networks = 10.0.0.0/8, fd00:ec2::254\n")
+        XCTAssertEqual(try ResponderConfig.load(path: custom, environment: [:]).smtpDeniedNetworks.map(\.description), ["10.0.0.0/8", "fd00:ec2::254/128"])
+        let bad = try write("db_socket = /run/db.sock\nsmtp_denied_networks = 169.254.0.0/16, 10.0.0.1/8\n")
+        XCTAssertThrowsError(try ResponderConfig.load(path: bad, environment: [:])) { error in
+            let line = "\(error)"
+            XCTAssertTrue(line.contains("smtp_denied_networks") && line.contains("line 2") && line.contains("10.0.0.0/8"), line)
+        }
+    }
+
     func testOneClearLineNamingTheSetting() throws {
         let path = try write("db_socket = /x\ndb_port = abc\n")
         XCTAssertThrowsError(try ResponderConfig.load(path: path, environment: [:])) { error in

@@ -1,4 +1,5 @@
 @testable import EmailSetupFCGI
+import Smtp
 import XCTest
 
 final class SettingsValidatorTests: XCTestCase {
@@ -96,6 +97,42 @@ final class SettingsValidatorTests: XCTestCase {
             XCTAssertTrue(error.errors.contains { $0.0 == "smtp_username" }, "\(error.errors)")
         }
         XCTAssertNoThrow(try values([("smtp_authentication_type", "Plain"), ("smtp_username", "jörg müller")]).get())
+    }
+
+    func hostError(_ host: String, _ validator: SettingsValidator = SettingsValidator()) -> String? {
+        guard case .failure(let error) = validator.validate([("from_address", "app@example.com"), ("smtp_host", .string(host))], stored: [:]) else { return nil }
+        return error.errors.first { $0.0 == "smtp_host" }?.1
+    }
+
+    /// Stored in the form the SMTP client connects to, not as typed.
+    func testHostIsStoredInCanonicalForm() throws {
+        for (typed, stored) in [("localhost.", "localhost"), ("Mail.Example.COM.", "mail.example.com"), ("ａｂｃ.example", "abc.example"),
+                                ("Bücher.example", "xn--bcher-kva.example"), ("[2001:DB8:0::1]", "2001:db8::1"),
+                                ("::FFFF:192.0.2.1", "::ffff:192.0.2.1"), ("１９２.０.２.１", "192.0.2.1")] {
+            let v = try validator.validate([("from_address", "app@example.com"), ("smtp_host", .string(typed))], stored: [:]).get()
+            XCTAssertEqual(v.values["smtp_host"], stored, typed)
+        }
+    }
+
+    func testLegacyIPv4SpellingsRefusedAskingForADottedQuad() {
+        for typed in ["0x7f000001", "127.1", "0177.0.0.1"] {
+            let message = hostError(typed) ?? ""
+            XCTAssertTrue(message.hasPrefix("is not a valid host name or IP address: "), "\(typed): \(message)")
+            XCTAssertTrue(message.contains("dotted quad") && message.contains("127.0.0.1"), "\(typed): \(message)")
+        }
+    }
+
+    func testIPLiteralInADeniedNetworkIsRefusedNamingTheSetting() throws {
+        var denying = SettingsValidator()
+        denying.deniedNetworks = try IPNetwork.list(IPNetwork.defaultDeniedText)
+        XCTAssertEqual(hostError("169.254.169.254", denying),
+                       "169.254.169.254 is in smtp_denied_networks (169.254.0.0/16) of the responder's configuration; this destination is refused")
+        XCTAssertEqual(hostError("[::ffff:169.254.169.254]", denying),
+                       "::ffff:169.254.169.254 is in smtp_denied_networks (169.254.0.0/16) of the responder's configuration; this destination is refused")
+        XCTAssertEqual(hostError("FE80::1", denying),
+                       "fe80::1 is in smtp_denied_networks (fe80::/10) of the responder's configuration; this destination is refused")
+        XCTAssertNil(hostError("metadata.example", denying), "names are checked after resolution, at connect time")
+        XCTAssertNil(hostError("169.254.169.254"), "no denied networks, no refusal")
     }
 
     func testWarningsForLikelyMistakes() throws {

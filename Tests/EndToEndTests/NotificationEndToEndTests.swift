@@ -15,7 +15,9 @@ final class NotificationEndToEndTests: XCTestCase {
     }
 
     var config: String { env.stateDirectory + "/emailsetup.conf" }
-    let valid = #"{"data":{"from_address":"app@example.com","smtp_host":"notify.example.com"}}"#
+    /// A save that changes something each time: a save that changes nothing makes no
+    /// version and notifies no one (issue 12).
+    var valid: String { #"{"data":{"from_address":"app@example.com","smtp_host":"notify-\#(UUID().uuidString.prefix(8).lowercased()).example.com"}}"# }
 
     /// One POST through the responder as CGI, with extra configuration in the environment.
     func cgiSave(_ body: String, ifMatch: String? = nil, environment: [String: String]) throws -> (status: String, seconds: Double) {

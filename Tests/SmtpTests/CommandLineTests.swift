@@ -71,6 +71,52 @@ final class CommandLineTests: XCTestCase {
         XCTAssertNotNil(failure["certificate"] as? [String: Any])
     }
 
+    /// `send --auth xoauth2 --oauth-token-env VAR` against the Exchange-flavoured OAuth
+    /// fixture: delivered with the token, refused with a revoked one (exit 3, the
+    /// Authenticated SMTP hint), and the token is never printed.
+    func testSendWithAnOAuthTokenFromTheEnvironment() throws {
+        let binary = try executable()
+        let token = jwtLikeToken()
+        let server = try OAuthSmtpTestServer(flavor: .exchange, tokens: .map([token: "alice@example.test"]))
+        let certificates = try SmtpTestCertificates.shared()
+        let environment = ["SMTP_TEST_TOKEN": token]
+        let settings = ["--host", "localhost", "--port", String(server.port), "--security", "starttls", "--user", "alice@example.test",
+                        "--ca-file", certificates.certificate("ca"), "--from", "alice@example.test", "--command-timeout", "10"]
+        let leaks = [token, Data(token.utf8).base64EncodedString(),
+                     Data("user=alice@example.test\u{1}auth=Bearer \(token)\u{1}\u{1}".utf8).base64EncodedString()]
+
+        let send = try run(binary, ["send", "--to", "ops@example.com", "--subject", "OAuth CLI", "--auth", "xoauth2",
+                                    "--oauth-token-env", "SMTP_TEST_TOKEN", "--json"] + settings, environment: environment)
+        XCTAssertEqual(send.status, 0, send.output)
+        XCTAssertEqual(json(jsonLines(send.output).first ?? "")["ok"] as? Bool, true, send.output)
+        let received = try server.waitForMessages(count: 1)[0]
+        XCTAssertEqual(received.mechanism, "XOAUTH2")
+        XCTAssertEqual(received.user, "alice@example.test")
+        XCTAssertTrue(received.text.contains("Subject: OAuth CLI\r\n"))
+
+        try server.setTokens([:])
+        let refused = try run(binary, ["check", "--auth", "xoauth2", "--oauth-token-env", "SMTP_TEST_TOKEN", "--json"] + settings,
+                              environment: environment)
+        XCTAssertEqual(refused.status, 3, refused.output)
+        let failure = json(jsonLines(refused.output).first ?? "")
+        XCTAssertEqual(failure["stage"] as? String, "auth")
+        XCTAssertEqual(failure["code"] as? Int, 535)
+        XCTAssertTrue((failure["hint"] as? String)?.contains("SMTP AUTH is disabled for this mailbox or tenant: enable Authenticated SMTP") ?? false, refused.output)
+        let text = try run(binary, ["check", "--auth", "oauthbearer", "--oauth-token-env", "SMTP_TEST_TOKEN"] + settings, environment: environment)
+        XCTAssertEqual(text.status, 3, text.output)
+        XCTAssertTrue(text.output.contains("C: AUTH OAUTHBEARER <redacted>"), text.output)
+        for output in [send.output, refused.output, text.output] {
+            for leak in leaks { XCTAssertFalse(output.contains(leak), "the token was printed: \(output)") }
+        }
+
+        let missing = try run(binary, ["check", "--auth", "xoauth2"] + settings)
+        XCTAssertEqual(missing.status, 2, missing.output)
+        XCTAssertTrue(missing.output.contains("--auth xoauth2 needs --oauth-token-env VAR"), missing.output)
+        let unset = try run(binary, ["check", "--auth", "oauthbearer", "--oauth-token-env", "NO_SUCH_TOKEN_VAR"] + settings)
+        XCTAssertEqual(unset.status, 2, unset.output)
+        XCTAssertTrue(unset.output.contains("environment variable NO_SUCH_TOKEN_VAR (--oauth-token-env) is not set"), unset.output)
+    }
+
     func testExitStatuses() throws {
         let binary = try executable()
         let usage = try run(binary, ["send", "--to", "a@example.com", "--host", "127.0.0.1", "--security", "bogus", "--from", "a@example.com"])

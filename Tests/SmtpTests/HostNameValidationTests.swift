@@ -58,7 +58,8 @@ final class HostNameValidationTests: XCTestCase {
             let error = refused(bad)
             XCTAssertEqual(error?.code, .invalidSyntax, bad)
         }
-        XCTAssertEqual(refused("1.2.3")?.reason, "“1.2.3” is not a valid IPv4 address (four numbers 0–255 separated by dots, without leading zeros)")
+        XCTAssertEqual(refused("1.2.3.256")?.reason, "“1.2.3.256” is not a valid IPv4 address (four numbers 0–255 separated by dots, without leading zeros)")
+        XCTAssertEqual(refused("1.2.3")?.reason, "“1.2.3” is not written as a dotted quad: some programs read it as 1.2.0.3, others refuse it; write IPv4 addresses as a dotted quad (four numbers 0–255 separated by dots, without leading zeros), e.g. 1.2.0.3")
     }
 
     func testIPv6WithOrWithoutBrackets() {
@@ -108,6 +109,52 @@ final class HostNameValidationTests: XCTestCase {
         XCTAssertNotNil(accepted(name253))
         XCTAssertNotNil(accepted(name253 + "."))
         XCTAssertEqual(refused(name253 + "b")?.code, .tooLong)
+    }
+
+    /// What `inet_aton` (and so getaddrinfo) reads as an address is never a name:
+    /// "0x7f000001" was saved as a name and connected to 127.0.0.1.
+    func testLegacyIPv4SpellingsAreRefusedNamingTheDottedQuad() {
+        for (typed, quad) in [("0x7f000001", "127.0.0.1"), ("0X7F000001", "127.0.0.1"), ("0x7f000001.", "127.0.0.1"),
+                              ("127.1", "127.0.0.1"), ("0177.0.0.1", "127.0.0.1"), ("2130706433", "127.0.0.1"),
+                              ("0x7f.1", "127.0.0.1"), ("010.0.0.1", "8.0.0.1"), ("0xa9fea9fe", "169.254.169.254"), ("0xa", "0.0.0.10")] {
+            let error = refused(typed)
+            XCTAssertEqual(error?.code, .invalidSyntax, typed)
+            XCTAssertTrue(error?.reason.contains("some programs read it as \(quad)") ?? false, "\(typed): \(error?.reason ?? "")")
+            XCTAssertTrue(error?.reason.contains("write IPv4 addresses as a dotted quad") ?? false, "\(typed): \(error?.reason ?? "")")
+        }
+        // Hex-looking names that are not addresses stay names.
+        for name in ["0xdeadbeef.example", "deadbeef", "0x", "x7f000001", "0xg1"] {
+            XCTAssertEqual(accepted(name)?.kind, .domainName, name)
+        }
+    }
+
+    /// Full-width and other compatibility forms are mapped (UTS #46) before the host
+    /// is classified: "ａｂｃ.example" was saved as typed, then refused at check time.
+    func testFullWidthIsMappedBeforeClassifying() {
+        XCTAssertEqual(accepted("ａｂｃ.example")?.ascii, "abc.example")
+        XCTAssertEqual(accepted("ＭＡＩＬ．Ｅｘａｍｐｌｅ。ｃｏｍ")?.ascii, "mail.example.com")
+        let quad = accepted("１２７.０.０.１")
+        XCTAssertEqual(quad?.kind, .ipv4)
+        XCTAssertEqual(quad?.ascii, "127.0.0.1")
+        XCTAssertEqual(accepted("ｂüｃｈｅｒ.example")?.ascii, "xn--bcher-kva.example")
+        XCTAssertEqual(refused("１２７.１")?.code, .invalidSyntax)
+        // An A-label whose U-label is not in mapped form would be a second spelling of a name.
+        for unmapped in ["bÜcher", "ａｂｃü"] {
+            let label = "xn--" + (Punycode.encode(Array(unmapped.unicodeScalars)) ?? "")
+            let error = refused(label + ".example")
+            XCTAssertEqual(error?.code, .invalidSyntax, label)
+            XCTAssertTrue(error?.reason.contains("not in canonical form") ?? false, "\(label): \(error?.reason ?? "")")
+        }
+    }
+
+    /// Every accepted host is a fixed point: the canonical form parses to itself, so a
+    /// stored value means one thing wherever it is read again.
+    func testCanonicalFormIsStable() {
+        for typed in ["Mail.Example.COM.", "bücher.example", "ａｂｃ.example", "[2001:DB8::1]", "::FFFF:192.0.2.1", "192.0.2.1", "localhost."] {
+            guard let host = accepted(typed) else { continue }
+            XCTAssertEqual(accepted(host.ascii)?.ascii, host.ascii, typed)
+            XCTAssertEqual(accepted(host.unicode)?.ascii, host.ascii, typed)
+        }
     }
 
     func testThrowingInitialiser() throws {

@@ -140,6 +140,117 @@ public final class SmtpTestServer: @unchecked Sendable {
     }
 }
 
+/// One message as the OAuth fixture spooled it.
+public struct OAuthSmtpReceivedMessage {
+    /// MAIL FROM address.
+    public var mailFrom: String
+    /// RCPT TO addresses.
+    public var recipients: [String]
+    /// The user that authenticated (the token's mailbox, or the login with --basic-auth ok).
+    public var user: String?
+    /// "XOAUTH2", "OAUTHBEARER" (or "PLAIN"/"LOGIN" with --basic-auth ok).
+    public var mechanism: String?
+    /// True when the session was encrypted.
+    public var tls: Bool
+    /// The content as received, after dot-unstuffing.
+    public var raw: [UInt8]
+    /// `raw` as text.
+    public var text: String { String(decoding: raw, as: UTF8.self) }
+}
+
+/// The OAuth 2.0 submission server (Tests/Fixtures/smtp/oauth_smtp_server.py) on
+/// 127.0.0.1, answering as Exchange Online or Gmail do. Tokens come from a map the test
+/// controls (`tokens`, changeable with ``setTokens(_:)``) or from RFC 7662
+/// introspection at the test authorization server.
+///
+/// ```swift
+/// let server = try OAuthSmtpTestServer(flavor: .gmail, tokens: .map(["t0k3n": "alice@example.test"]))
+/// // … AUTH XOAUTH2 as alice@example.test with t0k3n on 127.0.0.1:server.port …
+/// let messages = try server.waitForMessages(count: 1)
+/// ```
+public final class OAuthSmtpTestServer: @unchecked Sendable {
+    /// Whose replies it imitates.
+    public enum Flavor: String { case exchange, gmail }
+    /// How it offers TLS.
+    public enum Mode: String { case starttls, implicit, plain }
+    /// What PLAIN and LOGIN get: the basic-auth-disabled replies, or a check against `password`.
+    public enum BasicAuth: String { case disabled, unsupported, ok }
+    /// Where it checks tokens.
+    public enum Tokens {
+        /// token → username; nil username: an app-only token (any of `mailboxes`).
+        case map([String: String?])
+        /// RFC 7662 introspection over HTTPS.
+        case introspection(url: String, caFile: String)
+    }
+
+    /// The port it listens on.
+    public let port: Int
+    /// The maildir it spools accepted messages to (new/, meta/).
+    public let spool: TemporaryDirectory
+    private let state: TemporaryDirectory
+    private let process: ManagedProcess
+
+    /// Starts the server and waits (bounded) until it listens.
+    public init(flavor: Flavor, mode: Mode = .starttls, certificate: String = "good", tokens: Tokens,
+                mailboxes: [String] = [], basicAuth: BasicAuth = .disabled, password: String = "") throws {
+        spool = try TemporaryDirectory(prefix: "oauth-smtp-spool")
+        state = try TemporaryDirectory(prefix: "oauth-smtp-state")
+        var arguments = [SmtpFixtures.script("oauth_smtp_server.py"), "--flavor", flavor.rawValue, "--mode", mode.rawValue,
+                         "--spool", spool.path, "--basic-auth", basicAuth.rawValue, "--password", password,
+                         "--mailboxes", mailboxes.joined(separator: ",")]
+        switch tokens {
+        case .map(let map):
+            try Self.write(map, to: state.path + "/tokens.json")
+            arguments += ["--tokens-file", state.path + "/tokens.json"]
+        case .introspection(let url, let caFile):
+            arguments += ["--introspect-url", url, "--ca-file", caFile]
+        }
+        if mode != .plain {
+            let certificates = try SmtpTestCertificates.shared()
+            arguments += ["--cert", certificates.certificate(certificate), "--key", certificates.key(certificate)]
+        }
+        process = try ManagedProcess(executable: SmtpFixtures.python, arguments: arguments)
+        let line = try process.waitForLine(prefix: "READY ", timeout: 20)
+        port = Int(line.dropFirst("READY ".count).trimmingCharacters(in: .whitespaces)) ?? 0
+    }
+
+    /// Replaces the token map (read by the server at every AUTH): revoke or add tokens.
+    public func setTokens(_ map: [String: String?]) throws {
+        try Self.write(map, to: state.path + "/tokens.json")
+    }
+
+    private static func write(_ map: [String: String?], to path: String) throws {
+        let object = map.mapValues { $0.map { $0 as Any } ?? NSNull() }
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// Stops the server (also done on deinit).
+    public func stop() { process.stop() }
+
+    /// How many messages were spooled so far.
+    public var messageCount: Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: spool.path + "/new")) ?? []).filter { $0.hasSuffix(".eml") }.count
+    }
+
+    /// Waits (bounded) until `count` messages were spooled, then returns them in order.
+    public func waitForMessages(count: Int, timeout: Double = 10) throws -> [OAuthSmtpReceivedMessage] {
+        let end = Date().addingTimeInterval(timeout)
+        while messageCount < count {
+            if Date() > end { throw ManagedProcess.Failure(message: "only \(messageCount) of \(count) messages arrived within \(timeout) s", stderr: process.stderrText) }
+            usleep(20_000)
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: spool.path + "/new").filter { $0.hasSuffix(".eml") }.sorted()
+        return try names.prefix(count).map { name in
+            let base = String(name.dropLast(".eml".count))
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: spool.path + "/meta/\(base).json"))) as? [String: Any] ?? [:]
+            let raw = try [UInt8](Data(contentsOf: URL(fileURLWithPath: spool.path + "/new/\(name)")))
+            return OAuthSmtpReceivedMessage(mailFrom: meta["mail_from"] as? String ?? "", recipients: meta["rcpt_tos"] as? [String] ?? [],
+                                            user: meta["user"] as? String, mechanism: meta["mechanism"] as? String,
+                                            tls: meta["tls"] as? Bool ?? false, raw: raw)
+        }
+    }
+}
+
 /// The misbehaving server (Tests/Fixtures/smtp/hostile_server.py) on 127.0.0.1.
 public final class HostileSmtpServer: @unchecked Sendable {
     /// The port it listens on.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Smtp
 import Storage
 
 /// The whole HTTP API as one function from `Request` to `Response`.
@@ -27,8 +28,15 @@ struct APIHandler {
     var smtpCapacity: SmtpCapacity = SmtpSlots(capacity: 4)
     /// Seconds one SMTP session may take, whatever the saved timeouts (`smtp_session_limit`).
     var sessionLimit: Double = 170
+    /// OAuth state on this worker's connection (sign-ins under way); nil: OAuth is off.
+    var oauthStore: OAuthTokenStore?
+    /// `public_url`, endpoint override and CA file for OAuth 2.0.
+    var oauthOptions = OAuthOptions()
     /// How long a nonce from GET email_public_key stays usable, seconds.
     var transportNonceLifetime: TimeInterval = SettingsStore.defaultTransportNonceLifetime
+    /// The responder's `smtp_denied_networks`: refused at save time (IP literals) and
+    /// by every SMTP session (every resolved address).
+    var deniedNetworks: [IPNetwork] = []
     /// Called after every committed save or restore with the new version (fire and forget).
     var settingsCommitted: (Int) -> Void = { _ in }
     /// Names this system in test emails (the host name by default).
@@ -77,6 +85,7 @@ struct APIHandler {
     /// The endpoints, by path segments after /api/setup/.
     private enum Endpoint {
         case settings, test(address: String), check, publicKey, history, restore(version: Int), audit, health
+        case oauth(OAuthAction)
     }
 
     private func route(_ request: Request) throws -> Response {
@@ -98,6 +107,9 @@ struct APIHandler {
             if segments.count == 2, segments[0] == "email_test" {
                 guard let address = segments[1].removingPercentEncoding, !address.isEmpty else { throw APIError.notFound }
                 endpoint = .test(address: address); allowed = ["POST"]
+            } else if segments.count >= 2, segments[0] == "oauth",
+                      let action = OAuthAction(rawValue: segments.dropFirst().joined(separator: "/")) {
+                endpoint = .oauth(action); allowed = [action.method]
             } else if segments.count == 3, segments[0] == "email_history", segments[2] == "restore" {
                 guard let version = Int(segments[1]), version > 0 else {
                     throw APIError(404, "version", "History versions are positive whole numbers.")
@@ -124,6 +136,7 @@ struct APIHandler {
         case (.history, _): return try history(request)
         case let (.restore(version), _): return try restore(version: version, request: request, actor: actor)
         case (.audit, _): return try audit(request)
+        case let (.oauth(action), _): return try oauth(action, request: request, actor: actor)
         }
     }
 
@@ -138,6 +151,7 @@ struct APIHandler {
             guard let user = request.remoteUser, !user.isEmpty else {
                 throw APIError.unauthenticated
             }
+            // Byte for byte: "\u{212A}ate" (KELVIN SIGN) is another user than "Kate".
             if !policy.admins.isEmpty, !policy.admins.contains(user) {
                 throw APIError(403, "auth", "User \(user) is not an email settings administrator.")
             }
@@ -205,21 +219,33 @@ struct APIHandler {
         var members: [(String, JSONValue)] = []
         for key in SettingsKey.allCases {
             switch key {
-            case .password:
-                members.append(("smtp_password_set", .bool(!(snapshot.values[key.rawValue] ?? "").isEmpty)))
+            case .password, .oauthClientSecret:
+                members.append((key.rawValue + "_set", .bool(!(snapshot.values[key.rawValue] ?? "").isEmpty)))
             case .settingsVersion:
                 members.append((key.rawValue, .string(String(snapshot.version))))
+            case .host:
+                let host = snapshot.values[key.rawValue] ?? ""
+                members.append((key.rawValue, .string(host)))
+                // The same host for people: U-labels of an internationalized name.
+                let unicode = (try? HostName(host))?.unicode ?? host
+                members.append(("smtp_host_unicode", .string(unicode)))
             default:
                 members.append((key.rawValue, .string(snapshot.values[key.rawValue] ?? key.defaultValue ?? "")))
             }
         }
         members.append(("last_known_good_version", lastKnownGood.map { .string(String($0)) } ?? .null))
+        // Who signed in for OAuth 2.0, and when; the refresh token itself never leaves.
+        members.append((SettingsKey.SignIn.account, .string(snapshot.values[SettingsKey.SignIn.account] ?? "")))
+        members.append((SettingsKey.SignIn.signedInAt, .string(snapshot.values[SettingsKey.SignIn.signedInAt] ?? "")))
+        members.append(("oauth_default_scope", .string(OAuthSetup.defaultScope(snapshot.values))))
         return members
     }
 
     private func getSettings() throws -> Response {
         let (snapshot, good) = try repository.loadSettingsWithLastKnownGood()
-        return .success(.object(Self.publicView(snapshot, lastKnownGood: good)), headers: [("ETag", ETag.format(snapshot.version))])
+        let view = Self.publicView(snapshot, lastKnownGood: good)
+            + [("oauth_redirect_uri", oauthOptions.redirectURI.map { .string($0) } ?? .null)]
+        return .success(.object(view), headers: [("ETag", ETag.format(snapshot.version))])
     }
 
     private func saveSettings(_ request: Request, actor: String) throws -> Response {
@@ -236,6 +262,8 @@ struct APIHandler {
         // One read gives both; saving does not change which version was last proven good.
         let (stored, good) = try repository.loadSettingsWithLastKnownGood()
         var validated: ValidatedSettings
+        var validator = self.validator
+        validator.deniedNetworks = deniedNetworks
         switch validator.validate(data, stored: stored.values) {
         case .failure(let error): throw error
         case .success(let v): validated = v
@@ -271,7 +299,16 @@ struct APIHandler {
             toSave[opened.field] = opened.sealed
             nonces[opened.field] = opened.nonce
         }
-        if toSave.allSatisfy({ stored.values[$0.key] ?? "" == $0.value }) {
+        switch validated.clientSecret {
+        case .unchanged: break
+        case .cleared: toSave[SettingsKey.oauthClientSecret.rawValue] = ""
+        case .encrypted(let ciphertext):
+            guard let vault else { throw APIError(503, "secrets", "The key pair is not available.") }
+            let opened = try openTransportCiphertext(ciphertext, field: SettingsKey.oauthClientSecret.rawValue, vault: vault)
+            toSave[opened.field] = opened.sealed
+            nonces[opened.field] = opened.nonce
+        }
+        if nonces.isEmpty, toSave.allSatisfy({ stored.values[$0.key] ?? "" == $0.value }) {
             // Nothing would change: no version, history row, audit row or notification.
             // A stale If-Match is still a 409, as it would be for any other save: the
             // client's view is out of date either way (docs/DECISIONS.md).
@@ -292,8 +329,17 @@ struct APIHandler {
                                       + "is accepted once, within \(Int(transportNonceLifetime / 60)) minutes). " + Self.encryptAgain)
         }
         logger.info("settings saved", metadata: ["version": "\(version)", "user": "\(actor)"])
-        settingsCommitted(version)
+        // A refresh token belongs to one application of one tenant: when those change,
+        // the sign-in is forgotten rather than tried against the new one.
         var saved = stored.values.merging(toSave) { $1 }
+        if SettingsKey.signInIdentity.contains(where: { (stored.values[$0.rawValue] ?? $0.defaultValue ?? "") != (toSave[$0.rawValue] ?? "") }),
+           !(stored.values[SettingsKey.SignIn.refreshToken] ?? "").isEmpty, let oauthStore {
+            for label in SettingsKey.SignIn.labels { saved[label] = "" }
+            try oauthStore.writeSignIn([SettingsKey.SignIn.refreshToken: "", SettingsKey.SignIn.account: "", SettingsKey.SignIn.signedInAt: ""],
+                                       action: "oauth.forget", actor: actor, remoteAddress: request.remoteAddress,
+                                       detail: #"{"reason":"the OAuth application or tenant changed"}"#)
+        }
+        settingsCommitted(version)
         saved[SettingsKey.settingsVersion.rawValue] = String(version)
         let view = Self.publicView(SettingsSnapshot(values: saved, version: version), lastKnownGood: good)
             + [("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) }))]

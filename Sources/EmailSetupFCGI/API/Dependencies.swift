@@ -86,6 +86,8 @@ protocol PasswordVault: AnyObject {
     /// A stored value in the original system's format, re-sealed as v1; nil when
     /// it is already v1 or empty (nothing to migrate).
     func migratedLegacy(_ stored: String) throws -> String?
+    /// Seals a secret the server itself received (a refresh or access token).
+    func seal(_ secret: String) throws -> String
 }
 
 /// The SMTP sessions the API runs: the real client in production, scripted in unit tests.
@@ -112,7 +114,29 @@ struct AccessPolicy: Sendable {
     }
     var mode: Mode = .remoteUser
     /// When not empty, only these users are administrators.
-    var admins: Set<String> = []
+    var admins: UserNames = []
+}
+
+/// A set of user names compared byte for byte (their UTF-8), not as Swift `String`s:
+/// `String` equality is canonical equivalence, which would admit "\u{212A}ate"
+/// (KELVIN SIGN) or an NFD "José" for the listed "Kate" and NFC "José". The web
+/// server decides who a user is, including any normalisation of its own; we add none.
+///
+/// ```swift
+/// let admins: UserNames = ["Kate"]
+/// admins.contains("\u{212A}ate")   // false
+/// ```
+struct UserNames: Sendable, Equatable, ExpressibleByArrayLiteral {
+    private var names: Set<[UInt8]>
+
+    init(_ names: some Sequence<String>) { self.names = Set(names.map { Array($0.utf8) }) }
+    init(arrayLiteral names: String...) { self.init(names) }
+
+    var isEmpty: Bool { names.isEmpty }
+    var count: Int { names.count }
+
+    /// Whether `user` is in the set with exactly these bytes.
+    func contains(_ user: String) -> Bool { names.contains(Array(user.utf8)) }
 }
 
 /// How many test emails and checks are allowed per minute.
@@ -120,3 +144,19 @@ struct TestRateLimits: Sendable {
     var perUser = 10
     var total = 60
 }
+
+/// Where OAuth 2.0 state lives (Storage's `SettingsStore` in production): the shared
+/// access-token cache with its renewal lock, sign-ins under way, and the sign-in labels.
+protocol OAuthTokenStore: AnyObject {
+    func cachedAccessToken(key: String) throws -> CachedAccessToken?
+    func withAccessTokenLock<T>(key: String, _ body: (CachedAccessToken?) throws -> AccessTokenUpdate<T>) throws -> T
+    func writeSignIn(_ labels: [String: String], action: String, actor: String, remoteAddress: String?, detail: String?) throws
+    func putPendingSignIn(handle: String, kind: String, actor: String, sealed: String, lifetime: Int) throws
+    func pendingSignIn(handle: String, kind: String, actor: String, consume: Bool) throws -> String?
+    func forgetAccessTokens() throws
+    func currentRefreshToken() throws -> String?
+}
+
+/// What work on the SMTP pool writes through: the settings repository (audit rows)
+/// and the OAuth store (tokens), both on the pool thread's own connection.
+typealias WorkRepository = SettingsRepository & OAuthTokenStore

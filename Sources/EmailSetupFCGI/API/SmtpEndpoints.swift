@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OAuth
 import Smtp
 import Storage
 
@@ -48,9 +49,11 @@ extension APIHandler {
         let record = SessionRecord(action: "test.send", actor: actor, remoteAddress: request.remoteAddress,
                                    version: snapshot.version, host: settings.host, port: settings.port, to: recipient.address)
         let smtp = self.smtp, logger = self.logger, envelope = message.envelope, messageID = message.messageID
+        let tokens = tokenSourceMaker(snapshot)
         return .deferred(SmtpWork(slot: slot) { repository, abort in
             var settings = settings
             settings.abort = abort
+            settings.accessToken = tokens.map { make in { try make(repository, abort) } }
             let started = Date()
             do {
                 let report = try smtp.send(envelope: envelope, message: bytes, settings: settings)
@@ -80,9 +83,11 @@ extension APIHandler {
         let record = SessionRecord(action: "test.check", actor: actor, remoteAddress: request.remoteAddress,
                                    version: snapshot.version, host: settings.host, port: settings.port, to: nil)
         let smtp = self.smtp, logger = self.logger
+        let tokens = tokenSourceMaker(snapshot)
         return .deferred(SmtpWork(slot: slot) { repository, abort in
             var settings = settings
             settings.abort = abort
+            settings.accessToken = tokens.map { make in { try make(repository, abort) } }
             do {
                 let report = try smtp.check(settings)
                 try record.audit("success", detail: [], in: repository)
@@ -108,7 +113,7 @@ extension APIHandler {
         var port: Int
         var to: String?
 
-        func audit(_ outcome: String, detail: [(String, JSONValue)], in repository: SettingsRepository) throws {
+        func audit(_ outcome: String, detail: [(String, JSONValue)], in repository: WorkRepository) throws {
             var members: [(String, JSONValue)] = [("host", .string(host)), ("port", .number(Double(port)))]
             if let to { members.append(("to", .string(to))) }
             let text = String(decoding: JSONValue.object(members + detail).serialized(), as: UTF8.self)
@@ -119,7 +124,7 @@ extension APIHandler {
 
     /// A failed session: its audit row (`failure`, or `abandoned` when the client went
     /// away), one log line, and the diagnosis answer.
-    private static func failed(_ error: SmtpError, record: SessionRecord, logger: Logger, repository: SettingsRepository) -> Response {
+    private static func failed(_ error: SmtpError, record: SessionRecord, logger: Logger, repository: WorkRepository) -> Response {
         let outcome = error.wasAbandoned ? "abandoned" : "failure"
         do {
             try record.audit(outcome, detail: auditDetail(error), in: repository)
@@ -144,7 +149,7 @@ extension APIHandler {
     }
 
     /// A place in the SMTP work pool, or 503 at once: a test never waits behind others.
-    private func reserveSmtpSlot() throws -> SmtpSlot {
+    func reserveSmtpSlot() throws -> SmtpSlot {
         guard let slot = smtpCapacity.tryReserve() else {
             throw APIError(503, "smtp",
                            "All \(smtpCapacity.capacity) SMTP sessions of this server are busy with test emails or checks (a slow SMTP server may hold them); try again in a few seconds.",
@@ -155,13 +160,29 @@ extension APIHandler {
 
     // MARK: - Parts
 
+    /// For OAuth settings: how a pool thread gets the session's access token (through
+    /// its own connection's cache), else nil.
+    private func tokenSourceMaker(_ snapshot: SettingsSnapshot) -> ((WorkRepository, SessionAbort?) throws -> String)? {
+        guard OAuthSetup.providesToken(snapshot.values), let vault else { return nil }
+        let values = snapshot.values, options = oauthOptions
+        return { repository, abort in
+            let setup: OAuthSetup
+            do {
+                setup = try OAuthSetup(values: values, openSecret: { try vault.openStored($0) }, options: options, abort: abort)
+            } catch let error as OAuthError {
+                throw SmtpError(oauth: error)
+            }
+            return try AccessTokenSource(setup: setup, vault: vault, store: repository).token()
+        }
+    }
+
     /// The saved settings as `SmtpSettings`; the password is opened only when the
     /// client authenticates.
     private func sessionSettings(_ snapshot: SettingsSnapshot) throws -> SmtpSettings {
         let sealed = snapshot.values[SettingsKey.password.rawValue] ?? ""
         let vault = self.vault
         do {
-            var settings = try SmtpSettingsMapper.smtpSettings(from: snapshot.values) { [vault] in
+            var settings = try SmtpSettingsMapper.smtpSettings(from: snapshot.values, deniedNetworks: deniedNetworks) { [vault] in
                 guard let vault else { return "" }
                 return try vault.openStored(sealed)
             }
@@ -236,7 +257,7 @@ extension APIHandler {
     static func diagnosisResponse(_ error: SmtpError, version: Int) -> Response {
         let diagnosis: JSONValue = .object([
             ("stage", .string(error.stage.rawValue)), ("kind", .string(error.kind.rawValue)),
-            ("code", error.replyCode.map { .number(Double($0)) } ?? .null),
+            ("code", error.replyCode.map { .number(Double($0)) } ?? error.providerCode.map { .string($0) } ?? .null),
             ("enhanced_code", error.enhancedCode.map { .string($0) } ?? .null),
             ("reply_text", error.replyText.map { .string($0) } ?? .null),
             ("hint", .string(error.hint)), ("transient", .bool(error.isTransient)),

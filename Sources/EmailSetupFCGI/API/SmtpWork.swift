@@ -15,7 +15,7 @@ struct SmtpWork: Sendable {
     /// The pool place this work holds; given back when the work has answered.
     let slot: SmtpSlot
     /// Runs the session. `abort` hangs up when the client goes away.
-    let run: @Sendable (_ repository: SettingsRepository, _ abort: SessionAbort?) -> Response
+    let run: @Sendable (_ repository: WorkRepository, _ abort: SessionAbort?) -> Response
 }
 
 extension Response {
@@ -28,7 +28,7 @@ extension Response {
 
     /// Runs the deferred work here, on this thread, and gives its slot back: for plain
     /// CGI (one request per process) and unit tests. An immediate response is itself.
-    func completed(using repository: @autoclosure () -> SettingsRepository, abort: SessionAbort? = nil) -> Response {
+    func completed(using repository: @autoclosure () -> WorkRepository, abort: SessionAbort? = nil) -> Response {
         guard let work else { return self }
         defer { work.slot.release() }
         return work.run(repository(), abort)

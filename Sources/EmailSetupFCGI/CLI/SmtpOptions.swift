@@ -24,7 +24,7 @@ struct SmtpOptions: ParsableArguments {
     @Option(help: "none | starttls (required) | starttls-opportunistic | ssl (implicit TLS). Default: starttls.")
     var security: String?
 
-    @Option(help: "none | plain | login | cram-md5 | auto (default: auto with --user, else none).")
+    @Option(help: "none | plain | login | cram-md5 | xoauth2 | oauthbearer | auto (default: auto with --user, else none; auto prefers OAuth with --oauth-token-env).")
     var auth: String?
 
     @Option(help: "Login name.")
@@ -36,7 +36,10 @@ struct SmtpOptions: ParsableArguments {
     @Option(name: .customLong("password-file"), help: "File holding the password (a trailing newline is ignored).")
     var passwordFile: String?
 
-    @Flag(name: .customLong("allow-cleartext-auth"), help: "Allow PLAIN/LOGIN over a connection without TLS.")
+    @Option(name: .customLong("oauth-token-env"), help: "Name of the environment variable holding an OAuth 2.0 access token, for --auth xoauth2, oauthbearer or auto.")
+    var oauthTokenEnv: String?
+
+    @Flag(name: .customLong("allow-cleartext-auth"), help: "Allow PLAIN/LOGIN/XOAUTH2/OAUTHBEARER over a connection without TLS.")
     var allowCleartextAuth = false
 
     @Option(help: "Certificate check: full | pinned | none. Default: full.")
@@ -82,6 +85,7 @@ struct SmtpOptions: ParsableArguments {
         if user != nil { given.append("--user") }
         if passwordEnv != nil { given.append("--password-env") }
         if passwordFile != nil { given.append("--password-file") }
+        if oauthTokenEnv != nil { given.append("--oauth-token-env") }
         if allowCleartextAuth { given.append("--allow-cleartext-auth") }
         if verify != nil { given.append("--verify") }
         if caFile != nil { given.append("--ca-file") }
@@ -144,16 +148,26 @@ struct SmtpOptions: ParsableArguments {
         case .success(let address): settings.senderAddress = address.address
         case .failure(let error): throw CLIUsage("--from \(from) is not a usable address: \(error.reason)")
         }
-        let authName = auth ?? (user == nil ? "none" : "auto")
+        let authName = auth ?? (user == nil && oauthTokenEnv == nil ? "none" : "auto")
         guard let authentication = SmtpSettings.Authentication(rawValue: authName) else {
-            throw CLIUsage("--auth must be none, plain, login, cram-md5 or auto, not \(authName)")
+            throw CLIUsage("--auth must be none, plain, login, cram-md5, xoauth2, oauthbearer or auto, not \(authName)")
         }
         settings.authentication = authentication
         settings.allowCleartextAuthentication = allowCleartextAuth
+        let oauth = authentication == .xoauth2 || authentication == .oauthBearer
+        if let oauthTokenEnv {
+            guard oauth || authentication == .auto else { throw CLIUsage("--oauth-token-env is for --auth xoauth2, oauthbearer or auto, not \(authName)") }
+            guard environment[oauthTokenEnv] != nil else { throw CLIUsage("environment variable \(oauthTokenEnv) (--oauth-token-env) is not set") }
+            // Read at the moment of AUTH, like the password; never printed.
+            settings.accessToken = { ProcessInfo.processInfo.environment[oauthTokenEnv] ?? "" }
+        } else if oauth {
+            throw CLIUsage("--auth \(authName) needs --oauth-token-env VAR (a variable holding the access token) or --stored")
+        }
         if authentication != .none {
-            guard let user else { throw CLIUsage("--auth \(authName) needs --user") }
+            guard let user else { throw CLIUsage("--auth \(authName) needs --user (for OAuth: the mailbox the token sends as)") }
             settings.username = user
             switch (passwordEnv, passwordFile) {
+            case (nil, nil) where oauth || (authentication == .auto && oauthTokenEnv != nil): break
             case (let name?, nil):
                 guard environment[name] != nil else { throw CLIUsage("environment variable \(name) (--password-env) is not set") }
                 // Read at the moment of AUTH, not before.

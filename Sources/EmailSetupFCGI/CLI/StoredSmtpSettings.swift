@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OAuth
 import Smtp
 import Storage
 
@@ -40,6 +41,53 @@ enum StoredSmtpSettings {
     /// - Returns: the settings; the password closure opens the sealed secret when called.
     /// - Throws: `Problem`, naming the file, the database error or the missing setting.
     static func load(configPath: String?, environment: [String: String]) throws(Problem) -> SmtpSettings {
+        let context = try StoredContext.open(configPath: configPath, environment: environment)
+        let values = context.values, runtime = context.runtime
+        let sealed = values[SettingsKey.password.rawValue] ?? ""
+        let vault = runtime.vault
+        do {
+            var settings = try SmtpSettingsMapper.smtpSettings(from: values, deniedNetworks: runtime.config.smtpDeniedNetworks) { [vault] in
+                try sealed.isEmpty ? "" : vault.openStored(sealed)
+            }
+            if OAuthSetup.providesToken(values) {
+                // The same cache as the responders: a token one of them holds is used here too.
+                let store = UncheckedStore(store: context.store)
+                settings.accessToken = {
+                    let setup: OAuthSetup
+                    do {
+                        setup = try OAuthSetup(values: values, openSecret: { try vault.openStored($0) }, options: runtime.oauthOptions)
+                    } catch let error as OAuthError {
+                        throw SmtpError(oauth: error)
+                    }
+                    return try AccessTokenSource(setup: setup, vault: vault, store: store.store).token()
+                }
+            }
+            return settings
+        } catch let incomplete as SmtpSettingsMapper.Incomplete {
+            throw Problem(kind: .notSaved, description: "\(incomplete.message) (\(incomplete.field) is empty)")
+        } catch {
+            throw Problem(kind: .notSaved, description: "the saved settings cannot be used: \(error)")
+        }
+    }
+}
+
+/// The database store of a CLI run, handed to the token source closure.
+/// @unchecked: the CLI runs one SMTP session at a time on one thread; the store is
+/// only ever used from that thread.
+private struct UncheckedStore: @unchecked Sendable {
+    let store: SettingsStore
+}
+
+/// What `--stored` commands share: the responder's configuration, a database store,
+/// and the saved values.
+struct StoredContext {
+    let runtime: Runtime
+    let store: SettingsStore
+    let values: [String: String]
+
+    /// Reads the configuration and the saved values as `serve` would.
+    static func open(configPath: String?, environment: [String: String]) throws(StoredSmtpSettings.Problem) -> StoredContext {
+        typealias Problem = StoredSmtpSettings.Problem
         let shownPath = configPath ?? environment["EMAILSETUP_CONFIG"] ?? ResponderConfig.defaultPath
         let runtime: Runtime
         do {
@@ -47,24 +95,13 @@ enum StoredSmtpSettings {
         } catch {
             throw Problem(kind: .configuration, description: "cannot use the responder configuration \(shownPath): \(error)")
         }
-        let values: [String: String]
+        let store = SettingsStore(configuration: runtime.databaseConfiguration, logger: runtime.logger)
         do {
-            values = try SettingsStore(configuration: runtime.databaseConfiguration, logger: runtime.logger).load().values
+            return StoredContext(runtime: runtime, store: store, values: try store.load().values)
         } catch let error as StorageError where error.code == .unavailable {
             throw Problem(kind: .database, description: "cannot reach the database configured in \(shownPath): \(error)")
         } catch {
             throw Problem(kind: .database, description: "cannot read the saved settings from the database configured in \(shownPath): \(error)")
-        }
-        let sealed = values[SettingsKey.password.rawValue] ?? ""
-        let vault = runtime.vault
-        do {
-            return try SmtpSettingsMapper.smtpSettings(from: values) { [vault] in
-                try sealed.isEmpty ? "" : vault.openStored(sealed)
-            }
-        } catch let incomplete as SmtpSettingsMapper.Incomplete {
-            throw Problem(kind: .notSaved, description: "\(incomplete.message) (\(incomplete.field) is empty)")
-        } catch {
-            throw Problem(kind: .notSaved, description: "the saved settings cannot be used: \(error)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Smtp
 import Storage
 
 /// The responder's own configuration: one `key = value` file plus environment
@@ -43,6 +44,17 @@ struct ResponderConfig: Sendable {
     /// Seconds one SMTP session of the API may take, whatever the saved timeouts say;
     /// below nginx's `fastcgi_read_timeout` so the browser always gets our answer.
     var smtpSessionLimit: Double = 170
+    /// The address administrators open the page at (`public_url`, e.g.
+    /// https://admin.example.com/email-setup): the OAuth redirect URI is built from it,
+    /// never from the request's Host. Without it, OAuth sign-in in the browser is off.
+    var publicURL: String?
+    /// Replaces scheme, host and port of Microsoft's and Google's OAuth endpoints
+    /// (`oauth_base_override`): a sovereign cloud, an air-gapped proxy, the test suite.
+    var oauthBaseOverride: String?
+    /// Extra trusted CA certificates (PEM file) for the OAuth endpoints (`oauth_ca_file`).
+    var oauthCAFile: String?
+    /// Destinations no test email or check may connect to (`smtp_denied_networks`).
+    var smtpDeniedNetworks: [IPNetwork] = []
 
     /// How to reach MariaDB.
     struct DatabaseSettings: Sendable {
@@ -72,6 +84,8 @@ struct ResponderConfig: Sendable {
         ("notify", ""), ("notify_timeout", "1"), ("notify_message", "SYSTEM_UPDATED*RESET*"), ("log_level", "info"),
         ("history_keep", "500"), ("audit_keep_days", "365"),
         ("smtp_sessions", "4"), ("smtp_session_limit", "170"),
+        ("public_url", ""), ("oauth_base_override", ""), ("oauth_ca_file", ""),
+        ("smtp_denied_networks", IPNetwork.defaultDeniedText),
     ]
 
     /// Reads the file at `path` (nil: the default path, which may be absent when
@@ -128,7 +142,7 @@ struct ResponderConfig: Sendable {
         guard let auth = AccessPolicy.Mode(rawValue: value("auth")) else {
             throw problem("auth", "must be remote_user or none")
         }
-        let admins = Set(value("admins").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let admins = UserNames(value("admins").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         guard let mode = mode_t(value("socket_mode"), radix: 8), mode <= 0o777 else {
             throw problem("socket_mode", "must be an octal file mode such as 0660")
         }
@@ -143,6 +157,12 @@ struct ResponderConfig: Sendable {
             throw problem("notify", "\"\(target)\" is not unix-stream:PATH, unix-datagram:PATH or command:/ABSOLUTE/PATH [ARGS]")
         }
         guard !value("notify_message").isEmpty else { throw problem("notify_message", "must not be empty") }
+        let deniedNetworks: [IPNetwork]
+        do {
+            deniedNetworks = try IPNetwork.list(value("smtp_denied_networks"))
+        } catch {
+            throw problem("smtp_denied_networks", "\(error.reason) (comma-separated networks such as 169.254.0.0/16, fe80::/10; empty for none)")
+        }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workers = value("workers").isEmpty ? max(2, 2 * cores) : try int("workers", 1...256)
         var config = ResponderConfig(
@@ -161,9 +181,28 @@ struct ResponderConfig: Sendable {
             notifyMessage: Array(value("notify_message").utf8),
             logLevel: value("log_level"),
             historyKeep: try int("history_keep", 1...1_000_000),
-            auditKeepDays: try int("audit_keep_days", 1...36_500))
+            auditKeepDays: try int("audit_keep_days", 1...36_500),
+            smtpDeniedNetworks: deniedNetworks)
         config.smtpSessions = try int("smtp_sessions", 1...64)
         config.smtpSessionLimit = Double(try int("smtp_session_limit", 5...3600))
+        if let url = optional("public_url") {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil,
+                  parsed.query == nil, parsed.fragment == nil else {
+                throw problem("public_url", "must be the http(s) address the page is opened at, e.g. https://admin.example.com/email-setup")
+            }
+            config.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        if let base = optional("oauth_base_override") {
+            guard let parsed = URL(string: base), parsed.scheme?.lowercased() == "https", parsed.host != nil,
+                  parsed.path.isEmpty || parsed.path == "/" else {
+                throw problem("oauth_base_override", "must be https://HOST[:PORT] with no path")
+            }
+            config.oauthBaseOverride = base.hasSuffix("/") ? String(base.dropLast()) : base
+        }
+        if let ca = optional("oauth_ca_file") {
+            guard FileManager.default.isReadableFile(atPath: ca) else { throw problem("oauth_ca_file", "cannot read this file") }
+            config.oauthCAFile = ca
+        }
         return config
     }
 

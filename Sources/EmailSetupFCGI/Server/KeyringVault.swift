@@ -17,6 +17,10 @@ final class KeyringVault: PasswordVault, @unchecked Sendable {
         return TransportSecret(field: field, nonce: opened.nonce, sealed: try opener.keyring.seal(opened.secret))
     }
 
+    func seal(_ secret: String) throws -> String {
+        try opener.keyring.seal(secret)
+    }
+
     func openStored(_ stored: String) throws -> String {
         try opener.open(stored)
     }

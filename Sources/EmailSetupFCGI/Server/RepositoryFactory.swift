@@ -37,3 +37,5 @@ extension SettingsStore: SettingsRepository {
         return (SettingsSnapshot(values: stored.values, version: stored.version), good)
     }
 }
+
+extension SettingsStore: OAuthTokenStore {}

@@ -81,6 +81,11 @@ final class Runtime: @unchecked Sendable {
     /// Database outages logged once, then as counts, for all workers together.
     let storageOutage = StorageOutageLog(logger: Logger(label: "emailsetup"))
 
+    /// `public_url`, endpoint override and CA file, for every OAuth 2.0 request.
+    var oauthOptions: OAuthOptions {
+        OAuthOptions(publicURL: config.publicURL, baseOverride: config.oauthBaseOverride, caFile: config.oauthCAFile)
+    }
+
     /// The SMTP sessions this process may run at once (`smtp_sessions`), shared by every
     /// worker: a test email beyond them is answered 503 at once.
     lazy var smtpSlots = SmtpSlots(capacity: config.smtpSessions)
@@ -106,7 +111,10 @@ final class Runtime: @unchecked Sendable {
         handler.storageOutage = storageOutage
         handler.limits = TestRateLimits(perUser: config.testRateLimitPerUser, total: config.testRateLimitTotal)
         handler.smtpCapacity = smtpSlots
+        handler.oauthStore = store
+        handler.oauthOptions = oauthOptions
         handler.sessionLimit = config.smtpSessionLimit
+        handler.deniedNetworks = config.smtpDeniedNetworks
         if !notifier.targets.isEmpty {
             let notifier = self.notifier
             if synchronousNotifications {

@@ -15,13 +15,13 @@ import Logging
 final class SmtpWorkPool: @unchecked Sendable {
     // @unchecked: `jobs` and `stopping` are only touched under `condition`.
     private let condition = NSCondition()
-    private var jobs: [(SettingsRepository) -> Void] = []
+    private var jobs: [(WorkRepository) -> Void] = []
     private var stopping = false
     private let group = DispatchGroup()
     private let logger: Logger
 
     /// Starts `threads` threads; each calls `makeRepository` once, on itself.
-    init(threads: Int, logger: Logger, makeRepository: @escaping @Sendable () -> SettingsRepository) {
+    init(threads: Int, logger: Logger, makeRepository: @escaping @Sendable () -> WorkRepository) {
         self.logger = logger
         for index in 0..<max(1, threads) {
             group.enter()
@@ -37,7 +37,7 @@ final class SmtpWorkPool: @unchecked Sendable {
     }
 
     /// Queues `job`; a free thread runs it with its own repository.
-    func submit(_ job: @escaping (SettingsRepository) -> Void) {
+    func submit(_ job: @escaping (WorkRepository) -> Void) {
         condition.lock()
         jobs.append(job)
         condition.signal()
@@ -55,7 +55,7 @@ final class SmtpWorkPool: @unchecked Sendable {
         }
     }
 
-    private func next() -> ((SettingsRepository) -> Void)? {
+    private func next() -> ((WorkRepository) -> Void)? {
         condition.lock()
         defer { condition.unlock() }
         while jobs.isEmpty && !stopping { condition.wait() }

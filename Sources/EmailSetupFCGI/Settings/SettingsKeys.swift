@@ -15,12 +15,27 @@ enum SettingsKey: String, CaseIterable, Sendable {
     case connectTimeout = "smtp_connect_timeout"
     case commandTimeout = "smtp_command_timeout"
     case settingsVersion = "smtp_settings_version"
+    // OAuth 2.0 sign-in (DESIGN.md "OAuth 2.0"): what the administrator enters.
+    case oauthProvider = "oauth_provider"
+    case oauthGrant = "oauth_grant"
+    case oauthTenant = "oauth_tenant"
+    case oauthClientID = "oauth_client_id"
+    case oauthClientSecret = "oauth_client_secret"
+    case oauthScope = "oauth_scope"
+    case oauthAuthorizationEndpoint = "oauth_authorization_endpoint"
+    case oauthTokenEndpoint = "oauth_token_endpoint"
+    case oauthDeviceEndpoint = "oauth_device_endpoint"
+    case oauthRevocationEndpoint = "oauth_revocation_endpoint"
 
     /// The value a key has before anyone saved it; nil for the required ones.
     var defaultValue: String? {
         switch self {
         case .fromAddress, .host: return nil
         case .username, .password, .tlsPinSHA256, .tlsCAPEM: return ""
+        case .oauthProvider: return "Microsoft"
+        case .oauthGrant: return "authorization_code"
+        case .oauthTenant, .oauthClientID, .oauthClientSecret, .oauthScope, .oauthAuthorizationEndpoint,
+             .oauthTokenEndpoint, .oauthDeviceEndpoint, .oauthRevocationEndpoint: return ""
         case .port: return "25"
         case .connectionType: return "None"
         case .authenticationType: return "None"
@@ -34,17 +49,41 @@ enum SettingsKey: String, CaseIterable, Sendable {
     /// Keys a client may write with POST email_smtp (the version is the server's).
     static let writable: [SettingsKey] = allCases.filter { $0 != .settingsVersion }
 
-    /// Keys stored as they are (everything but the password and the version).
-    static let plain: [SettingsKey] = allCases.filter { $0 != .settingsVersion && $0 != .password }
+    /// Secrets: sent encrypted (RSA-OAEP with a nonce), stored sealed, never returned.
+    static let secrets: [SettingsKey] = [.password, .oauthClientSecret]
+
+    /// Keys stored as they are (everything but the secrets and the version).
+    static let plain: [SettingsKey] = allCases.filter { $0 != .settingsVersion && !secrets.contains($0) }
 
     /// Fields a client may send back from a GET answer; they are ignored on POST.
-    static let readOnlyFields: Set<String> = ["smtp_settings_version", "smtp_password_set", "last_known_good_version"]
+    static let readOnlyFields: Set<String> = [
+        "smtp_settings_version", "smtp_password_set", "last_known_good_version", "oauth_client_secret_set",
+        "oauth_account", "oauth_signed_in_at", "oauth_redirect_uri", "oauth_default_scope", "unchanged",
+        "smtp_host_unicode",  // the saved host for people (U-labels of an IDN)
+    ]
+
+    /// The sign-in state the OAuth flow writes (never by a save, never in history):
+    /// the sealed refresh token, who signed in, and when.
+    enum SignIn {
+        static let refreshToken = "oauth_refresh_token"
+        static let account = "oauth_account"
+        static let signedInAt = "oauth_signed_in_at"
+        static let labels = [refreshToken, account, signedInAt]
+    }
+
+    /// Keys whose change makes a stored sign-in (refresh token) belong to another
+    /// application or tenant: a save that changes one of them forgets the sign-in.
+    static let signInIdentity: [SettingsKey] = [.oauthProvider, .oauthTenant, .oauthClientID, .oauthTokenEndpoint]
 }
 
 /// The accepted spellings of the enumerated settings, mapped to the stored form.
 enum SettingsEnumerations {
     static let connectionTypes = ["None", "STARTTLS", "SSL", "TLS"]
-    static let authenticationTypes = ["None", "Plain", "Login", "Cram_MD5", "Auto"]
+    static let authenticationTypes = ["None", "Plain", "Login", "Cram_MD5", "Auto", "XOAUTH2", "OAUTHBEARER"]
+    static let oauthProviders = ["Microsoft", "Google", "Generic"]
+    static let oauthGrants = ["authorization_code", "client_credentials"]
+    /// The sign-in methods that use an OAuth 2.0 access token.
+    static let oauthAuthenticationTypes: Set<String> = ["XOAUTH2", "OAUTHBEARER"]
     static let tlsVerifyModes = ["Full", "Pinned", "None"]
 
     /// The canonical spelling of `value` among `allowed`, ignoring case and

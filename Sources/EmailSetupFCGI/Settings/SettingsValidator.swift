@@ -18,6 +18,8 @@ struct ValidatedSettings: Sendable {
     /// Every writable key except the password, in canonical form.
     var values: [String: String]
     var password: PasswordChange
+    /// What the submission asks for `oauth_client_secret` (same rules as the password).
+    var clientSecret: PasswordChange = .unchanged
     /// Field → message, for combinations that work but are likely mistakes.
     var warnings: [(String, String)]
 }
@@ -37,8 +39,12 @@ struct ValidatedSettings: Sendable {
 struct SettingsValidator: Sendable {
     /// Returns an error message for an invalid email address, else nil.
     var checkAddress: @Sendable (String) -> String? = SettingsValidator.smtpAddressCheck
-    /// Returns an error message for an invalid host name or IP literal, else nil.
-    var checkHost: @Sendable (String) -> String? = SettingsValidator.smtpHostCheck
+    /// The host in the one form the SMTP client connects to, or why it is refused
+    /// (in the client's words).
+    var canonicalHost: @Sendable (String) -> Result<HostName, ValidationError> = SettingsValidator.smtpCanonicalHost
+    /// The responder's `smtp_denied_networks`: an IP literal host inside one is refused
+    /// at save time with the words the SMTP client would use at connect time.
+    var deniedNetworks: [IPNetwork] = []
     /// Returns an error message when the PEM text holds no parseable certificate, else nil.
     var checkCertificatesPEM: @Sendable (String) -> String? = SettingsValidator.smtpCertificatesCheck
     /// Returns the canonical fingerprint (64 lower-case hex digits) or nil if invalid.
@@ -59,6 +65,7 @@ struct SettingsValidator: Sendable {
 
         var given: [String: String] = [:]
         var password = PasswordChange.unchanged
+        var clientSecret = PasswordChange.unchanged
         for (name, value) in submission {
             if SettingsKey.readOnlyFields.contains(name) { continue }
             guard let key = SettingsKey(rawValue: name), key != .settingsVersion else {
@@ -90,6 +97,10 @@ struct SettingsValidator: Sendable {
                 password = text.isEmpty ? .cleared : .encrypted(text)
                 continue
             }
+            if key == .oauthClientSecret {
+                clientSecret = text.isEmpty ? .cleared : .encrypted(text)
+                continue
+            }
             given[name] = text.trimmingCharacters(in: .whitespaces)
         }
 
@@ -105,7 +116,20 @@ struct SettingsValidator: Sendable {
         }
 
         check(.fromAddress) { v in v.isEmpty ? "is required: the address every email is sent from" : checkAddress(v) }
-        check(.host) { v in v.isEmpty ? "is required: the SMTP server's host name or IP address" : checkHost(v) }
+        check(.host) { v in
+            if v.isEmpty { return "is required: the SMTP server's host name or IP address" }
+            switch canonicalHost(v) {
+            case .failure(let error):
+                return HostName.refusal(error)
+            case .success(let host):
+                // Names are checked after resolution, at connect time; literals now.
+                if host.kind != .domainName, let network = IPNetwork.firstContaining(host.ascii, in: deniedNetworks) {
+                    return IPNetwork.refusal(address: host.ascii, network: network)
+                }
+                values[SettingsKey.host.rawValue] = host.ascii
+                return nil
+            }
+        }
         check(.port) { v in
             guard let p = Int(v), String(p) == v, (1...65535).contains(p) else { return "must be a whole number from 1 to 65535" }
             return nil
@@ -122,6 +146,26 @@ struct SettingsValidator: Sendable {
         canonicalize(.connectionType, SettingsEnumerations.connectionTypes)
         canonicalize(.authenticationType, SettingsEnumerations.authenticationTypes)
         canonicalize(.tlsVerify, SettingsEnumerations.tlsVerifyModes)
+        canonicalize(.oauthProvider, SettingsEnumerations.oauthProviders)
+        canonicalize(.oauthGrant, SettingsEnumerations.oauthGrants)
+        check(.oauthTenant) { v in
+            v.isEmpty || (v.count <= 100 && v.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "." || $0 == "-" })
+                ? nil : "must be the directory (tenant) ID or a domain such as contoso.onmicrosoft.com: letters, digits, dots and hyphens"
+        }
+        check(.oauthClientID) { v in
+            v.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F } ? nil : "must be the application (client) ID as the provider shows it: no spaces"
+        }
+        check(.oauthScope) { v in v.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F } ? nil : "must be scopes separated by spaces (ASCII)" }
+        for key in [SettingsKey.oauthAuthorizationEndpoint, .oauthTokenEndpoint, .oauthDeviceEndpoint, .oauthRevocationEndpoint] {
+            check(key) { v in
+                guard !v.isEmpty else { return nil }
+                guard let url = URL(string: v), url.scheme?.lowercased() == "https", let host = url.host, !host.isEmpty,
+                      url.user == nil, url.fragment == nil else {
+                    return "must be an https:// URL of the authorization server"
+                }
+                return nil
+            }
+        }
         check(.tlsPinSHA256) { v in
             if v.isEmpty { return nil }
             guard let normalized = normalizeFingerprint(v) else { return "must be a SHA-256 fingerprint: 64 hex digits (colons allowed)" }
@@ -148,11 +192,40 @@ struct SettingsValidator: Sendable {
         }
         let auth = values[SettingsKey.authenticationType.rawValue] ?? "None"
         if auth != "None", (values[SettingsKey.username.rawValue] ?? "").isEmpty {
-            fail(SettingsKey.username.rawValue, "is required when smtp_authentication_type is \(auth)")
+            fail(SettingsKey.username.rawValue, SettingsEnumerations.oauthAuthenticationTypes.contains(auth)
+                 ? "is required for OAuth 2.0: the mailbox the token sends as" : "is required when smtp_authentication_type is \(auth)")
+        }
+        if SettingsEnumerations.oauthAuthenticationTypes.contains(auth) {
+            let provider = values[SettingsKey.oauthProvider.rawValue] ?? "Microsoft"
+            let grant = values[SettingsKey.oauthGrant.rawValue] ?? "authorization_code"
+            func require(_ key: SettingsKey, _ why: String) {
+                if (values[key.rawValue] ?? "").isEmpty { fail(key.rawValue, "is required \(why)") }
+            }
+            require(.oauthClientID, "for OAuth 2.0: the application (client) ID registered at the provider")
+            if provider == "Microsoft" { require(.oauthTenant, "for Microsoft 365: the directory (tenant) ID or domain") }
+            if provider == "Generic" {
+                require(.oauthTokenEndpoint, "for a Generic provider")
+                if grant == "authorization_code" { require(.oauthAuthorizationEndpoint, "for a Generic provider signing in as a user") }
+            }
+            if provider == "Google", grant == "client_credentials" {
+                fail(SettingsKey.oauthGrant.rawValue, "client_credentials is not offered by Google for SMTP; choose authorization_code (Sign in with Google)")
+            }
         }
 
         guard errors.isEmpty else { return .failure(APIError(status: 400, errors: errors)) }
-        return .success(ValidatedSettings(values: values, password: password, warnings: warnings(for: values, password: password, stored: stored)))
+        var warned = warnings(for: values, password: password, stored: stored)
+        if SettingsEnumerations.oauthAuthenticationTypes.contains(auth), values[SettingsKey.oauthGrant.rawValue] == "client_credentials" {
+            let hasSecret: Bool
+            switch clientSecret {
+            case .encrypted: hasSecret = true
+            case .cleared: hasSecret = false
+            case .unchanged: hasSecret = !(stored[SettingsKey.oauthClientSecret.rawValue] ?? "").isEmpty
+            }
+            if !hasSecret {
+                warned.append((SettingsKey.oauthClientSecret.rawValue, "App-only sign-in (client credentials) needs the client secret of the application; none is set."))
+            }
+        }
+        return .success(ValidatedSettings(values: values, password: password, clientSecret: clientSecret, warnings: warned))
     }
 
     /// Valid but probably wrong: said in the answer, never blocking a save.
@@ -179,7 +252,7 @@ struct SettingsValidator: Sendable {
         case .cleared: hasPassword = false
         case .unchanged: hasPassword = !(stored[SettingsKey.password.rawValue] ?? "").isEmpty
         }
-        if auth != "None", !hasPassword {
+        if auth != "None", !SettingsEnumerations.oauthAuthenticationTypes.contains(auth), !hasPassword {
             w.append((SettingsKey.password.rawValue, "Authentication \(auth) is chosen but no password is set."))
         }
         return w
@@ -194,11 +267,10 @@ struct SettingsValidator: Sendable {
         }
     }
 
-    static let smtpHostCheck: @Sendable (String) -> String? = { v in
-        switch HostName.validate(v) {
-        case .success: return nil
-        case .failure(let e): return "is not a valid host name or IP address: \(e.reason)"
-        }
+    /// Stored as `HostName.ascii`: no trailing dot, A-labels, dotted-quad IPv4,
+    /// compressed IPv6 — what `SmtpConnection` resolves, sends as SNI and verifies.
+    static let smtpCanonicalHost: @Sendable (String) -> Result<HostName, ValidationError> = { v in
+        HostName.validate(v)
     }
 
     /// Parsed by OpenSSL, as the SMTP client will load them.

@@ -16,7 +16,9 @@ enum SmtpSettingsMapper {
         min(connect + 4 * command, 170)
     }
 
-    static func smtpSettings(from values: [String: String], openPassword: @escaping @Sendable () throws -> String) throws -> SmtpSettings {
+    /// - Parameter deniedNetworks: the responder's `smtp_denied_networks`, refused by the session.
+    static func smtpSettings(from values: [String: String], deniedNetworks: [IPNetwork] = [],
+                             openPassword: @escaping @Sendable () throws -> String) throws -> SmtpSettings {
         func value(_ key: SettingsKey) -> String { values[key.rawValue] ?? key.defaultValue ?? "" }
         let host = value(.host)
         guard !host.isEmpty else { throw Incomplete(field: SettingsKey.host.rawValue, message: "No SMTP server is saved yet; save the settings first.") }
@@ -35,6 +37,9 @@ enum SmtpSettingsMapper {
         case "Login": settings.authentication = .login
         case "Cram_MD5": settings.authentication = .cramMD5
         case "Auto": settings.authentication = .auto
+        // The token source is set by the caller, which knows where tokens are cached.
+        case "XOAUTH2": settings.authentication = .xoauth2
+        case "OAUTHBEARER": settings.authentication = .oauthBearer
         default: settings.authentication = .none
         }
         // Choosing Plain or Login by name is the explicit consent to a cleartext
@@ -54,6 +59,7 @@ enum SmtpSettingsMapper {
         settings.connectTimeout = Double(value(.connectTimeout)) ?? 10
         settings.commandTimeout = Double(value(.commandTimeout)) ?? 30
         settings.sessionTimeout = sessionDeadline(connect: settings.connectTimeout, command: settings.commandTimeout)
+        settings.deniedNetworks = deniedNetworks
         return settings
     }
 }

@@ -39,6 +39,7 @@ enum Diagnosis {
             }
             return (kind, "unexpected greeting \(codeText): \(said)")
         case .auth:
+            if let hint = microsoftAuthHint(reply, codeText: codeText, said: said) { return (.authRejected, hint) }
             switch reply.code {
             case 535: return (.authRejected, "credentials rejected (\(codeText)): check the user name and password (some providers require an app password)")
             case 534: return (.authRejected, "the server wants a stronger mechanism or an app password (\(codeText))")
@@ -74,6 +75,62 @@ enum Diagnosis {
         default:
             return (kind, "\(context.command) refused (\(codeText) \(said))")
         }
+    }
+
+    /// Microsoft 365's refusals of a password that no password can fix (the replies of
+    /// its basic-authentication retirement and of SMTP AUTH switched off), else nil.
+    static func microsoftAuthHint(_ reply: SmtpReply, codeText: String, said: String) -> String? {
+        let text = reply.lines.joined(separator: " ").lowercased()
+        if text.contains("smtpclientauthentication is disabled") {
+            return smtpAuthDisabledHint(codeText)
+        }
+        if text.contains("basic authentication is disabled") || text.contains("basic authentication is not supported")
+            || reply.enhancedCode == "5.7.30" {
+            return "the server no longer accepts passwords (\(codeText) \(said)): switch Sign-in method to OAuth 2.0"
+        }
+        if text.contains("security defaults") {
+            return "Microsoft Entra security defaults block password sign-in for SMTP (\(codeText)): switch Sign-in method to OAuth 2.0, or turn security defaults off (Entra admin center → Overview → Properties)"
+        }
+        if reply.enhancedCode == "5.7.139", !text.contains("credentials were incorrect") {
+            return "Microsoft 365 refused password sign-in (\(codeText) \(said)): switch Sign-in method to OAuth 2.0, or enable Authenticated SMTP for this mailbox"
+        }
+        return nil
+    }
+
+    /// Where Exchange Online's SMTP AUTH switch is, mailbox and tenant.
+    static func smtpAuthDisabledHint(_ codeText: String) -> String {
+        "SMTP AUTH is disabled for this mailbox or tenant: enable Authenticated SMTP (\(codeText)) in the Microsoft 365 admin center "
+            + "(Users → Active users → the mailbox → Mail → Manage email apps) and tenant-wide in the Exchange admin center "
+            + "(Settings → Mail flow → uncheck \"Turn off SMTP AUTH protocol\")"
+    }
+
+    /// AUTH XOAUTH2 / OAUTHBEARER refused. `serverError` is the JSON of the server's error
+    /// challenge, when it sent one (Gmail, RFC 7628); its `status` says what to fix.
+    static func oauthReply(_ reply: SmtpReply, serverError: OAuthSASL.ServerError?, context: Context) -> (SmtpError.Kind, String) {
+        let codeText = "\(reply.code)" + (reply.enhancedCode.map { " " + $0 } ?? "")
+        let said = ReplyParser.printable(reply.lines.first ?? "")
+        let text = reply.lines.joined(separator: " ").lowercased()
+        if text.contains("smtpclientauthentication is disabled") || (reply.code == 535 && reply.enhancedCode == "5.7.3") {
+            return (.authRejected, "the access token was refused: " + smtpAuthDisabledHint(codeText)
+                        + "; if it is enabled, the token lacks SMTP.Send (or, app-only, SMTP.SendAsApp and a mailbox permission) or was issued for another mailbox than User name")
+        }
+        if let serverError {
+            let status = serverError.status ?? "none"
+            let scope = serverError.scope.map { "the scope \($0)" } ?? "the scope the server asks for"
+            let facts = "\(codeText); status \(status)" + (serverError.scope.map { ", scope \($0)" } ?? "")
+            switch status.lowercased() {
+            case "invalid_token", "401":
+                return (.authRejected, "the access token is invalid, expired or revoked (\(facts)): sign in with OAuth 2.0 again")
+            case "insufficient_scope", "403":
+                return (.authRejected, "the access token lacks the permission to send mail (\(facts)): grant \(scope) and sign in with OAuth 2.0 again")
+            default:
+                return (.authRejected, "the server refused the access token (\(facts)): it expired, was revoked or lacks \(scope), or User name is not the account that signed in; sign in with OAuth 2.0 again")
+            }
+        }
+        if reply.code == 535 || reply.code == 534 {
+            return (.authRejected, "the access token was refused (\(codeText) \(said)): sign in with OAuth 2.0 again, and check that User name is the mailbox the token was issued for")
+        }
+        return Diagnosis.reply(reply, stage: .auth, context: context)
     }
 
     /// A stream failure (timeout, close, syscall, TLS) during a stage.

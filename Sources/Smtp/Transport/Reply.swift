@@ -57,7 +57,8 @@ enum ReplyParser {
 
     /// Like `parseLine`, without decoding the text.
     static func parseLineBytes(_ bytes: ArraySlice<UInt8>) throws -> (code: Int, more: Bool, text: ArraySlice<UInt8>) {
-        func malformed() -> ReplyParseFailure { .malformed(printable(String(decoding: bytes, as: UTF8.self))) }
+        // Not SMTP: the peer may be any service, so only an excerpt is kept (it reaches hints and --json).
+        func malformed() -> ReplyParseFailure { .malformed(excerpt(String(decoding: bytes, as: UTF8.self))) }
         guard bytes.count >= 3 else { throw malformed() }
         let start = bytes.startIndex
         var code = 0
@@ -97,6 +98,28 @@ enum ReplyParser {
         guard let length = enhancedCodeLength(bytes, replyCode: replyCode) else { return (nil, text) }
         let rest = bytes.index(bytes.startIndex, offsetBy: min(length + 1, bytes.count))
         return (String(decoding: bytes.prefix(length), as: UTF8.self), String(decoding: bytes[rest...], as: UTF8.self))
+    }
+
+    /// How much of what a peer sent is shown while it has not shown that it speaks
+    /// SMTP (an SSH banner, a database handshake, garbage): a check must not become a
+    /// way to read the first line of any internal service.
+    static let unprovenPeerLimit = 80
+
+    /// At most `limit` printable characters of `text`, then "…" when there was more.
+    /// Control and format characters (C0, DEL, C1, bidi and zero-width controls, line
+    /// separators) become "?"; invalid UTF-8 was already decoded to U+FFFD.
+    static func excerpt(_ text: String, limit: Int = unprovenPeerLimit) -> String {
+        var shown = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if shown.count == limit { return String(shown) + "…" }
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .privateUse, .unassigned:
+                shown.append("?")
+            default:
+                shown.append(scalar)
+            }
+        }
+        return String(shown)
     }
 
     /// Replaces control characters so a hostile line cannot forge transcript lines.

@@ -21,6 +21,10 @@ public struct SessionAbort: Sendable, Equatable {
     public init(descriptor: Int32) {
         self.descriptor = descriptor
     }
+
+    /// True once the caller has gone away (checked without waiting), for work outside
+    /// the SMTP session that wants to stop too (an HTTPS token request).
+    public var hasHungUp: Bool { Smtp.hasHungUp(self) }
 }
 
 /// The underlying error of an ``SmtpError`` for a session that stopped because its

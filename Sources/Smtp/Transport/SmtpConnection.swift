@@ -13,11 +13,11 @@ public final class SmtpConnection {
     let settings: SmtpSettings
     private var stream: ByteStream
     private var socket: SocketStream?
-    private var tls: TLSStream?
+    private(set) var tls: TLSStream?
     private let tlsContext: TLSContext?
     private let reader = LineReader()
-    private var recorder: TranscriptRecorder
-    private var capabilities = SmtpCapabilities()
+    var recorder: TranscriptRecorder
+    private(set) var capabilities = SmtpCapabilities()
     private var greeting = ""
     private var certificate: SmtpCertificate?
     private var tlsVersion: String?
@@ -42,6 +42,7 @@ public final class SmtpConnection {
         self.socket = socket
         self.remoteAddress = remoteAddress
         self.recorder = TranscriptRecorder(start: start)
+        self.recorder.peerUnproven = true
         self.deadline = Deadline(nanoseconds: start.nanoseconds + UInt64(max(0, settings.sessionTimeout) * 1e9))
         self.tlsContext = tlsContext
     }
@@ -67,16 +68,33 @@ public final class SmtpConnection {
                      spinForReplies: Bool = false) throws -> SmtpConnection {
         let start = Deadline.now()
         let sessionDeadline = Deadline.after(seconds: settings.sessionTimeout)
+        // From here on the host is its canonical form: what is resolved, sent as SNI
+        // and checked against the certificate is exactly what a settings form stored.
+        var settings = settings
+        let target = try ConnectTarget.host(settings.host)
+        settings.host = target.ascii
         try validate(settings)
         let context = Diagnosis.Context(settings: settings)
         let socket: SocketStream
+        var refused: [String] = []
         do {
             socket = try SocketStream.connect(host: settings.host, port: settings.port,
                                               connectTimeout: settings.connectTimeout, deadline: sessionDeadline,
-                                              abort: settings.abort)
+                                              abort: settings.abort) { [settings] addresses in
+                let (allowed, refusals) = ConnectTarget.screen(addresses.map(\.text), host: target, denied: settings.deniedNetworks)
+                refused = refusals
+                guard !allowed.isEmpty else {
+                    var transcript = TranscriptRecorder(start: start)
+                    for refusal in refusals { transcript.note(refusal) }
+                    throw SmtpError(stage: .connect, kind: .invalidInput, hint: refusals.first ?? "no address to connect to",
+                                    transcript: transcript.transcript)
+                }
+                return allowed.map { addresses[$0] }
+            }
         } catch let failure as ConnectFailure {
             let (stage, kind, hint) = Diagnosis.connect(failure, context: context)
             var transcript = TranscriptRecorder(start: start)
+            for refusal in refused { transcript.note(refusal) }
             transcript.note("connect to \(settings.host):\(settings.port) failed: \(hint)")
             let underlying: any Error = { if case .abandoned = failure { return SessionAbandoned() } else { return failure } }()
             throw SmtpError(stage: stage, kind: kind, hint: hint, transcript: transcript.transcript, underlying: underlying)
@@ -85,6 +103,7 @@ public final class SmtpConnection {
         let connection = SmtpConnection(settings: settings, stream: socket, socket: socket,
                                         remoteAddress: socket.remoteAddress, start: start, tlsContext: tlsContext)
         connection.recorder.enabled = recordTranscript
+        for refusal in refused { connection.recorder.note(refusal) }
         connection.setupTimings["connect"] = Deadline.now().seconds(since: start) * 1000
         connection.recorder.note("connected to \(socket.remoteAddress) port \(settings.port)")
         do {
@@ -139,6 +158,7 @@ public final class SmtpConnection {
         guard greetingReply.code == 220 else { throw replyError(greetingReply, stage: .greeting) }
         greeting = greetingReply.text
         try hello()
+        recorder.peerUnproven = false
         if settings.security == .startTLSRequired || settings.security == .startTLSOpportunistic {
             try upgradeWithSTARTTLS()
         }
@@ -244,7 +264,8 @@ public final class SmtpConnection {
         }
     }
 
-    private static let cleartextMechanisms: Set<String> = ["PLAIN", "LOGIN"]
+    /// Mechanisms that send a reusable secret as it is: never without TLS unless allowed.
+    private static let cleartextMechanisms: Set<String> = ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"]
 
     private func authenticate() throws {
         let wanted: String
@@ -253,8 +274,11 @@ public final class SmtpConnection {
         case .plain: wanted = "PLAIN"
         case .login: wanted = "LOGIN"
         case .cramMD5: wanted = "CRAM-MD5"
+        case .xoauth2: wanted = "XOAUTH2"
+        case .oauthBearer: wanted = "OAUTHBEARER"
         case .auto: wanted = "AUTO"
         }
+        let oauth = OAuthSASL.mechanisms.contains(wanted)
         let encrypted = tls != nil
         let cleartextAllowed = encrypted || settings.allowCleartextAuthentication
         let offered = capabilities.authMechanisms
@@ -265,11 +289,14 @@ public final class SmtpConnection {
         }
         let mechanism: String
         if wanted == "AUTO" {
-            let candidates = ["CRAM-MD5", "PLAIN", "LOGIN"].filter(offered.contains)
+            // A configured token source means the administrator chose OAuth 2.0.
+            let preference = (settings.accessToken != nil ? OAuthSASL.mechanisms : []) + ["CRAM-MD5", "PLAIN", "LOGIN"]
+            let candidates = preference.filter(offered.contains)
             guard let best = candidates.first(where: { !Self.cleartextMechanisms.contains($0) || cleartextAllowed }) else {
+                let secret = settings.accessToken != nil ? "the access token or password" : "the password"
                 throw makeError(stage: .auth, kind: .mechanismUnsupported,
-                                hint: candidates.isEmpty ? "the server offers AUTH \(offered.joined(separator: " ")), none of CRAM-MD5, PLAIN, LOGIN"
-                                    : "refusing to send the password without TLS (the server offers \(candidates.joined(separator: " ")) only); choose STARTTLS or SSL/TLS")
+                                hint: candidates.isEmpty ? "the server offers AUTH \(offered.joined(separator: " ")), none of \(preference.joined(separator: ", "))"
+                                    : "refusing to send \(secret) without TLS (the server offers \(candidates.joined(separator: " ")) only); choose STARTTLS or SSL/TLS")
             }
             mechanism = best
         } else {
@@ -279,9 +306,15 @@ public final class SmtpConnection {
             }
             guard !Self.cleartextMechanisms.contains(wanted) || cleartextAllowed else {
                 throw makeError(stage: .auth, kind: .mechanismUnsupported,
-                                hint: "refusing to send the password with \(wanted) without TLS; choose STARTTLS or SSL/TLS, or CRAM-MD5")
+                                hint: oauth ? "refusing to send the access token with \(wanted) without TLS; choose STARTTLS or SSL/TLS"
+                                    : "refusing to send the password with \(wanted) without TLS; choose STARTTLS or SSL/TLS, or CRAM-MD5")
             }
             mechanism = wanted
+        }
+        if OAuthSASL.mechanisms.contains(mechanism) {
+            try authenticate(withTokenUsing: mechanism)
+            authMechanism = mechanism
+            return
         }
         let password: String
         do {
@@ -642,7 +675,7 @@ public final class SmtpConnection {
 
     // MARK: I/O with stages
 
-    private var diagnosisContext: Diagnosis.Context {
+    var diagnosisContext: Diagnosis.Context {
         var context = Diagnosis.Context(settings: settings)
         context.command = currentCommand
         return context
@@ -662,7 +695,7 @@ public final class SmtpConnection {
     /// Writes one command and reads its reply; throws unless the code is in `accepting`
     /// (nil: any code is returned).
     @discardableResult
-    private func command(_ line: String, redacted: String? = nil, stage: SmtpError.Stage, accepting: Set<Int>?, enhanced: Bool) throws -> SmtpReply {
+    func command(_ line: String, redacted: String? = nil, stage: SmtpError.Stage, accepting: Set<Int>?, enhanced: Bool) throws -> SmtpReply {
         let name = redacted.map { _ in "AUTH" } ?? String(line.prefix { $0 != " " && $0 != ":" })
         recorder.client(redacted ?? line)
         var bytes = Array(line.utf8)
@@ -701,8 +734,10 @@ public final class SmtpConnection {
             case .lineTooLong(let limit):
                 hint = "the server sent a line longer than \(limit) bytes without CRLF: it does not speak SMTP on port \(settings.port)"
             case .malformed(let line):
-                hint = stage == .greeting ? "the server does not speak SMTP on port \(settings.port) (it sent: \(line))"
-                    : "the server's reply to \(command) is not SMTP (\(line))"
+                // A peer that is not SMTP: only a short excerpt of what it sent is shown.
+                let said = ReplyParser.excerpt(line)
+                hint = stage == .greeting ? "the server does not speak SMTP on port \(settings.port) (it sent: \(said))"
+                    : "the server's reply to \(command) is not SMTP (\(said))"
             case .tooManyLines(let limit):
                 hint = "the server's reply to \(command) has more than \(limit) lines"
             }
@@ -722,17 +757,22 @@ public final class SmtpConnection {
     }
 
     private func replyError(_ reply: SmtpReply, stage: SmtpError.Stage) -> SmtpError {
+        var reply = reply
+        if recorder.peerUnproven {
+            // Before EHLO/HELO succeeded the peer may be any service: its text is cut short.
+            reply.lines = [ReplyParser.excerpt(reply.lines.joined(separator: " "))]
+        }
         let (kind, hint) = Diagnosis.reply(reply, stage: stage, context: diagnosisContext)
         return makeError(stage: stage, kind: kind, hint: hint, reply: reply)
     }
 
-    private func makeError(stage: SmtpError.Stage, kind: SmtpError.Kind, hint: String, reply: SmtpReply? = nil,
+    func makeError(stage: SmtpError.Stage, kind: SmtpError.Kind, hint: String, reply: SmtpReply? = nil,
                            underlying: (any Error)? = nil) -> SmtpError {
         SmtpError(stage: stage, kind: kind, replyCode: reply?.code, enhancedCode: reply?.enhancedCode, replyText: reply?.text,
                   hint: hint, certificate: certificate, transcript: recorder.transcript, underlying: underlying)
     }
 
-    private func withContext(_ error: SmtpError) -> SmtpError {
+    func withContext(_ error: SmtpError) -> SmtpError {
         var error = error
         error.certificate = certificate
         error.transcript = recorder.transcript

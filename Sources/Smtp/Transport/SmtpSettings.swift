@@ -2,6 +2,8 @@
 ///
 /// The password is a closure, called only at the moment of authentication (and never
 /// when `authentication` is `.none`), so a sealed secret is opened as late as possible.
+/// The OAuth 2.0 access token likewise (`accessToken`), called only for XOAUTH2 or
+/// OAUTHBEARER.
 ///
 /// ```swift
 /// var settings = SmtpSettings(host: "smtp.example.com", port: 587, security: .startTLSRequired)
@@ -9,6 +11,10 @@
 /// settings.username = "app@example.com"
 /// settings.password = { try secrets.open("smtp_password") }
 /// settings.senderAddress = "app@example.com"
+///
+/// // OAuth 2.0 (Microsoft 365, Google): the user name is the mailbox the token sends as.
+/// settings.authentication = .xoauth2
+/// settings.accessToken = { try tokenCache.currentAccessToken() }
 /// ```
 public struct SmtpSettings: Sendable {
     /// How the connection is protected.
@@ -33,8 +39,15 @@ public struct SmtpSettings: Sendable {
         case login
         /// AUTH CRAM-MD5 (RFC 2195): the password never crosses the wire.
         case cramMD5 = "cram-md5"
-        /// The strongest the server offers: CRAM-MD5 > PLAIN > LOGIN, never a cleartext
-        /// mechanism without TLS unless `allowCleartextAuthentication`.
+        /// AUTH XOAUTH2 (Google, Microsoft): the user name and an OAuth 2.0 access token
+        /// from `accessToken`. The token is a bearer credential: needs TLS unless
+        /// `allowCleartextAuthentication`.
+        case xoauth2
+        /// AUTH OAUTHBEARER (RFC 7628): the standard form of XOAUTH2, same token, same rule on TLS.
+        case oauthBearer = "oauthbearer"
+        /// With an `accessToken` source: OAUTHBEARER > XOAUTH2 when the server offers one.
+        /// Otherwise the strongest password mechanism the server offers: CRAM-MD5 > PLAIN >
+        /// LOGIN, never a cleartext mechanism without TLS unless `allowCleartextAuthentication`.
         case auto
     }
 
@@ -48,7 +61,8 @@ public struct SmtpSettings: Sendable {
         case none
     }
 
-    /// Host name, IPv4 or IPv6 literal (with or without brackets).
+    /// Host name, IPv4 or IPv6 literal (with or without brackets). The client connects
+    /// to its canonical form (``HostName/ascii``) and refuses what ``HostName`` refuses.
     public var host: String
     /// TCP port, 1–65535.
     public var port: Int
@@ -60,6 +74,11 @@ public struct SmtpSettings: Sendable {
     public var username: String = ""
     /// Called once, when AUTH needs the password.
     public var password: @Sendable () throws -> String = { "" }
+    /// The OAuth 2.0 access token source; nil means none. Called once, at AUTH, only for
+    /// XOAUTH2 or OAUTHBEARER. A thrown ``SmtpError`` (stage `.oauth` from a token
+    /// endpoint, say) is rethrown with the session's transcript; any other error becomes
+    /// stage `.oauth`, kind `.protocol`.
+    public var accessToken: (@Sendable () throws -> String)?
     /// Certificate check.
     public var verification: Verification = .full
     /// Extra trusted CA certificates (PEM), for full verification.
@@ -83,6 +102,10 @@ public struct SmtpSettings: Sendable {
     /// responder's `smtp_session_limit`): the timeout hint names it, so a person
     /// knows which setting stopped the session.
     public var sessionLimitName: String?
+    /// Destinations never connected to: every address the host resolves to is checked
+    /// after resolution, and one inside these networks is skipped; when none is left
+    /// the session fails at `.connect` with kind `.invalidInput`. Empty by default.
+    public var deniedNetworks: [IPNetwork] = []
 
     /// Makes settings with the defaults of DESIGN.md (timeouts 10 s / 30 s, full verification).
     public init(host: String, port: Int, security: Security) {
@@ -121,14 +144,16 @@ extension SmtpSettings.Security {
 }
 
 extension SmtpSettings.Authentication {
-    /// From `smtp_authentication_type`: `None`, `Plain`, `Login`, `Cram_MD5`, `Auto`.
-    /// Case-insensitive; nil for anything else.
+    /// From `smtp_authentication_type`: `None`, `Plain`, `Login`, `Cram_MD5`, `XOAUTH2`,
+    /// `OAUTHBEARER`, `Auto`. Case-insensitive; nil for anything else.
     public init?(storedValue: String) {
         switch storedValue.lowercased() {
         case "none": self = .none
         case "plain": self = .plain
         case "login": self = .login
         case "cram_md5", "cram-md5": self = .cramMD5
+        case "xoauth2": self = .xoauth2
+        case "oauthbearer": self = .oauthBearer
         case "auto": self = .auto
         default: return nil
         }

@@ -1,7 +1,8 @@
 /// The conversation of one session: lines prefixed `C:` (client), `S:` (server) or
 /// `*` (a note from the client, e.g. "TLS established"), each with the milliseconds
 /// since the session started. Credentials never appear: the AUTH PLAIN argument,
-/// the AUTH LOGIN user and password lines and the CRAM-MD5 response are replaced by
+/// the AUTH LOGIN user and password lines, the CRAM-MD5 response and the XOAUTH2 and
+/// OAUTHBEARER initial responses (which carry the access token) are replaced by
 /// `<redacted>`, and message content is summarised as `<N bytes of message>`.
 ///
 /// ```swift
@@ -68,10 +69,17 @@ struct TranscriptRecorder {
     mutating func server(_ text: String) { append(.server, text) }
     mutating func note(_ text: @autoclosure () -> String) { append(.note, text()) }
 
+    /// True until the server answered EHLO or HELO: until then it may be any service
+    /// (an SSH banner, garbage), and each of its lines is cut to
+    /// `ReplyParser.unprovenPeerLimit` printable characters.
+    var peerUnproven = false
+
     /// Records a server line from its raw bytes (control characters replaced).
     mutating func server(bytes: ArraySlice<UInt8>) {
         guard enabled else { return }
-        append(.server, ReplyParser.printable(String(decoding: bytes, as: UTF8.self)))
+        let text = String(decoding: bytes, as: UTF8.self)
+        let shown = peerUnproven ? ReplyParser.excerpt(text) : ReplyParser.printable(text)
+        append(.server, shown)
     }
 
     private mutating func append(_ direction: SmtpTranscript.Entry.Direction, _ text: @autoclosure () -> String) {

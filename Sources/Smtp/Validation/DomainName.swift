@@ -28,12 +28,7 @@ struct DomainName: Sendable, Hashable {
         if text.utf8.count > 4 * maxLength { throw ValidationError(.tooLong, "\(what) is longer than \(maxLength) characters") }
         try ValidationError.checkNoControls(text, what)
 
-        var mapped = String(String.UnicodeScalarView(text.unicodeScalars.map { scalar -> Unicode.Scalar in
-            switch scalar.value {
-            case 0x3002, 0xFF0E, 0xFF61: return "."
-            default: return scalar
-            }
-        }))
+        var mapped = compatibilityMapped(text)
         if mapped.hasPrefix(".") { throw ValidationError(.invalidSyntax, "\(what) starts with a dot") }
         if mapped.contains("..") { throw ValidationError(.invalidSyntax, "\(what) has two dots in a row") }
         if mapped.hasSuffix(".") {
@@ -53,6 +48,21 @@ struct DomainName: Sendable, Hashable {
             throw ValidationError(.tooLong, "\(what) is longer than \(maxLength) characters (in its DNS form)")
         }
         return DomainName(ascii: ascii, unicode: unicodeLabels.joined(separator: "."))
+    }
+
+    /// What a resolver would be asked for, before labels are checked: the ideographic
+    /// full stops (U+3002, U+FF0E, U+FF61) become ".", and the text is put in NFKC, so
+    /// full-width "ａｂｃ.example" is "abc.example" and "１２７.０.０.１" is "127.0.0.1"
+    /// (the mapping step of UTS #46). ASCII text is returned as it is.
+    static func compatibilityMapped(_ text: String) -> String {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return text }
+        let dots = String(String.UnicodeScalarView(text.unicodeScalars.map { scalar -> Unicode.Scalar in
+            switch scalar.value {
+            case 0x3002, 0xFF0E, 0xFF61: return "."
+            default: return scalar
+            }
+        }))
+        return dots.precomposedStringWithCompatibilityMapping
     }
 
     /// True when the last label is all digits, the sign of a mistyped IPv4 address
@@ -76,12 +86,18 @@ struct DomainName: Sendable, Hashable {
                 }
                 let unicode = String(String.UnicodeScalarView(scalars))
                 try checkUnicodeLabel(unicode, what: what)
+                // An A-label of a U-label that maps to another one (upper case, full
+                // width, not NFC) would name the same host in two stored forms.
+                let mappedUnicode = compatibilityMapped(unicode.lowercased())
+                guard mappedUnicode == unicode else {
+                    throw ValidationError(.invalidSyntax, "the label “\(shorten(label))” of \(what) is not in canonical form; write “\(shorten(mappedUnicode))” instead")
+                }
                 return (lower, unicode)
             }
             return (lower, lower)
         }
 
-        let unicode = label.lowercased().precomposedStringWithCanonicalMapping
+        let unicode = compatibilityMapped(label.lowercased()).precomposedStringWithCanonicalMapping
         try checkUnicodeLabel(unicode, what: what)
         guard let encoded = Punycode.encode(Array(unicode.unicodeScalars)) else {
             throw ValidationError(.tooLong, "the label “\(shorten(label))” of \(what) is too long")

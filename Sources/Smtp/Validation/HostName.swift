@@ -10,7 +10,13 @@
 ///   because an interface name is local to one machine and a stored setting isn't.
 /// - IPv4 must be a dotted quad without leading zeros ("127.1", "010.0.0.1" are
 ///   refused, as `inet_pton` refuses them); a name whose last label is all digits
-///   ("1.2.3.999") is treated as a mistyped IPv4 address, not a name.
+///   ("1.2.3.999") is treated as a mistyped IPv4 address, not a name, and so is a name
+///   that `inet_aton` reads as an address ("0x7f000001" would connect to 127.0.0.1):
+///   the reason names the dotted quad to write instead.
+/// - Full-width and other compatibility characters are mapped first (NFKC, UTS #46):
+///   "ａｂｃ.example" is "abc.example".
+/// - `ascii` is the one form the SMTP client connects to (``SmtpConnection`` parses
+///   its host with this type too), so what a settings form stores is what is used.
 /// - Spaces are refused, not trimmed; underscores are refused (host names are LDH).
 ///
 /// ```swift
@@ -72,20 +78,29 @@ public struct HostName: Sendable, Hashable, CustomStringConvertible {
         do { return .success(try parse(text)) } catch { return .failure(error) }
     }
 
+    /// The words a settings form and the SMTP client both use for a host refused by
+    /// ``validate(_:)``: "is not a valid host name or IP address: <reason>".
+    public static func refusal(_ error: ValidationError) -> String {
+        "is not a valid host name or IP address: \(error.reason)"
+    }
+
     private init(kind: Kind, ascii: String, unicode: String) {
         self.kind = kind
         self.ascii = ascii
         self.unicode = unicode
     }
 
-    private static func parse(_ text: String) throws(ValidationError) -> HostName {
+    private static func parse(_ typed: String) throws(ValidationError) -> HostName {
         let what = "the host name"
-        if text.isEmpty { throw ValidationError(.empty, "the host name is empty") }
-        if text.utf8.count > maxInputLength { throw ValidationError(.tooLong, "the host name is longer than \(DomainName.maxLength) characters") }
-        try ValidationError.checkNoControls(text, what)
-        if text.first == " " || text.last == " " {
+        if typed.isEmpty { throw ValidationError(.empty, "the host name is empty") }
+        if typed.utf8.count > maxInputLength { throw ValidationError(.tooLong, "the host name is longer than \(DomainName.maxLength) characters") }
+        try ValidationError.checkNoControls(typed, what)
+        if typed.first == " " || typed.last == " " {
             throw ValidationError(.invalidCharacter, "the host name starts or ends with a space")
         }
+        // Classified after the mapping a resolver would apply: full-width digits and
+        // dots are an IPv4 address, not a name.
+        let text = DomainName.compatibilityMapped(typed)
 
         if text.hasPrefix("[") || text.hasSuffix("]") {
             guard text.hasPrefix("["), text.hasSuffix("]"), text.count >= 2 else {
@@ -98,12 +113,25 @@ public struct HostName: Sendable, Hashable, CustomStringConvertible {
         }
         if DomainName.looksNumeric(text) {
             guard let canonical = InternetAddress.canonicalIPv4(text) else {
+                try refuseLegacyIPv4(text)
                 throw ValidationError(.invalidSyntax, "“\(DomainName.shorten(text))” is not a valid IPv4 address (four numbers 0–255 separated by dots, without leading zeros)")
             }
             return HostName(kind: .ipv4, ascii: canonical, unicode: canonical)
         }
         let name = try DomainName.parse(text, what: what, allowTrailingDot: true)
+        // "0x7f000001" is a valid DNS label, but the resolver reads it as 127.0.0.1
+        // before it ever asks DNS: such a name is refused rather than stored as a name.
+        try refuseLegacyIPv4(name.ascii)
         return HostName(kind: .domainName, ascii: name.ascii, unicode: name.unicode)
+    }
+
+    /// Refuses an IPv4 address in a legacy spelling (hex, octal, fewer than four
+    /// parts), naming the dotted quad that programs using `inet_aton` would read.
+    private static func refuseLegacyIPv4(_ text: String) throws(ValidationError) {
+        var bare = Substring(text)
+        if bare.hasSuffix(".") { bare = bare.dropLast() }
+        guard let quad = InternetAddress.legacyIPv4(String(bare)) else { return }
+        throw ValidationError(.invalidSyntax, "“\(DomainName.shorten(text))” is not written as a dotted quad: some programs read it as \(quad), others refuse it; write IPv4 addresses as a dotted quad (four numbers 0–255 separated by dots, without leading zeros), e.g. \(quad)")
     }
 
     private static func ipv6(_ text: String) throws(ValidationError) -> HostName {

@@ -12,6 +12,8 @@ Modes:
   hang_after_dot    a normal session up to the end of data, then never answers
   garbage           sends an HTTP response instead of a greeting
   long_line         sends 1 MiB without CRLF as the greeting
+  ssh_banner        sends a 300-byte SSH-like banner (with control bytes and invalid UTF-8)
+  banner_554_long   greets with 554 followed by that banner, and closes
   drop_during_data  closes the connection after 354 and the first bytes of content
   banner_421        greets with 421 and closes
   auth_535          rejects AUTH with 535 5.7.8
@@ -86,6 +88,12 @@ def ehlo_lines(mode, tls_active):
     return "\r\n".join(lines) + "\r\n"
 
 
+# What an internal service might say first: an SSH banner that goes on for 300
+# bytes, with an escape sequence, a NUL, a bidi override and invalid UTF-8 in it.
+SSH_BANNER = (b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3 internal-bastion.corp \x1b[31mred\x00"
+              + "\u202etxet desrever".encode() + b"\xff\xfe" + b" secret-build-id-" + b"0123456789abcdef" * 20)[:300]
+
+
 def serve(sock):
     mode = ARGS.mode
     c = Conn(sock)
@@ -103,6 +111,12 @@ def serve(sock):
         if mode == "long_line":
             c.send(b"A" * (1024 * 1024))
             return c.wait_closed()
+        if mode == "ssh_banner":
+            c.send(SSH_BANNER + b"\r\n")
+            return c.wait_closed()
+        if mode == "banner_554_long":
+            c.send(b"554 " + SSH_BANNER + b"\r\n")
+            return
         if mode == "banner_421":
             c.send("421 4.3.2 hostile.test too busy, try later\r\n")
             return

@@ -1,0 +1,70 @@
+import Foundation
+import OAuth
+import Smtp
+import Storage
+
+/// Gives an SMTP session its access token: from the cache shared by every responder
+/// (sealed, in MariaDB) while it has more than `renewBefore` seconds left, else
+/// renewed under the cache row's lock — by client credentials (app-only) or by the
+/// stored refresh token (a person signed in), storing a rotated refresh token in the
+/// same transaction. Processes that wait for the lock find the renewed token and use
+/// it, so an expiring token costs one request to the provider, not one per process.
+struct AccessTokenSource {
+    var setup: OAuthSetup
+    var vault: PasswordVault
+    var store: OAuthTokenStore
+    /// Renew this long before the provider's expiry, so a token never expires mid-session.
+    var renewBefore: Double = 120
+
+    /// The token, or a thrown `SmtpError` with stage `oauth` (what the Smtp session
+    /// expects from its token source).
+    func token() throws -> String {
+        do {
+            if let cached = try store.cachedAccessToken(key: setup.cacheKey), !cached.sealed.isEmpty,
+               (cached.secondsLeft ?? 0) > renewBefore {
+                return try vault.openStored(cached.sealed)
+            }
+            let sealed: String = try store.withAccessTokenLock(key: setup.cacheKey) { current in
+                if let current, (current.secondsLeft ?? 0) > renewBefore { return .keep(current.sealed) }
+                let fresh = try fetch()
+                let sealed = try vault.seal(fresh.accessToken)
+                var signIn: [String: String] = [:]
+                if let rotated = fresh.refreshToken { signIn[SettingsKey.SignIn.refreshToken] = try vault.seal(rotated) }
+                return .store(sealed: sealed, expiresIn: fresh.expiresIn, signIn: signIn, sealed)
+            }
+            return try vault.openStored(sealed)
+        } catch let error as OAuthError {
+            throw SmtpError(oauth: error)
+        } catch let error as SmtpError {
+            throw error
+        } catch {
+            throw SmtpError(stage: .oauth, kind: .protocol,
+                            hint: "the access token could not be read or stored (\(error)); the server log has details", underlying: error)
+        }
+    }
+
+    /// One request to the token endpoint (called under the cache row's lock).
+    private func fetch() throws -> TokenSet {
+        switch setup.grant {
+        case .clientCredentials:
+            return try setup.client.clientCredentials()
+        default:
+            guard let sealed = try store.currentRefreshToken(), !sealed.isEmpty else {
+                throw OAuthError(kind: .authRejected, code: "not_signed_in",
+                                 hint: "nobody is signed in for OAuth 2.0 yet: press \"Sign in with \(setup.provider.displayName)\" on the settings page (or run emailsetup oauth login --stored)")
+            }
+            return try setup.client.refresh(refreshToken: try vault.openStored(sealed))
+        }
+    }
+}
+
+extension OAuthProvider {
+    /// The name people know the provider by, for buttons and hints.
+    var displayName: String {
+        switch self {
+        case .microsoft: return "Microsoft"
+        case .google: return "Google"
+        case .generic: return "your identity provider"
+        }
+    }
+}
