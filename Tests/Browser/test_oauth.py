@@ -21,7 +21,15 @@ from selenium.webdriver.common.by import By
 
 from support import BASELINE, BrowserTestCase, api, db_dump, env, make_driver, save_via_api, set_viewport, settings
 
-OAUTH_VARIABLES = ("URL", "CA", "CLIENT_ID", "CLIENT_SECRET", "TENANT", "USER", "PASSWORD", "SMTP_PORT")
+OAUTH_VARIABLES = ("URL", "CA", "CLIENT_ID", "CLIENT_SECRET", "TENANT", "USER", "PASSWORD", "SMTP_PORT", "SPOOL")
+
+
+# No OAuth settings and no client secret ("" removes it), whatever an earlier test saved.
+OAUTH_BASELINE = {
+    "oauth_provider": "Microsoft", "oauth_grant": "authorization_code", "oauth_tenant": "", "oauth_client_id": "",
+    "oauth_scope": "", "oauth_authorization_endpoint": "", "oauth_token_endpoint": "", "oauth_device_endpoint": "",
+    "oauth_revocation_endpoint": "", "oauth_client_secret": "",
+}
 
 
 def oauth_env():
@@ -32,11 +40,13 @@ def oauth_env():
     return {k.lower(): os.environ["EMAILSETUP_TEST_OAUTH_" + k] for k in OAUTH_VARIABLES}
 
 
-def authorization_server_control(path):
+def authorization_server_control(path, form=None):
     """POST to one of the authorization server's /_test controls, trusting its test CA."""
     o = oauth_env()
     context = ssl.create_default_context(cafile=o["ca"])
-    request = urllib.request.Request(o["url"].rstrip("/") + path, data=b"", method="POST")
+    body = urllib.parse.urlencode(form or {}).encode()
+    request = urllib.request.Request(o["url"].rstrip("/") + path, data=body, method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     with urllib.request.urlopen(request, context=context, timeout=15) as response:
         assert response.status == 200, f"{path} answered {response.status}"
 
@@ -45,7 +55,7 @@ class OAuthFormTests(BrowserTestCase):
     """What the form shows for OAuth: no server needed beyond the stack."""
 
     def setUp(self):
-        save_via_api(BASELINE)
+        save_via_api({**BASELINE, **OAUTH_BASELINE})
         self.open_page()
 
     def visible(self, element_id):
@@ -192,12 +202,22 @@ class OAuthSignInTests(BrowserTestCase):
         oauth_env()
         cls.driver = make_driver(extra_args=("--ignore-certificate-errors",))
 
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        authorization_server_control("/_test/reset")
+
     def setUp(self):
         self.o = oauth_env()
         authorization_server_control("/_test/reset")
+        # Revoking at Microsoft ends the refresh token; an access token already issued
+        # stays valid until it expires. Access tokens living 60 s, under the
+        # responder's 120 s renewal margin, make every test email renew first, so the
+        # revocation shows at the next renewal — as it does at Microsoft within the hour.
+        authorization_server_control("/_test/token_lifetime", {"seconds": "60"})
         api("POST", "oauth/sign_out")  # a clean start; "not signed in" is fine too
         # The SMTP part through the API; the OAuth part through the page below.
-        save_via_api({**BASELINE, "from_address": self.o["user"], "smtp_host": "127.0.0.1",
+        save_via_api({**BASELINE, **OAUTH_BASELINE, "from_address": self.o["user"], "smtp_host": "127.0.0.1",
                       "smtp_port": self.o["smtp_port"], "smtp_connection_type": "STARTTLS",
                       "smtp_tls_verify": "None", "smtp_authentication_type": "None", "smtp_username": ""})
 
@@ -218,6 +238,16 @@ class OAuthSignInTests(BrowserTestCase):
         finally:
             set_viewport(self.driver, 1280, 900)
         self.assertGreater(os.path.getsize(path), 5_000, path)
+
+    def spooled(self):
+        """What the OAuth SMTP server accepted: {file name: its metadata (mechanism, user, …)}."""
+        folder = os.path.join(self.o["spool"], "meta")
+        found = {}
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            if name.endswith(".json"):
+                with open(os.path.join(folder, name)) as f:
+                    found[name] = json.load(f)
+        return found
 
     def sign_in_at_the_provider(self):
         """On the authorization server's consent page: log in and approve."""
@@ -277,11 +307,15 @@ class OAuthSignInTests(BrowserTestCase):
         self.assertEqual(settings().data["oauth_account"], o["user"])
         self.screenshot_of_oauth_section("oauth-signed-in")
 
-        # A test email through XOAUTH2.
+        # A test email through XOAUTH2, delivered to the SMTP server's spool as the signed-in mailbox.
+        before = self.spooled()
         self.set_value("test_address", "someone@example.test")
         box = self.run_probe("test-button")
         self.assertIn("ok", box.get_attribute("class").split(), box.text)
         self.assertIn("XOAUTH2", box.text)
+        arrived = [m for name, m in self.spooled().items() if name not in before]
+        self.assertEqual(len(arrived), 1, "no message (or more than one) reached the OAuth SMTP server")
+        self.assertEqual((arrived[0]["mechanism"], arrived[0]["user"]), ("XOAUTH2", o["user"]))
 
         # The provider revokes every token: the answer is the oauth hint to sign in again.
         authorization_server_control("/_test/revoke_all")
