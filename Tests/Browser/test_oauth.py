@@ -288,6 +288,8 @@ class OAuthSignInTests(BrowserTestCase):
         self.assertEqual(stored["oauth_account"], "")
         self.assertNotIn(secret, db_dump())
         self.assertIn("A client secret is set", self.el("secret-state").text)
+        self.assertEqual(self.el("oauth-redirect-uri").get_attribute("value"), stored["oauth_redirect_uri"],
+                         "the redirect URI is gone after saving")
         self.screenshot_of_oauth_section("oauth-signed-out")
 
         # An unsaved change: "Sign in" asks to save first; "Save and continue" saves and goes on.

@@ -155,11 +155,13 @@ function applySaved(data, etag) {
   state.version = data.smtp_settings_version ?? state.version;
   state.etag = etag || (state.version !== null ? `"${state.version}"` : null);
   for (const n of SECRET_NAMES) state.secretSet[n] = Boolean(data[SECRETS[n].setKey]);
-  const text = (k) => (typeof data[k] === 'string' ? data[k] : '');
+  // Read-only facts; an answer without one (a save answers no redirect URI) keeps what GET said.
+  const text = (k, previous) => (typeof data[k] === 'string' ? data[k] : previous);
+  const o = state.oauth;
   state.oauth = {
     supported: 'oauth_provider' in data,
-    account: text('oauth_account'), signedInAt: text('oauth_signed_in_at'),
-    redirectUri: text('oauth_redirect_uri'), defaultScope: text('oauth_default_scope'),
+    account: text('oauth_account', o.account), signedInAt: text('oauth_signed_in_at', o.signedInAt),
+    redirectUri: text('oauth_redirect_uri', o.redirectUri), defaultScope: text('oauth_default_scope', o.defaultScope),
   };
   if ('last_known_good_version' in data) state.lastKnownGood = data.last_known_good_version;
   resetForm();
