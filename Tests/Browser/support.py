@@ -245,10 +245,12 @@ class SilentServer:
 
 # ---------------------------------------------------------------- browser
 
-def make_driver(width=1280, height=900, mobile=False):
+def make_driver(width=1280, height=900, mobile=False, extra_args=()):
+    """A headless Chromium; `extra_args` for the few tests that need more (the
+    OAuth test visits the authorization server's HTTPS pages made with a test CA)."""
     options = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--disable-extensions", "--no-first-run", f"--window-size={width},{height}"):
+                "--disable-extensions", "--no-first-run", f"--window-size={width},{height}", *extra_args):
         options.add_argument(arg)
     options.binary_location = "/usr/bin/chromium"
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

@@ -129,10 +129,12 @@ class SettingsFormTests(BrowserTestCase):
 
     def test_presets_fill_provider_settings(self):
         self.click_preset("Gmail")
+        # Gmail and Office 365 sign in with OAuth 2.0 (test_oauth.py covers their OAuth fields).
         self.assert_values(smtp_host="smtp.gmail.com", smtp_port="587", smtp_connection_type="STARTTLS",
-                           smtp_authentication_type="Auto")
+                           smtp_authentication_type="XOAUTH2", oauth_provider="Google")
         self.click_preset("Office 365")
-        self.assert_values(smtp_host="smtp.office365.com", smtp_port="587", smtp_connection_type="STARTTLS")
+        self.assert_values(smtp_host="smtp.office365.com", smtp_port="587", smtp_connection_type="STARTTLS",
+                           smtp_authentication_type="XOAUTH2", oauth_provider="Microsoft")
         self.click_preset("Amazon SES")
         self.assert_values(smtp_host="email-smtp.us-east-1.amazonaws.com", smtp_port="587", smtp_connection_type="STARTTLS")
         self.set_value("ses-region", "eu-west-1")

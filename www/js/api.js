@@ -91,4 +91,6 @@ export const api = {
   check: (signal) => call('POST', 'email_check', { body: {}, signal }),
   history: () => call('GET', 'email_history'),
   restore: (version, etag) => call('POST', `email_history/${encodeURIComponent(version)}/restore`, { body: {}, ifMatch: etag }),
+  oauthStart: () => call('POST', 'oauth/start', { body: {} }),
+  oauthSignOut: () => call('POST', 'oauth/sign_out', { body: {} }),
 };

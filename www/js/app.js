@@ -1,13 +1,17 @@
 // The email settings form: load, validate as you type, save with If-Match,
-// undo, presets, the password's lifecycle. Test/check and history live in their
-// own modules and talk to this one through the small `page` object below.
+// undo, presets, the lifecycle of the two secrets (password, OAuth client secret).
+// Test/check, history and OAuth sign-in live in their own modules and talk to
+// this one through the small `page` object below.
 
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy } from './dom.js';
-import { FIELDS, DEFAULTS, validate, normalizeFingerprint, suggestedPort, STANDARD_PORTS } from './rules.js';
+import {
+  FIELDS, DEFAULTS, OAUTH_FIELDS, OAUTH_DEFAULTS, isOAuth, validate, normalizeFingerprint, suggestedPort, STANDARD_PORTS,
+} from './rules.js';
 import { cryptoAvailable, importPublicKey, encryptSecret } from './secret.js';
 import { initProbe } from './probe.js';
 import { initHistory } from './history.js';
+import { initOAuth } from './oauth.js';
 
 const LABELS = {
   from_address: 'From address', smtp_host: 'SMTP server', smtp_port: 'Port',
@@ -15,16 +19,48 @@ const LABELS = {
   smtp_username: 'User name', smtp_password: 'Password', smtp_tls_verify: 'Certificate check',
   smtp_tls_pin_sha256: 'Certificate fingerprint', smtp_tls_ca_pem: 'Extra certificate authorities',
   smtp_connect_timeout: 'Connect timeout', smtp_command_timeout: 'Command timeout',
+  oauth_provider: 'OAuth provider', oauth_grant: 'OAuth tokens', oauth_tenant: 'Tenant',
+  oauth_client_id: 'Client ID', oauth_client_secret: 'Client secret', oauth_scope: 'Scope',
+  oauth_authorization_endpoint: 'Authorization endpoint', oauth_token_endpoint: 'Token endpoint',
+  oauth_device_endpoint: 'Device authorization endpoint', oauth_revocation_endpoint: 'Revocation endpoint',
 };
+
+/** Every plain field of the form: the SMTP settings, then OAuth's. */
+const ALL_FIELDS = FIELDS.concat(OAUTH_FIELDS);
+const ALL_DEFAULTS = { ...DEFAULTS, ...OAUTH_DEFAULTS };
+
+/**
+ * The secrets: typed here, encrypted in this browser, never shown again. The form
+ * keeps, replaces or removes the saved one; GET says only whether one is set.
+ */
+const SECRETS = {
+  smtp_password: {
+    setKey: 'smtp_password_set', noun: 'password',
+    ids: { state: 'password-state', clear: 'password-clear', keep: 'password-keep', toggle: 'password-toggle' },
+  },
+  oauth_client_secret: {
+    setKey: 'oauth_client_secret_set', noun: 'client secret',
+    ids: { state: 'secret-state', clear: 'secret-clear', keep: 'secret-keep', toggle: 'secret-toggle' },
+  },
+};
+const SECRET_NAMES = Object.keys(SECRETS);
 
 const PRESETS = {
   gmail: {
-    name: 'Gmail', values: { smtp_host: 'smtp.gmail.com', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'Auto', smtp_tls_verify: 'Full' },
-    note: 'Gmail: sign in with the full address and an app password (Google account → Security → App passwords); the normal password is refused.',
+    name: 'Gmail',
+    values: {
+      smtp_host: 'smtp.gmail.com', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'XOAUTH2', smtp_tls_verify: 'Full',
+      oauth_provider: 'Google', oauth_grant: 'authorization_code',
+    },
+    note: 'Gmail: signs in with OAuth 2.0 — enter the client ID and secret of your Google Cloud OAuth client below, save, then “Sign in with Google”. (An app password with the sign-in method Automatic works too.)',
   },
   office365: {
-    name: 'Office 365', values: { smtp_host: 'smtp.office365.com', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'Auto', smtp_tls_verify: 'Full' },
-    note: 'Office 365: the mailbox needs “Authenticated SMTP” enabled in the Microsoft 365 admin center.',
+    name: 'Office 365',
+    values: {
+      smtp_host: 'smtp.office365.com', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'XOAUTH2', smtp_tls_verify: 'Full',
+      oauth_provider: 'Microsoft',
+    },
+    note: 'Office 365: signs in with OAuth 2.0, as Microsoft no longer accepts passwords for SMTP — enter the tenant and the application’s client ID below. The mailbox needs “Authenticated SMTP” enabled in the Microsoft 365 admin center.',
   },
   ses: {
     name: 'Amazon SES', values: { smtp_host: 'email-smtp.us-east-1.amazonaws.com', smtp_port: '587', smtp_connection_type: 'STARTTLS', smtp_authentication_type: 'Auto', smtp_tls_verify: 'Full' },
@@ -48,9 +84,9 @@ const state = {
   saved: null,            // field → string, as the server last answered
   version: null,          // smtp_settings_version
   etag: null,
-  passwordSet: false,
+  secretSet: { smtp_password: false, oauth_client_secret: false },   // GET's *_set
   lastKnownGood: null,
-  clearPassword: false,   // "Remove the saved password" pressed
+  secretClear: { smtp_password: false, oauth_client_secret: false }, // "Remove the saved …" pressed
   portTyped: false,       // the user typed the port: never overwrite it
   touched: new Set(),     // fields whose errors are shown as the user types
   serverErrors: {},       // field → message from the last save
@@ -59,6 +95,9 @@ const state = {
   saving: false,
   publicKey: null,        // Promise<CryptoKey>
   keyProblem: null,       // why a new password can't be encrypted, or null
+  // What GET tells about OAuth beyond the fields. `supported`: this server knows the
+  // oauth_* keys (an older responder refuses them as unknown fields).
+  oauth: { supported: false, account: '', signedInAt: '', redirectUri: '', defaultScope: '' },
 };
 
 const form = $('settings-form');
@@ -68,28 +107,30 @@ const el = (name) => form.elements.namedItem(name);
 
 function currentValues() {
   const v = {};
-  for (const f of FIELDS) v[f] = el(f).value;
+  for (const f of ALL_FIELDS) v[f] = el(f).value;
   return v;
 }
 
 /** What the form would send: one-line fields trimmed, the PEM as typed. */
 function outgoingValues() {
   const v = currentValues();
-  for (const f of FIELDS) if (f !== 'smtp_tls_ca_pem') v[f] = v[f].trim();
+  for (const f of ALL_FIELDS) if (f !== 'smtp_tls_ca_pem') v[f] = v[f].trim();
   const pin = normalizeFingerprint(v.smtp_tls_pin_sha256);
   if (pin) v.smtp_tls_pin_sha256 = pin;
+  if (!state.oauth.supported) for (const f of OAUTH_FIELDS) delete v[f];
   return v;
 }
 
-function passwordChange() {
-  if (state.clearPassword) return 'clear';
-  return el('smtp_password').value !== '' ? 'new' : 'keep';
+/** 'keep' the saved secret, save a 'new' one, or 'clear' it. */
+function secretChange(name) {
+  if (state.secretClear[name]) return 'clear';
+  return el(name).value !== '' ? 'new' : 'keep';
 }
 
 function isDirty() {
   if (!state.saved) return false;
   const v = currentValues();
-  return FIELDS.some((f) => v[f] !== state.saved[f]) || passwordChange() !== 'keep';
+  return ALL_FIELDS.some((f) => v[f] !== state.saved[f]) || SECRET_NAMES.some((n) => secretChange(n) !== 'keep');
 }
 
 function setField(name, value) {
@@ -109,21 +150,31 @@ function setField(name, value) {
 
 function applySaved(data, etag) {
   const saved = {};
-  for (const f of FIELDS) saved[f] = data[f] === undefined || data[f] === null ? DEFAULTS[f] : String(data[f]);
+  for (const f of ALL_FIELDS) saved[f] = data[f] === undefined || data[f] === null ? ALL_DEFAULTS[f] : String(data[f]);
   state.saved = saved;
   state.version = data.smtp_settings_version ?? state.version;
   state.etag = etag || (state.version !== null ? `"${state.version}"` : null);
-  state.passwordSet = Boolean(data.smtp_password_set);
+  for (const n of SECRET_NAMES) state.secretSet[n] = Boolean(data[SECRETS[n].setKey]);
+  // Read-only facts; an answer without one (a save answers no redirect URI) keeps what GET said.
+  const text = (k, previous) => (typeof data[k] === 'string' ? data[k] : previous);
+  const o = state.oauth;
+  state.oauth = {
+    supported: 'oauth_provider' in data,
+    account: text('oauth_account', o.account), signedInAt: text('oauth_signed_in_at', o.signedInAt),
+    redirectUri: text('oauth_redirect_uri', o.redirectUri), defaultScope: text('oauth_default_scope', o.defaultScope),
+  };
   if ('last_known_good_version' in data) state.lastKnownGood = data.last_known_good_version;
   resetForm();
 }
 
 /** The form back to the saved state. */
 function resetForm() {
-  for (const f of FIELDS) setField(f, state.saved[f]);
-  el('smtp_password').value = '';
-  setPasswordVisible(false);
-  state.clearPassword = false;
+  for (const f of ALL_FIELDS) setField(f, state.saved[f]);
+  for (const n of SECRET_NAMES) {
+    el(n).value = '';
+    setSecretVisible(n, false);
+    state.secretClear[n] = false;
+  }
   state.portTyped = false;
   state.touched.clear();
   state.submitted = false;
@@ -164,24 +215,33 @@ function message(name, kind, text) {
 function refresh() {
   const values = currentValues();
   const errors = validate(values);
-  for (const f of FIELDS) {
+  for (const f of ALL_FIELDS) {
     const shown = state.serverErrors[f] || ((state.submitted || state.touched.has(f)) ? errors[f] : null);
     message(f, 'error', shown || null);
     message(f, 'warning', shown ? null : (state.warnings[f] || null));
   }
-  message('smtp_password', 'error', state.serverErrors.smtp_password || passwordProblem() || null);
-  message('smtp_password', 'warning', state.warnings.smtp_password || null);
+  const secretErrors = secretProblems(values);
+  for (const n of SECRET_NAMES) {
+    const own = state.serverErrors[n] || secretErrors[n];
+    const shown = n === 'oauth_client_secret' && !(state.submitted || state.touched.has(n)) ? state.serverErrors[n] : own;
+    message(n, 'error', shown || null);
+    message(n, 'warning', state.warnings[n] || null);
+  }
 
   const pinned = values.smtp_tls_verify === 'Pinned';
   $('pin-row').hidden = !pinned && !(state.touched.has('smtp_tls_pin_sha256') && errors.smtp_tls_pin_sha256)
     && !state.serverErrors.smtp_tls_pin_sha256;
   const authNone = values.smtp_authentication_type === 'None';
   $('auth-fields').hidden = authNone && !state.serverErrors.smtp_username && !state.serverErrors.smtp_password;
+  // OAuth signs in with a token: the password has no part in it.
+  const oauth = isOAuth(values.smtp_authentication_type);
+  $('password-field').hidden = oauth && !state.serverErrors.smtp_password;
+  $('oauth-section').hidden = !oauth && !OAUTH_FIELDS.concat('oauth_client_secret').some((f) => state.serverErrors[f]);
   if ((state.serverErrors.smtp_tls_ca_pem || state.serverErrors.smtp_connect_timeout || state.serverErrors.smtp_command_timeout
        || (state.submitted && (errors.smtp_tls_ca_pem || errors.smtp_connect_timeout || errors.smtp_command_timeout)))) {
     $('advanced').open = true;
   }
-  renderPasswordState();
+  for (const n of SECRET_NAMES) renderSecretState(n);
 
   const dirty = isDirty();
   const ind = $('dirty-indicator');
@@ -195,45 +255,57 @@ function refresh() {
   page.onChange && page.onChange();
 }
 
-function passwordProblem() {
-  if (passwordChange() === 'new' && state.keyProblem) return state.keyProblem;
-  return null;
+/** What is wrong with the secrets as they stand: { name: message }. */
+function secretProblems(values) {
+  const problems = {};
+  for (const n of SECRET_NAMES) if (secretChange(n) === 'new' && state.keyProblem) problems[n] = state.keyProblem;
+  // App-only tokens are fetched with the client secret alone (the server's rule too).
+  const appOnly = isOAuth(values.smtp_authentication_type) && values.oauth_grant === 'client_credentials';
+  const secret = secretChange('oauth_client_secret');
+  if (appOnly && !problems.oauth_client_secret && (secret === 'clear' || (secret === 'keep' && !state.secretSet.oauth_client_secret))) {
+    problems.oauth_client_secret = 'Required for app-only sign-in: the client secret from the application’s registration.';
+  }
+  return problems;
 }
 
-function renderPasswordState() {
-  const p = $('password-state');
-  const input = el('smtp_password');
-  const change = passwordChange();
-  $('password-clear').hidden = !state.passwordSet || state.clearPassword;
-  $('password-keep').hidden = !state.clearPassword;
-  input.disabled = state.clearPassword || (Boolean(state.keyProblem) && !cryptoAvailable());
+function renderSecretState(name) {
+  const { ids, noun } = SECRETS[name];
+  const p = $(ids.state);
+  const input = el(name);
+  const change = secretChange(name);
+  const isSet = state.secretSet[name];
+  const clearing = state.secretClear[name];
+  $(ids.clear).hidden = !isSet || clearing;
+  $(ids.keep).hidden = !clearing;
+  input.disabled = clearing || (Boolean(state.keyProblem) && !cryptoAvailable());
   p.className = 'password-state';
-  if (state.clearPassword) {
-    p.textContent = 'The saved password will be removed when you save.';
+  if (clearing) {
+    p.textContent = `The saved ${noun} will be removed when you save.`;
     p.classList.add('is-removing');
     input.placeholder = '';
   } else if (change === 'new') {
-    p.textContent = state.passwordSet ? 'A new password will replace the saved one when you save.' : 'This password will be saved, encrypted.';
+    p.textContent = isSet ? `A new ${noun} will replace the saved one when you save.` : `This ${noun} will be saved, encrypted.`;
     p.classList.add('is-new');
-  } else if (state.passwordSet) {
-    p.textContent = 'A password is set — leave this empty to keep it.';
+  } else if (isSet) {
+    p.textContent = `A ${noun} is set — leave this empty to keep it.`;
     p.classList.add('is-set');
-    input.placeholder = 'Leave empty to keep the saved password';
+    input.placeholder = `Leave empty to keep the saved ${noun}`;
   } else {
-    p.textContent = 'No password is set.';
+    p.textContent = `No ${noun} is set.`;
     input.placeholder = '';
   }
-  describedBy(input, 'password-state', true);
-  describedBy(input, 'smtp_password-help', true);
+  describedBy(input, ids.state, true);
+  describedBy(input, `${name}-help`, true);
 }
 
-function setPasswordVisible(visible) {
-  const input = el('smtp_password');
-  const button = $('password-toggle');
+function setSecretVisible(name, visible) {
+  const { ids, noun } = SECRETS[name];
+  const input = el(name);
+  const button = $(ids.toggle);
   input.type = visible ? 'text' : 'password';
   button.textContent = visible ? 'Hide' : 'Show';
   button.setAttribute('aria-pressed', String(visible));
-  button.setAttribute('aria-label', visible ? 'Hide password' : 'Show password');
+  button.setAttribute('aria-label', visible ? `Hide ${noun}` : `Show ${noun}`);
 }
 
 function renderVersionLine() {
@@ -287,35 +359,38 @@ function loadPublicKey() {
 
 // ---------------------------------------------------------------- save
 
+/** Saves the form; resolves to true when the settings were saved. */
 async function save(event) {
-  event.preventDefault();
-  if (state.saving) return;
+  if (event) event.preventDefault();
+  if (state.saving) return false;
   state.submitted = true;
   state.serverErrors = {};
   showBanner(null);
   refresh();
   const values = outgoingValues();
-  const errors = validate(currentValues());
-  const change = passwordChange();
-  if (change === 'new' && state.keyProblem) errors.smtp_password = state.keyProblem;
+  const errors = { ...validate(currentValues()), ...secretProblems(currentValues()) };
   const invalid = Object.keys(errors);
   if (invalid.length) {
     setStatus(`Not saved: ${invalid.length === 1 ? 'one field needs' : `${invalid.length} fields need`} attention.`, 'error');
-    focusField(invalid.sort((a, b) => order(a) - order(b))[0]);
-    return;
+    focusField(invalid.sort(order)[0]);
+    return false;
   }
   const data = { ...values };
   state.saving = true;
   $('save').textContent = 'Saving…';
   refresh();
   try {
-    if (change === 'clear') data.smtp_password = '';
-    if (change === 'new') {
-      // A fresh key and nonce for every save: each ciphertext is accepted once.
-      if (!(await state.publicKey)) throw new ApiError(0, { smtp_password: state.keyProblem || 'The password could not be encrypted.' });
-      const { data: fresh } = await api.publicKey();
-      const key = await importPublicKey(fresh.public_key);
-      data.smtp_password = await encryptSecret(key, fresh.nonce, el('smtp_password').value);
+    for (const n of SECRET_NAMES) {
+      if (n === 'oauth_client_secret' && !state.oauth.supported) continue;
+      const change = secretChange(n);
+      if (change === 'clear') data[n] = '';
+      if (change === 'new') {
+        // A fresh key and nonce for every secret of every save: each ciphertext is accepted once.
+        if (!(await state.publicKey)) throw new ApiError(0, { [n]: state.keyProblem || `The ${SECRETS[n].noun} could not be encrypted.` });
+        const { data: fresh } = await api.publicKey();
+        const key = await importPublicKey(fresh.public_key);
+        data[n] = await encryptSecret(key, fresh.nonce, el(n).value);
+      }
     }
     const { data: answer, etag } = await api.saveSettings(data, state.etag);
     state.warnings = answer.warnings && typeof answer.warnings === 'object' ? answer.warnings : {};
@@ -325,8 +400,10 @@ async function save(event) {
     const unplaced = Object.entries(state.warnings).filter(([k]) => !LABELS[k]);
     if (unplaced.length) showBanner(unplaced.map(([, m]) => m).join(' '), 'warning');
     page.onSaved && page.onSaved();
+    return true;
   } catch (e) {
     handleSaveError(e);
+    return false;
   } finally {
     state.saving = false;
     $('save').textContent = 'Save settings';
@@ -334,7 +411,13 @@ async function save(event) {
   }
 }
 
-function order(f) { const i = FIELDS.indexOf(f); return i < 0 ? (f === 'smtp_password' ? 5.5 : 99) : i; }
+/** Sorts field names in the order the page shows them. */
+function order(a, b) {
+  const x = el(a);
+  const y = el(b);
+  if (!x || !y || x === y) return (x ? 0 : 1) - (y ? 0 : 1);
+  return x.compareDocumentPosition(y) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+}
 
 function focusField(name) {
   const input = el(name);
@@ -368,7 +451,7 @@ function handleSaveError(e) {
   if (n) {
     setStatus(`Not saved: the server found ${n === 1 ? 'a problem in one field' : `problems in ${n} fields`}.`, 'error');
     refresh();
-    focusField(Object.keys(fieldErrors).sort((a, b) => order(a) - order(b))[0]);
+    focusField(Object.keys(fieldErrors).sort(order)[0]);
   } else {
     setStatus('Not saved.', 'error');
   }
@@ -383,13 +466,13 @@ function capitalize(m) { return typeof m === 'string' && m ? m[0].toUpperCase() 
 
 // ---------------------------------------------------------------- load
 
-async function load(discard = false) {
+async function load(discard = false, quiet = false) {
   if (discard) showBanner(null);
   try {
     const { data, etag } = await api.getSettings();
     state.warnings = {};
     applySaved(data, etag);
-    if (discard) setStatus(`Reloaded version ${state.version}.`, 'ok');
+    if (discard && !quiet) setStatus(`Reloaded version ${state.version}.`, 'ok');
     $('loading').hidden = true;
     form.hidden = false;
     $('side').hidden = false;
@@ -409,15 +492,23 @@ function onInput(event) {
   const name = event.target.name;
   if (!name) return;
   if (name === 'smtp_port' && event.isTrusted !== false) state.portTyped = true;
-  if (FIELDS.includes(name) || name === 'smtp_password') {
+  if (ALL_FIELDS.includes(name) || SECRET_NAMES.includes(name)) {
     delete state.serverErrors[name];
     delete state.warnings[name];
     if (event.type === 'input' && event.target.value !== '') state.touched.add(name);
   }
   if (name === 'smtp_connection_type') linkPort();
+  if (name === 'oauth_provider' && el('oauth_provider').value === 'Google' && el('oauth_grant').value === 'client_credentials') {
+    // Google has no app-only SMTP sending: the one grant it offers.
+    el('oauth_grant').value = 'authorization_code';
+  }
   if (name === 'smtp_authentication_type' || name === 'smtp_tls_verify') {
     // Their cross-field rules concern other fields: check those as soon as they are set.
     state.touched.add('smtp_username');
+  }
+  if (name === 'oauth_grant') {
+    // App-only needs the client secret: say so as soon as it is chosen.
+    state.touched.add('oauth_client_secret');
   }
   setStatus('');
   refresh();
@@ -436,6 +527,10 @@ function linkPort() {
 function applyPreset(key) {
   const preset = PRESETS[key];
   for (const [f, v] of Object.entries(preset.values)) setField(f, v);
+  // With OAuth the user name is the mailbox, usually the sender address itself.
+  if (isOAuth(preset.values.smtp_authentication_type) && el('smtp_username').value.trim() === '' && el('from_address').value.trim() !== '') {
+    setField('smtp_username', el('from_address').value.trim());
+  }
   if (key === 'ses') {
     $('ses-region-row').hidden = false;
     $('ses-region').value = 'us-east-1';
@@ -460,8 +555,8 @@ function init() {
   form.addEventListener('change', onInput);
   form.addEventListener('focusout', (e) => {
     const name = e.target.name;
-    if (FIELDS.includes(name) && e.target.value !== (state.saved ? state.saved[name] : '')) { state.touched.add(name); refresh(); }
-    else if (FIELDS.includes(name) && e.target.value === '' && e.target.required) { state.touched.add(name); refresh(); }
+    if (ALL_FIELDS.includes(name) && e.target.value !== (state.saved ? state.saved[name] : '')) { state.touched.add(name); refresh(); }
+    else if (ALL_FIELDS.includes(name) && e.target.value === '' && e.target.required) { state.touched.add(name); refresh(); }
   });
   form.addEventListener('submit', save);
   $('undo').addEventListener('click', () => {
@@ -471,20 +566,22 @@ function init() {
     setStatus('Changes undone: the form shows the saved settings again.', 'ok');
     $('save').focus();
   });
-  $('password-toggle').addEventListener('click', () => {
-    setPasswordVisible(el('smtp_password').type === 'password');
-  });
-  $('password-clear').addEventListener('click', () => {
-    state.clearPassword = true;
-    el('smtp_password').value = '';
-    refresh();
-    $('password-keep').focus();
-  });
-  $('password-keep').addEventListener('click', () => {
-    state.clearPassword = false;
-    refresh();
-    el('smtp_password').focus();
-  });
+  for (const n of SECRET_NAMES) {
+    const { ids } = SECRETS[n];
+    $(ids.toggle).addEventListener('click', () => setSecretVisible(n, el(n).type === 'password'));
+    $(ids.clear).addEventListener('click', () => {
+      state.secretClear[n] = true;
+      el(n).value = '';
+      state.touched.add(n);
+      refresh();
+      $(ids.keep).focus();
+    });
+    $(ids.keep).addEventListener('click', () => {
+      state.secretClear[n] = false;
+      refresh();
+      el(n).focus();
+    });
+  }
   for (const b of form.querySelectorAll('[data-preset]')) b.addEventListener('click', () => applyPreset(b.dataset.preset));
   $('ses-region').addEventListener('input', onRegion);
   window.addEventListener('beforeunload', (e) => {
@@ -497,6 +594,7 @@ function init() {
   loadPublicKey();
   initProbe(page);
   initHistory(page);
+  initOAuth(page);
   load();
 }
 
@@ -526,6 +624,12 @@ export const page = {
   /** Draws the page again after something outside the form changed the state. */
   rerender: () => refresh(),
   reload: () => load(true),
+  /** Reads the settings again without a "Reloaded" status (after sign-in or sign-out). */
+  reloadQuietly: () => load(true, true),
+  /** Saves like the Save button; resolves to true when saved. */
+  save: () => save(),
+  /** The form's current value of a field. */
+  value: (name) => el(name).value,
   label: (f) => LABELS[f] || f,
 };
 

@@ -11,6 +11,7 @@ const STAGES = {
   greeting: 'waiting for the server’s greeting', ehlo: 'introducing ourselves (EHLO)',
   starttls: 'switching to encryption (STARTTLS)', auth: 'signing in', mail: 'naming the sender (MAIL FROM)',
   rcpt: 'naming the recipient (RCPT TO)', data: 'sending the message (DATA)', quit: 'closing (QUIT)',
+  oauth: 'signing in with OAuth (getting a token from the provider)',
 };
 const KINDS = {
   timeout: 'no answer in time', refused: 'connection refused', unreachable: 'server unreachable', tls_verify: 'certificate not trusted',
@@ -152,14 +153,20 @@ function renderFailure(box, kind, e) {
   if (d) {
     if (d.stage) facts.push(['Where', `${STAGES[d.stage] || d.stage} (${d.stage})`]);
     if (d.kind) facts.push(['What', `${KINDS[d.kind] || d.kind} (${d.kind})`]);
-    if (d.code !== null && d.code !== undefined) facts.push(['Reply code', String(d.code)]);
+    // For the token side the code is the provider's error (invalid_grant, AADSTS…), not an SMTP reply.
+    if (d.code !== null && d.code !== undefined) facts.push([d.stage === 'oauth' ? 'Provider error' : 'Reply code', String(d.code)]);
     if (d.enhanced_code) facts.push(['Enhanced status', d.enhanced_code]);
     const reply = d.server_reply || d.reply_text; // the contract's name, and the backend's
     if (reply) facts.push(['Server said', reply]);
   }
+  // A token the provider no longer honours: the way out is one click away.
+  const signIn = d && d.stage === 'oauth' && page.canSignIn && page.canSignIn()
+    ? h('button', { type: 'button', class: 'secondary small', id: 'probe-sign-in', onclick: () => page.focusOAuthSignIn() }, 'Go to “Sign in”')
+    : null;
   box.append(h('div', { class: 'result bad' },
     h('h3', { tabindex: '-1' }, `✗ ${what} failed`),
     h('p', { class: 'hint' }, cap(hint)),
+    signIn,
     facts.length ? h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])) : null,
     d ? certificate(d.certificate, true) : null,
     d ? timings(d.timings_ms) : null,

@@ -14,6 +14,35 @@ export const DEFAULTS = {
   smtp_tls_pin_sha256: '', smtp_tls_ca_pem: '', smtp_connect_timeout: '10', smtp_command_timeout: '30',
 };
 
+/** The OAuth 2.0 settings (DESIGN.md "OAuth 2.0"); the client secret is a secret like the password. */
+export const OAUTH_FIELDS = [
+  'oauth_provider', 'oauth_grant', 'oauth_tenant', 'oauth_client_id', 'oauth_scope',
+  'oauth_authorization_endpoint', 'oauth_token_endpoint', 'oauth_device_endpoint', 'oauth_revocation_endpoint',
+];
+
+export const OAUTH_DEFAULTS = {
+  oauth_provider: 'Microsoft', oauth_grant: 'authorization_code', oauth_tenant: '', oauth_client_id: '',
+  oauth_scope: '', oauth_authorization_endpoint: '', oauth_token_endpoint: '', oauth_device_endpoint: '',
+  oauth_revocation_endpoint: '',
+};
+
+/** The sign-in methods that use an OAuth 2.0 token instead of a password. */
+export const isOAuth = (auth) => auth === 'XOAUTH2' || auth === 'OAUTHBEARER';
+
+/**
+ * The scope used when the field is empty (the OAuth module's defaults). The server's
+ * `oauth_default_scope` wins for the saved provider and grant; this covers the form
+ * while the user changes them.
+ */
+export function defaultScope(provider, grant) {
+  if (provider === 'Microsoft') {
+    return grant === 'client_credentials' ? 'https://outlook.office365.com/.default'
+      : 'https://outlook.office.com/SMTP.Send offline_access openid email';
+  }
+  if (provider === 'Google') return 'https://mail.google.com/ openid email';
+  return '';
+}
+
 export const CONNECT_TIMEOUT = [1, 120];
 export const COMMAND_TIMEOUT = [1, 600];
 const MAX_LINE = 1024;
@@ -133,7 +162,7 @@ export function normalizeFingerprint(value) {
 export function validate(values) {
   const errors = {};
   const set = (k, m) => { if (m && !errors[k]) errors[k] = m; };
-  for (const k of FIELDS) {
+  for (const k of FIELDS.concat(OAUTH_FIELDS)) {
     const v = values[k] ?? '';
     if (k === 'smtp_tls_ca_pem') {
       if (utf8Length(v) > MAX_PEM) set(k, `Is longer than ${MAX_PEM} bytes.`);
@@ -174,11 +203,55 @@ export function validate(values) {
       set('smtp_username', `Required when authentication is ${labelOfAuth(auth)}.`);
     }
   }
+  if (isOAuth(auth)) validateOAuth(values, v, set, errors);
   return errors;
 }
 
+/** The server's rules for an OAuth sign-in method (contract §5): what each provider and grant needs. */
+function validateOAuth(values, v, set, errors) {
+  const provider = values.oauth_provider || 'Microsoft';
+  const grant = values.oauth_grant || 'authorization_code';
+  if (!errors.oauth_client_id && v('oauth_client_id') === '') {
+    set('oauth_client_id', 'Required for OAuth 2.0: the application (client) ID from the provider.');
+  }
+  if (provider === 'Microsoft' && !errors.oauth_tenant) {
+    const tenant = v('oauth_tenant');
+    if (tenant === '') set('oauth_tenant', 'Required for Microsoft 365: the tenant ID or one of its domains.');
+    else if (!/^[A-Za-z0-9.-]+$/.test(tenant)) {
+      set('oauth_tenant', 'Must be a tenant ID (like 00000000-0000-0000-0000-000000000000) or a domain like contoso.onmicrosoft.com.');
+    }
+  }
+  if (provider === 'Google' && grant === 'client_credentials') {
+    set('oauth_grant', 'Google offers no app-only sending over SMTP: choose “Sign in as a user”.');
+  }
+  if (provider !== 'Generic') return;
+  const needed = grant === 'authorization_code'
+    ? ['oauth_authorization_endpoint', 'oauth_token_endpoint'] : ['oauth_token_endpoint'];
+  for (const k of ['oauth_authorization_endpoint', 'oauth_token_endpoint', 'oauth_device_endpoint', 'oauth_revocation_endpoint']) {
+    if (errors[k]) continue;
+    const url = v(k);
+    if (url === '') {
+      if (needed.includes(k)) set(k, 'Required for another provider: the endpoint’s full URL, https://….');
+    } else if (!httpURL(url)) {
+      set(k, 'Must be a full URL starting with https://.');
+    }
+  }
+}
+
+function httpURL(text) {
+  try {
+    const u = new URL(text);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.host !== '';
+  } catch {
+    return false;
+  }
+}
+
 export function labelOfAuth(a) {
-  return { None: 'None', Plain: 'PLAIN', Login: 'LOGIN', Cram_MD5: 'CRAM-MD5', Auto: 'Automatic' }[a] || a;
+  return {
+    None: 'None', Plain: 'PLAIN', Login: 'LOGIN', Cram_MD5: 'CRAM-MD5', Auto: 'Automatic',
+    XOAUTH2: 'OAuth 2.0', OAUTHBEARER: 'OAuth 2.0 (OAUTHBEARER)',
+  }[a] || a;
 }
 
 /** The port a connection type normally uses. */
