@@ -53,10 +53,11 @@ extension APIHandler {
         return .deferred(SmtpWork(slot: slot) { repository, abort in
             var settings = settings
             settings.abort = abort
-            settings.accessToken = tokens.map { make in { try make(repository, abort) } }
             let started = Date()
             do {
-                let report = try smtp.send(envelope: envelope, message: bytes, settings: settings)
+                let report = try Self.withAccessToken(tokens, settings, repository, abort) { settings in
+                    try smtp.send(envelope: envelope, message: bytes, settings: settings)
+                }
                 let elapsed = Date().timeIntervalSince(started)
                 try record.audit("success", detail: [], in: repository)
                 logger.info("test email sent", metadata: ["to": "\(record.to ?? "")", "version": "\(record.version)", "ms": "\(Int(elapsed * 1000))"])
@@ -87,9 +88,8 @@ extension APIHandler {
         return .deferred(SmtpWork(slot: slot) { repository, abort in
             var settings = settings
             settings.abort = abort
-            settings.accessToken = tokens.map { make in { try make(repository, abort) } }
             do {
-                let report = try smtp.check(settings)
+                let report = try Self.withAccessToken(tokens, settings, repository, abort) { settings in try smtp.check(settings) }
                 try record.audit("success", detail: [], in: repository)
                 var data: [(String, JSONValue)] = [("ok", true), ("settings_version", .string(String(record.version)))]
                 data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
@@ -160,19 +160,41 @@ extension APIHandler {
 
     // MARK: - Parts
 
+    /// Runs `session` with the access token of `tokens` (none: as it is). When the SMTP
+    /// server refuses a token that came from the cache with time left (revoked at the
+    /// provider, or the app's consent withdrawn), the token is renewed once and the
+    /// session tried again, so the answer is about the sign-in ("sign in again"), not
+    /// a 535 that looks like SMTP AUTH being off.
+    static func withAccessToken<T>(_ tokens: ((WorkRepository, SessionAbort?, String?) throws -> String)?, _ settings: SmtpSettings,
+                                   _ repository: WorkRepository, _ abort: SessionAbort?,
+                                   _ session: (SmtpSettings) throws -> T) throws -> T {
+        guard let tokens else { return try session(settings) }
+        let used = UsedToken()
+        var first = settings
+        first.accessToken = { let token = try tokens(repository, abort, nil); used.token = token; return token }
+        do {
+            return try session(first)
+        } catch let error as SmtpError where error.stage == .auth && error.kind == .authRejected && used.token != nil {
+            var second = settings
+            let refused = used.token
+            second.accessToken = { try tokens(repository, abort, refused) }
+            return try session(second)
+        }
+    }
+
     /// For OAuth settings: how a pool thread gets the session's access token (through
-    /// its own connection's cache), else nil.
-    private func tokenSourceMaker(_ snapshot: SettingsSnapshot) -> ((WorkRepository, SessionAbort?) throws -> String)? {
+    /// its own connection's cache; `replacing` a token the server refused), else nil.
+    private func tokenSourceMaker(_ snapshot: SettingsSnapshot) -> ((WorkRepository, SessionAbort?, String?) throws -> String)? {
         guard OAuthSetup.providesToken(snapshot.values), let vault else { return nil }
         let values = snapshot.values, options = oauthOptions
-        return { repository, abort in
+        return { repository, abort, refused in
             let setup: OAuthSetup
             do {
                 setup = try OAuthSetup(values: values, openSecret: { try vault.openStored($0) }, options: options, abort: abort)
             } catch let error as OAuthError {
                 throw SmtpError(oauth: error)
             }
-            return try AccessTokenSource(setup: setup, vault: vault, store: repository).token()
+            return try AccessTokenSource(setup: setup, vault: vault, store: repository).token(replacing: refused)
         }
     }
 
@@ -278,4 +300,10 @@ extension APIHandler {
         f.dateFormat = "yyyy-MM-dd HH:mm:ss 'UTC'"
         return f.string(from: date)
     }
+}
+
+/// The token a session's source handed out, to recognise it if the server refuses it.
+/// @unchecked: written and read by the one pool thread that runs the session.
+private final class UsedToken: @unchecked Sendable {
+    var token: String?
 }

@@ -18,14 +18,20 @@ struct AccessTokenSource {
 
     /// The token, or a thrown `SmtpError` with stage `oauth` (what the Smtp session
     /// expects from its token source).
-    func token() throws -> String {
+    /// - Parameter replacing: a token the SMTP server just refused although it had time
+    ///   left (revoked at the provider): it is renewed instead of used again, unless
+    ///   another process already replaced it.
+    func token(replacing refused: String? = nil) throws -> String {
         do {
-            if let cached = try store.cachedAccessToken(key: setup.cacheKey), !cached.sealed.isEmpty,
+            if refused == nil, let cached = try store.cachedAccessToken(key: setup.cacheKey), !cached.sealed.isEmpty,
                (cached.secondsLeft ?? 0) > renewBefore {
                 return try vault.openStored(cached.sealed)
             }
             let sealed: String = try store.withAccessTokenLock(key: setup.cacheKey) { current in
-                if let current, (current.secondsLeft ?? 0) > renewBefore { return .keep(current.sealed) }
+                if let current, (current.secondsLeft ?? 0) > renewBefore,
+                   refused == nil || (try? vault.openStored(current.sealed)) != refused {
+                    return .keep(current.sealed)
+                }
                 let fresh = try fetch()
                 let sealed = try vault.seal(fresh.accessToken)
                 var signIn: [String: String] = [:]
