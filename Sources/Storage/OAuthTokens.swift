@@ -7,11 +7,15 @@ public struct CachedAccessToken: Sendable, Equatable {
     public var sealed: String
     /// Seconds until it expires (negative once expired); nil when unknown.
     public var secondsLeft: Double?
+    /// Seconds since it was stored (by the database's clock); nil when unknown.
+    /// With `secondsLeft` it gives the lifetime the provider granted.
+    public var age: Double?
 
     /// Makes a value; see the properties.
-    public init(sealed: String, secondsLeft: Double?) {
+    public init(sealed: String, secondsLeft: Double?, age: Double? = nil) {
         self.sealed = sealed
         self.secondsLeft = secondsLeft
+        self.age = age
     }
 }
 
@@ -31,11 +35,12 @@ extension SettingsStore {
     /// The cached token for `key` without locking, or nil.
     public func cachedAccessToken(key: String) throws -> CachedAccessToken? {
         let rows = try connection.read("""
-            SELECT sealed, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS left_us
+            SELECT sealed, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS left_us,
+              TIMESTAMPDIFF(MICROSECOND, updated_at, UTC_TIMESTAMP(6)) AS age_us
             FROM oauth_access_tokens WHERE cache_key = ?
             """, [.text(key)])
         guard let row = rows.first else { return nil }
-        return CachedAccessToken(sealed: try row.text("sealed"), secondsLeft: try Self.secondsLeft(row))
+        return try Self.cachedToken(row)
     }
 
     /// Runs `body` holding the row lock of `key` (made if missing), with the row as it
@@ -58,10 +63,11 @@ extension SettingsStore {
                     VALUES (?, '', NULL, UTC_TIMESTAMP(6))
                     """, [.text(key)])
                 let rows = try connection.query("""
-                    SELECT sealed, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS left_us
+                    SELECT sealed, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) AS left_us,
+                      TIMESTAMPDIFF(MICROSECOND, updated_at, UTC_TIMESTAMP(6)) AS age_us
                     FROM oauth_access_tokens WHERE cache_key = ? FOR UPDATE
                     """, [.text(key)])
-                let current = try rows.first.map { CachedAccessToken(sealed: try $0.text("sealed"), secondsLeft: try Self.secondsLeft($0)) }
+                let current = try rows.first.map(Self.cachedToken)
                 switch try body(current?.sealed.isEmpty == false ? current : nil) {
                 case .keep(let value):
                     return value
@@ -148,8 +154,13 @@ extension SettingsStore {
         }
     }
 
-    private static func secondsLeft(_ row: SQLRow) throws -> Double? {
-        switch row["left_us"] {
+    private static func cachedToken(_ row: SQLRow) throws -> CachedAccessToken {
+        CachedAccessToken(sealed: try row.text("sealed"), secondsLeft: seconds(row, "left_us"), age: seconds(row, "age_us"))
+    }
+
+    /// A microsecond column as seconds, or nil (NULL).
+    private static func seconds(_ row: SQLRow, _ column: String) -> Double? {
+        switch row[column] {
         case .int(let micros)?: return Double(micros) / 1_000_000
         case .double(let micros)?: return micros / 1_000_000
         case .text(let text)?: return Double(text).map { $0 / 1_000_000 }

@@ -8,7 +8,7 @@ import Logging
 /// is tested against MariaDB in StorageTests and the end-to-end tests).
 final class MemorySettingsRepository: SettingsRepository {
     /// OAuth: cached tokens (sealed, expiry on `clock`), sign-ins under way.
-    var tokenCache: [String: (sealed: String, expiresAt: Double)] = [:]
+    var tokenCache: [String: (sealed: String, expiresAt: Double, storedAt: Double)] = [:]
     var clock: Double = 0
     var pending: [String: (kind: String, actor: String, sealed: String)] = [:]
     var values: [String: String] = [:]
@@ -161,13 +161,13 @@ final class PlainVault: PasswordVault {
 /// under way and the sign-in labels, which live among `values` as in `information`.
 extension MemorySettingsRepository: OAuthTokenStore {
     func cachedAccessToken(key: String) throws -> CachedAccessToken? {
-        tokenCache[key].map { CachedAccessToken(sealed: $0.sealed, secondsLeft: $0.expiresAt - clock) }
+        tokenCache[key].map { CachedAccessToken(sealed: $0.sealed, secondsLeft: $0.expiresAt - clock, age: clock - $0.storedAt) }
     }
     func withAccessTokenLock<T>(key: String, _ body: (CachedAccessToken?) throws -> AccessTokenUpdate<T>) throws -> T {
         switch try body(try cachedAccessToken(key: key)) {
         case .keep(let value): return value
         case let .store(sealed, expiresIn, signIn, value):
-            tokenCache[key] = (sealed, clock + Double(expiresIn))
+            tokenCache[key] = (sealed, clock + Double(expiresIn), clock)
             values.merge(signIn) { $1 }
             return value
         }

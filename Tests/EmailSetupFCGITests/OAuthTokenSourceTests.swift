@@ -28,14 +28,14 @@ final class OAuthTokenSourceTests: XCTestCase {
     func testACachedTokenWithTimeLeftIsUsedWithoutAskingTheProvider() throws {
         let store = MemorySettingsRepository()
         let tokens = try source(store)
-        store.tokenCache[tokens.setup.cacheKey] = ("sealed:cached-token", 3600)
+        store.tokenCache[tokens.setup.cacheKey] = ("sealed:cached-token", 3600, 0)
         XCTAssertEqual(try tokens.token(), "cached-token")
     }
 
     func testAnExpiringTokenIsRenewedAndAFailedRenewalIsAnOAuthDiagnosis() throws {
         let store = MemorySettingsRepository()
         let tokens = try source(store)
-        store.tokenCache[tokens.setup.cacheKey] = ("sealed:old-token", 30)  // under the 120 s margin
+        store.tokenCache[tokens.setup.cacheKey] = ("sealed:old-token", 30, -3570)  // an hour-long token with 30 s left: under the 120 s margin
         XCTAssertThrowsError(try tokens.token()) { error in
             let smtp = error as? SmtpError
             XCTAssertEqual(smtp?.stage, .oauth, "\(error)")
@@ -91,7 +91,7 @@ final class OAuthTokenSourceTests: XCTestCase {
         handler.smtp = smtp
         handler.oauthOptions = options
         let key = try source(store).setup.cacheKey
-        store.tokenCache[key] = ("sealed:pool-token", 3600)
+        store.tokenCache[key] = ("sealed:pool-token", 3600, 0)
         XCTAssertEqual(handler.answer(post("/api/setup/email_check", "{}")).status, 200)
         XCTAssertEqual(smtp.checks, 1)
         XCTAssertEqual(try smtp.lastSettings?.accessToken?(), "pool-token")

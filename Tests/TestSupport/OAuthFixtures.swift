@@ -256,7 +256,7 @@ public final class OAuthTestServer: @unchecked Sendable {
     }
 
     /// Splits curl -i output into status, headers and body (skipping interim 1xx answers).
-    static func parse(_ output: String) throws -> Response {
+    public static func parse(_ output: String) throws -> Response {
         var rest = Substring(output)
         while true {
             guard let end = rest.range(of: "\r\n\r\n") else {

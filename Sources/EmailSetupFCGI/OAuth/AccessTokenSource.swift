@@ -13,7 +13,8 @@ struct AccessTokenSource {
     var setup: OAuthSetup
     var vault: PasswordVault
     var store: OAuthTokenStore
-    /// Renew this long before the provider's expiry, so a token never expires mid-session.
+    /// Renew this long before the provider's expiry, so a token never expires mid-session
+    /// (at most half the token's lifetime: see `isFresh`).
     var renewBefore: Double = 120
 
     /// The token, or a thrown `SmtpError` with stage `oauth` (what the Smtp session
@@ -24,11 +25,11 @@ struct AccessTokenSource {
     func token(replacing refused: String? = nil) throws -> String {
         do {
             if refused == nil, let cached = try store.cachedAccessToken(key: setup.cacheKey), !cached.sealed.isEmpty,
-               (cached.secondsLeft ?? 0) > renewBefore {
+               Self.isFresh(cached, renewBefore: renewBefore) {
                 return try vault.openStored(cached.sealed)
             }
             let sealed: String = try store.withAccessTokenLock(key: setup.cacheKey) { current in
-                if let current, (current.secondsLeft ?? 0) > renewBefore,
+                if let current, Self.isFresh(current, renewBefore: renewBefore),
                    refused == nil || (try? vault.openStored(current.sealed)) != refused {
                     return .keep(current.sealed)
                 }
@@ -47,6 +48,17 @@ struct AccessTokenSource {
             throw SmtpError(stage: .oauth, kind: .protocol,
                             hint: "the access token could not be read or stored (\(error)); the server log has details", underlying: error)
         }
+    }
+
+    /// Whether a cached token is good to use without renewing: more than `renewBefore`
+    /// seconds left, or, for a provider that grants less than twice that, more than half
+    /// its lifetime. Without the second rule a token shorter-lived than the margin would
+    /// be renewed by every session, and every process that waited for the row lock
+    /// would renew it again right after the one that just did: a herd, one at a time.
+    static func isFresh(_ token: CachedAccessToken, renewBefore: Double) -> Bool {
+        guard let left = token.secondsLeft else { return false }
+        guard let age = token.age else { return left > renewBefore }
+        return left > min(renewBefore, (left + max(0, age)) / 2)
     }
 
     /// One request to the token endpoint (called under the cache row's lock).

@@ -546,6 +546,14 @@ def register_test_controls(app, store):
     def stats():
         return jsonify(store.snapshot())
 
+    @app.get("/_test/issued_tokens")
+    def issued_tokens():
+        # Every access and refresh token issued since the last reset, so a test can
+        # grep a product's logs, answers and database for them (issue 13).
+        with store.lock:
+            return jsonify(access_tokens=[r.access_token for r in store.records],
+                           refresh_tokens=[r.refresh_token for r in store.records if r.refresh_token])
+
     @app.post("/_test/approve_device")
     def approve_device():
         credential = store.device_by_user_code(request.form.get("user_code", ""))
