@@ -213,6 +213,34 @@ final class TLSContext: @unchecked Sendable {
 
     deinit { SSL_CTX_free(pointer) }
 
+    /// A context made earlier in this process for the same trust settings, or a new one
+    /// kept for `reuseSeconds`. Loading the system CA store costs OpenSSL 3 about 80 ms
+    /// on Debian (it parses every certificate of the bundle); a test email paid that on
+    /// every session. Entries expire, so a CA bundle updated on disk is picked up.
+    static func shared(loadTrustStore: Bool, extraCAPEM: String?) throws -> TLSContext {
+        let key = (loadTrustStore ? "1:" : "0:") + (extraCAPEM ?? "")
+        let now = Deadline.now()
+        cacheLock.lock()
+        if let entry = cache[key], entry.until > now {
+            cacheLock.unlock()
+            return entry.context
+        }
+        cacheLock.unlock()
+        // Made outside the lock: two sessions may both make one; the last one stays.
+        let context = try TLSContext(loadTrustStore: loadTrustStore, extraCAPEM: extraCAPEM)
+        cacheLock.lock()
+        cache = cache.filter { $0.value.until > now }
+        if cache.count >= 16 { cache.removeAll() }  // a bound: settings rarely change
+        cache[key] = (context, Deadline.after(seconds: reuseSeconds))
+        cacheLock.unlock()
+        return context
+    }
+
+    /// How long a shared context is reused.
+    static let reuseSeconds = 600.0
+    private static let cacheLock = NSLock()
+    nonisolated(unsafe) private static var cache: [String: (context: TLSContext, until: Deadline)] = [:]  // under cacheLock
+
     fileprivate var raw: OpaquePointer { pointer }
 }
 

@@ -213,7 +213,7 @@ public final class SmtpConnection {
         let started = Deadline.now()
         let context: TLSContext
         do {
-            context = try tlsContext ?? TLSContext(loadTrustStore: settings.verification == .full, extraCAPEM: settings.extraCAPEM)
+            context = try tlsContext ?? TLSContext.shared(loadTrustStore: settings.verification == .full, extraCAPEM: settings.extraCAPEM)
         } catch let error as SmtpError {
             throw withContext(error)
         }
