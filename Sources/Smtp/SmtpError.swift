@@ -98,6 +98,9 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
     public var transcript: SmtpTranscript
     /// The lower-level cause (an errno, an OpenSSL error queue), when there is one.
     public var underlying: (any Error)?
+    /// Another port or connection security that was tried after the failure and works
+    /// (see ``SmtpAdvice``); nil when none was tried or none worked.
+    public var suggestion: SmtpSuggestion?
 
     /// Makes an error; the session fills in the certificate and transcript.
     public init(
@@ -148,7 +151,7 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
 extension SmtpError: Encodable {
     private enum CodingKeys: String, CodingKey {
         case ok, stage, kind, code, enhancedCode = "enhanced_code", replyText = "reply_text"
-        case hint, certificate, transcript, transient, underlying
+        case hint, certificate, transcript, transient, underlying, suggestion
     }
 
     /// Encodes the diagnosis: `ok` (false), `stage`, `kind`, `code`, `enhanced_code`,
@@ -166,6 +169,7 @@ extension SmtpError: Encodable {
         try container.encode(certificate, forKey: .certificate)
         try container.encode(transcript.lines, forKey: .transcript)
         try container.encodeIfPresent(underlying.map { String(describing: $0) }, forKey: .underlying)
+        try container.encodeIfPresent(suggestion, forKey: .suggestion)
     }
 
     /// The diagnosis as a JSON-ready dictionary (values are String, Int, Bool, NSNull,
@@ -179,6 +183,7 @@ extension SmtpError: Encodable {
         result["enhanced_code"] = enhancedCode.map { $0 as Any } ?? NSNull()
         result["reply_text"] = replyText.map { $0 as Any } ?? NSNull()
         result["certificate"] = certificate.map { $0.dictionary as Any } ?? NSNull()
+        if let suggestion { result["suggestion"] = suggestion.dictionary }
         return result
     }
 }

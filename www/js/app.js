@@ -599,6 +599,8 @@ function init() {
 }
 
 /** What the test/check and history modules may know and do. */
+const LABELS_SECURITY = { SSL: 'SSL/TLS', TLS: 'SSL/TLS', STARTTLS: 'STARTTLS', None: 'None' };
+
 export const page = {
   state,
   isDirty,
@@ -613,6 +615,17 @@ export const page = {
     refresh();
     setStatus('Certificate check set to Pinned with this fingerprint. Save to apply it.', 'warn');
     el('smtp_tls_pin_sha256').focus();
+  },
+  /** "Use these settings" of a verified suggestion: port and connection security; the user still saves. */
+  applySuggestion(suggestion) {
+    setField('smtp_port', String(suggestion.port));
+    setField('smtp_connection_type', suggestion.smtp_connection_type);
+    state.portTyped = true; // the port was chosen for this connection security: keep it
+    delete state.serverErrors.smtp_port;
+    delete state.serverErrors.smtp_connection_type;
+    refresh();
+    setStatus(`Port set to ${suggestion.port} and Connection security to ${LABELS_SECURITY[suggestion.smtp_connection_type] || suggestion.smtp_connection_type}. Save to apply them.`, 'warn');
+    el('smtp_port').focus();
   },
   /** Applies a save answer (restore) as if the user had saved. */
   applySaveAnswer(answer, etag) {

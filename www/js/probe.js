@@ -167,10 +167,22 @@ function renderFailure(box, kind, e) {
     h('h3', { tabindex: '-1' }, `✗ ${what} failed`),
     h('p', { class: 'hint' }, cap(hint)),
     signIn,
+    d ? suggestion(d.suggestion) : null,
     facts.length ? h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])) : null,
     d ? certificate(d.certificate, true) : null,
     d ? timings(d.timings_ms) : null,
     d ? transcript(d.transcript) : null));
+}
+
+/** A port and connection security the server tried after the failure and found
+ * working: one click fills them in; nothing is saved until the user saves. */
+function suggestion(s) {
+  if (!s || typeof s !== 'object' || !s.port || !s.smtp_connection_type) return null;
+  return h('div', { class: 'suggestion', id: 'probe-suggestion' },
+    h('p', {}, `Tried just now, without signing in: ${s.verified || `port ${s.port} answers`}.`),
+    h('button', { type: 'button', class: 'secondary small', id: 'use-suggestion',
+      onclick: () => page.applySuggestion(s) }, 'Use these settings'),
+    h('p', { class: 'help' }, `Fills in Port ${s.port} and Connection security ${s.connection_security || s.smtp_connection_type}. Nothing is saved until you press Save.`));
 }
 
 /** Keeps both buttons off until the server's Retry-After has passed, counting down. */

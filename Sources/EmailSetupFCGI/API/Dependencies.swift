@@ -94,13 +94,28 @@ protocol PasswordVault: AnyObject {
 protocol SmtpOperations: Sendable {
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport
     func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport
+    /// The failure of a session that started at `startedAt`, with verified advice when
+    /// another port or connection security works (``SmtpAdvice``).
+    func advise(_ error: SmtpError, settings: SmtpSettings, startedAt: Date) -> SmtpError
+}
+
+extension SmtpOperations {
+    /// Scripted sessions probe nothing: the failure as it is.
+    func advise(_ error: SmtpError, settings: SmtpSettings, startedAt: Date) -> SmtpError { error }
 }
 
 /// The Smtp module's client, in process.
 struct LiveSmtp: SmtpOperations {
+    /// Ports (with their connection security) probed besides the saved port after a
+    /// failure that suggests another port or security: the usual ones in production.
+    var usualProbes = SmtpAdvice.usualProbes
+
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport { try SmtpClient.check(settings) }
     func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport {
         try SmtpClient.send(envelope: envelope, message: message, settings: settings)
+    }
+    func advise(_ error: SmtpError, settings: SmtpSettings, startedAt: Date) -> SmtpError {
+        SmtpAdvice.advise(error, settings: settings, startedAt: startedAt, usual: usualProbes)
     }
 }
 

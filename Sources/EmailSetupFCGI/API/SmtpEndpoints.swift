@@ -69,7 +69,7 @@ extension APIHandler {
                 data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
                 return .success(.object(data))
             } catch let error as SmtpError {
-                return Self.failed(error, record: record, logger: logger, repository: repository)
+                return Self.failed(smtp.advise(error, settings: settings, startedAt: started), record: record, logger: logger, repository: repository)
             } catch {
                 return Self.unexpected(error, logger: logger)
             }
@@ -88,6 +88,7 @@ extension APIHandler {
         return .deferred(SmtpWork(slot: slot) { repository, abort in
             var settings = settings
             settings.abort = abort
+            let started = Date()
             do {
                 let report = try Self.withAccessToken(tokens, settings, repository, abort) { settings in try smtp.check(settings) }
                 try record.audit("success", detail: [], in: repository)
@@ -95,7 +96,7 @@ extension APIHandler {
                 data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
                 return .success(.object(data))
             } catch let error as SmtpError {
-                return Self.failed(error, record: record, logger: logger, repository: repository)
+                return Self.failed(smtp.advise(error, settings: settings, startedAt: started), record: record, logger: logger, repository: repository)
             } catch {
                 return Self.unexpected(error, logger: logger)
             }
@@ -286,7 +287,7 @@ extension APIHandler {
             ("settings_version", .string(String(version))),
             ("certificate", certificateJSON(error.certificate)),
             ("transcript", .array(error.transcript.lines.map { .string($0) })),
-        ])
+        ] + suggestionMember(error.suggestion))
         let status = error.kind == .timeout ? 504 : (error.kind == .invalidInput ? 400 : 502)
         return .json(status, .object([
             ("status", "error"), ("errors", .object([("smtp", .string(error.hint))])), ("diagnosis", diagnosis),

@@ -17,7 +17,7 @@ struct CheckCommand: ParsableCommand {
 
         \(SmtpOptions.exitStatusHelp)
 
-        With --json, prints one object: {"ok":true,"server":…,"timings_ms":…,"transcript":[…]}, or on failure {"ok":false,"stage":…,"kind":…,"code":…,"enhanced_code":…,"hint":…,"certificate":…,"transcript":[…]}.
+        With --json, prints one object: {"ok":true,"server":…,"timings_ms":…,"transcript":[…]}, or on failure {"ok":false,"stage":…,"kind":…,"code":…,"enhanced_code":…,"hint":…,"certificate":…,"transcript":[…]}, with "suggestion":{"port":…,"smtp_connection_type":…,"verified":…} when a failure at connect, greeting, TLS or STARTTLS made it try the usual ports and connection securities (465, 587, 25, 2525; without signing in) and one works.
         """
     )
 
@@ -29,6 +29,7 @@ struct CheckCommand: ParsableCommand {
             CLIOutput.stderr("emailsetup check: \(usage)")
             throw ExitCode(ExitStatus.usage)
         }
+        let started = Date()
         do {
             let report = try SmtpClient.check(settings)
             if options.json {
@@ -52,6 +53,7 @@ struct CheckCommand: ParsableCommand {
                 for line in report.transcript.lines { CLIOutput.stdout("  " + line) }
             }
         } catch let error as SmtpError {
+            let error = SmtpAdvice.advise(error, settings: settings, startedAt: started)
             if options.json { CLIOutput.json(error.diagnosis) } else { CLIOutput.describe(error, transcript: true) }
             throw ExitCode(CLIOutput.exitStatus(for: [error]))
         }

@@ -69,6 +69,7 @@ struct SendCommand: ParsableCommand {
                 CLIOutput.stderr("emailsetup send: \(error)")
                 throw ExitCode(ExitStatus.usage)
             }
+            let started = Date()
             do {
                 let report = try SmtpClient.send(envelope: envelope, message: message, settings: settings)
                 if options.json {
@@ -85,6 +86,7 @@ struct SendCommand: ParsableCommand {
                 let failures = report.recipients.compactMap(\.error)
                 throw ExitCode(CLIOutput.exitStatus(for: failures))
             } catch let error as SmtpError {
+                let error = SmtpAdvice.advise(error, settings: settings, startedAt: started)
                 if options.json {
                     var object = error.diagnosis
                     object["index"] = 0

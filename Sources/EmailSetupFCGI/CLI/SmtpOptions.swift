@@ -247,6 +247,9 @@ enum CLIOutput {
         if let code = error.replyCode { line += ": \(code)" + (error.enhancedCode.map { " " + $0 } ?? "") }
         stderr(line)
         stderr("hint: \(error.hint)")
+        if let suggestion = error.suggestion {
+            stderr("suggestion: port \(suggestion.port) with \(suggestion.securityLabel) (--port \(suggestion.port) --security \(suggestion.security.rawValue)): \(suggestion.verified)")
+        }
         if let cert = error.certificate {
             stderr("certificate: \(cert.subject), issuer \(cert.issuer), valid \(cert.notBefore) – \(cert.notAfter)")
             stderr("  SHA-256 \(cert.sha256Fingerprint); names: \(cert.subjectAlternativeNames.joined(separator: ", "))")
