@@ -108,7 +108,7 @@ final class TestEmailDiagnosisTests: XCTestCase {
         let warning = (saved.data?["warnings"] as? [String: String])?["smtp_connection_type"] ?? ""
         XCTAssertTrue(warning.contains("465") && warning.contains("SSL/TLS"), saved.text)
         let d = try SmtpDiagnosis(try env.sendTestEmail())
-        d.expect(status: 504, stage: "greeting", kind: "timeout", hintContains: ["465", "SSL/TLS", "Connection type"])
+        d.expect(status: 504, stage: "greeting", kind: "timeout", hintContains: ["465", "SSL/TLS", "Connection security"])
     }
 
     func testPort587WithSSL() throws {
@@ -118,7 +118,7 @@ final class TestEmailDiagnosisTests: XCTestCase {
         let warning = (saved.data?["warnings"] as? [String: String])?["smtp_connection_type"] ?? ""
         XCTAssertTrue(warning.contains("587") && warning.contains("STARTTLS"), saved.text)
         let d = try SmtpDiagnosis(try env.sendTestEmail())
-        d.expect(status: 502, stage: "tls", kind: "tls_handshake", hintContains: ["587", "STARTTLS", "Connection type"])
+        d.expect(status: 502, stage: "tls", kind: "tls_handshake", hintContains: ["587", "STARTTLS", "Connection security"])
     }
 
     // MARK: - Authentication
@@ -225,7 +225,8 @@ final class TestEmailDiagnosisTests: XCTestCase {
         // RFC 2606: .invalid never resolves.
         try env.saveSettings(["smtp_host": "mail.example.invalid"])
         let d = try SmtpDiagnosis(try env.sendTestEmail())
-        d.expect(status: 502, stage: "dns", kind: "unreachable", hintContains: ["mail.example.invalid", "does not resolve", "spelling"])
+        d.expect(status: 502, stage: "dns", kind: "rejected_permanent", hintContains: ["mail.example.invalid", "does not resolve", "spelling", "SMTP server"])
+        XCTAssertFalse(d.hint.contains("Name or service not known"), d.hint)
     }
 
     // MARK: - Helpers
