@@ -242,9 +242,8 @@ enum Diagnosis {
             return (.dns, .timeout, "the name \(context.host) did not resolve within the deadline: check the DNS resolver")
         case .abandoned:
             return (.connect, .timeout, "abandoned while connecting to \(target): the client went away (the browser cancelled or the web server gave up)")
-        case .resolve(let code, let message):
+        case .resolve(let code, _):
             // The resolver's own words ("Name or service not known") stay out of the hint.
-            _ = message
             if code == EAI_AGAIN {
                 return (.dns, .timeout, "the DNS lookup of \(context.host) failed for now; try again, and if it lasts check this system's DNS resolver")
             }
