@@ -46,10 +46,8 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
 
     /// What went wrong, independent of the stage.
     ///
-    /// Beyond the kinds of DESIGN.md there are two more:
-    /// - `unreachable`: the name does not resolve or no route leads to the host —
-    ///   neither `refused` (something answered "no") nor `timeout` (nothing answered);
-    ///   the person fixes the host name or the network, not the server.
+    /// The kinds of DESIGN.md, plus one: a name that does not resolve is `dns` /
+    /// `rejected_permanent`, no route is `connect` / `refused` (the network answered "no").
     /// - `invalid_input`: refused locally before anything reached the wire (CR/LF in an
     ///   address, bad CA PEM, bad pin…), so a caller can answer 400 / exit 2, not 502 / 3.
     public enum Kind: String, Sendable, Codable, CaseIterable {
@@ -57,15 +55,14 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
         case timeout
         /// The connection was actively refused (nothing listens).
         case refused
-        /// The name does not resolve, or no route leads to the host.
-        case unreachable
         /// The certificate failed verification (chain, name, dates, or pin).
         case tlsVerify = "tls_verify"
-        /// The TLS handshake failed (plain text on a TLS port, old protocol, closed…).
+        /// Encryption could not be set up: the TLS handshake failed (plain text on a TLS
+        /// port, old protocol, weak key, closed…), or STARTTLS is required and not offered.
         case tlsHandshake = "tls_handshake"
         /// The server refused the credentials.
         case authRejected = "auth_rejected"
-        /// A needed extension or mechanism is missing (STARTTLS, AUTH, SMTPUTF8, 8BITMIME…).
+        /// A needed extension or mechanism is missing (AUTH, SMTPUTF8, 8BITMIME…).
         case mechanismUnsupported = "mechanism_unsupported"
         /// A 5xx reply (or a local refusal that retrying cannot fix, such as SIZE).
         case rejectedPermanent = "rejected_permanent"
@@ -119,13 +116,12 @@ public struct SmtpError: Error, Sendable, CustomStringConvertible {
         self.underlying = underlying
     }
 
-    /// True when trying again later may succeed: a 4xx reply, a timeout, a refused or
-    /// unreachable connection. A name that does not exist (`dns`/`unreachable`) is
-    /// permanent: retrying will not create it (a resolver that failed temporarily,
+    /// True when trying again later may succeed: a 4xx reply, a timeout, a refused
+    /// connection (or no route). A name that does not exist (`dns`/`rejected_permanent`)
+    /// is permanent: retrying will not create it (a resolver that failed temporarily,
     /// EAI_AGAIN, is `dns`/`timeout`).
     public var isTransient: Bool {
         switch kind {
-        case .unreachable: return stage != .dns
         case .rejectedTemporary, .timeout, .refused: return true
         default:
             if let code = replyCode { return (400..<500).contains(code) }

@@ -69,12 +69,15 @@ class ProbeTests(BrowserTestCase):
         import json
         diagnosis = json.loads(answer["body"])["diagnosis"]
         self.assertEqual(hint.rstrip("."), (diagnosis["hint"][0].upper() + diagnosis["hint"][1:]).rstrip("."))
-        # The hint comes before the facts; the facts name the stage and the kind.
+        # The hint comes before the facts; the facts name the stage and the kind in plain words.
         texts = [e.tag_name for e in result.find_elements(By.XPATH, "./*")]
         self.assertLess(texts.index("p"), texts.index("dl"))
         facts = result.find_element(By.CSS_SELECTOR, "dl.facts").text
-        self.assertIn("(connect)", facts)
-        self.assertIn("(refused)", facts)
+        self.assertIn("connecting", facts)
+        self.assertIn("connection refused", facts)
+        # Not the API's codes (issue 14).
+        self.assertNotIn("(connect)", facts)
+        self.assertNotIn("(refused)", facts)
 
     def test_invalid_test_address_is_refused_in_the_page(self):
         save_via_api(relay(free_port()))

@@ -108,7 +108,7 @@ final class TestEmailDiagnosisTests: XCTestCase {
         let warning = (saved.data?["warnings"] as? [String: String])?["smtp_connection_type"] ?? ""
         XCTAssertTrue(warning.contains("465") && warning.contains("SSL/TLS"), saved.text)
         let d = try SmtpDiagnosis(try env.sendTestEmail())
-        d.expect(status: 504, stage: "greeting", kind: "timeout", hintContains: ["465", "SSL/TLS", "Connection type"])
+        d.expect(status: 504, stage: "greeting", kind: "timeout", hintContains: ["465", "SSL/TLS", "Connection security"])
     }
 
     func testPort587WithSSL() throws {
@@ -118,7 +118,7 @@ final class TestEmailDiagnosisTests: XCTestCase {
         let warning = (saved.data?["warnings"] as? [String: String])?["smtp_connection_type"] ?? ""
         XCTAssertTrue(warning.contains("587") && warning.contains("STARTTLS"), saved.text)
         let d = try SmtpDiagnosis(try env.sendTestEmail())
-        d.expect(status: 502, stage: "tls", kind: "tls_handshake", hintContains: ["587", "STARTTLS", "Connection type"])
+        d.expect(status: 502, stage: "tls", kind: "tls_handshake", hintContains: ["587", "STARTTLS", "Connection security"])
     }
 
     // MARK: - Authentication
@@ -184,6 +184,43 @@ final class TestEmailDiagnosisTests: XCTestCase {
         }
     }
 
+    /// Issue 14 through nginx: the server's own fault is named with whom to ask, and the
+    /// kinds are the contract's.
+    func testIncompleteChainAndCommonNameOnlyNameTheServersFault() throws {
+        let incomplete = try SmtpTestServer(mode: .implicit, certificate: "incomplete")
+        try env.saveSettings(["smtp_port": "\(incomplete.port)", "smtp_connection_type": "SSL", "smtp_tls_ca_pem": caPEM])
+        let chain = try SmtpDiagnosis(try env.checkConnection())
+        chain.expect(status: 502, stage: "tls", kind: "tls_verify",
+                     hintContains: ["does not send its intermediate certificate", "install the full chain", "Extra trusted certificate authorities"])
+
+        let cnOnly = try SmtpTestServer(mode: .implicit, certificate: "cnonly")
+        try env.saveSettings(["smtp_port": "\(cnOnly.port)", "smtp_connection_type": "SSL", "smtp_tls_ca_pem": caPEM])
+        let names = try SmtpDiagnosis(try env.checkConnection())
+        names.expect(status: 502, stage: "tls", kind: "tls_verify", hintContains: ["only in its common name", "subjectAltName for 127.0.0.1"])
+        XCTAssertFalse(names.hint.contains("not 127.0.0.1"), names.hint)
+    }
+
+    func testTemporaryRefusalsAndPolicyClosesNameAFix() throws {
+        let banner = try HostileSmtpServer(mode: "banner_421")
+        try env.saveSettings(["smtp_port": "\(banner.port)"])
+        let busy = try SmtpDiagnosis(try env.checkConnection())
+        busy.expect(status: 502, stage: "greeting", kind: "rejected_temporary",
+                    hintContains: ["421 4.3.2", "temporarily not accepting connections", "try again in a few minutes"])
+        XCTAssertFalse(busy.hint.contains("refuses connections from here"), busy.hint)
+
+        let tls454 = try HostileSmtpServer(mode: "starttls_454")
+        try env.saveSettings(["smtp_port": "\(tls454.port)", "smtp_connection_type": "STARTTLS"])
+        let local = try SmtpDiagnosis(try env.checkConnection())
+        local.expect(status: 502, stage: "starttls", kind: "rejected_temporary",
+                     hintContains: ["454 4.7.0 TLS not available due to local problem", "TLS setup is broken", "administrator"])
+
+        let plain = try HostileSmtpServer(mode: "no_starttls")
+        try env.saveSettings(["smtp_port": "\(plain.port)", "smtp_connection_type": "STARTTLS"])
+        let offered = try SmtpDiagnosis(try env.checkConnection())
+        offered.expect(status: 502, stage: "starttls", kind: "tls_handshake",
+                       hintContains: ["does not offer encryption", "587", "Connection security STARTTLS", "465"])
+    }
+
     // MARK: - Delivery refused
 
     func testRelayDenied() throws {
@@ -225,7 +262,8 @@ final class TestEmailDiagnosisTests: XCTestCase {
         // RFC 2606: .invalid never resolves.
         try env.saveSettings(["smtp_host": "mail.example.invalid"])
         let d = try SmtpDiagnosis(try env.sendTestEmail())
-        d.expect(status: 502, stage: "dns", kind: "unreachable", hintContains: ["mail.example.invalid", "does not resolve", "spelling"])
+        d.expect(status: 502, stage: "dns", kind: "rejected_permanent", hintContains: ["mail.example.invalid", "does not resolve", "spelling", "SMTP server"])
+        XCTAssertFalse(d.hint.contains("Name or service not known"), d.hint)
     }
 
     // MARK: - Helpers

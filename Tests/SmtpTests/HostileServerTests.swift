@@ -131,8 +131,9 @@ final class HostileServerTests: XCTestCase {
             $0.password = { "hunter2" }
         }
         XCTAssertEqual(error?.stage, .starttls)
-        XCTAssertEqual(error?.kind, .mechanismUnsupported)
-        XCTAssertEqual(error?.hint, "the server does not offer STARTTLS; choose SSL/TLS or None")
+        XCTAssertEqual(error?.kind, .tlsHandshake, "encryption could not be set up; not a sign-in mechanism")
+        XCTAssertEqual(error?.hint, "the server on port \(server.port) does not offer encryption (no STARTTLS), so the password and mail would travel unprotected: "
+                       + "use the port the mail provider documents for submission, usually port 587 with Connection security STARTTLS, or port 465 with SSL/TLS")
         let received = String(decoding: server.received, as: UTF8.self)
         XCTAssertTrue(received.contains("EHLO"), received)
         XCTAssertFalse(received.contains("AUTH"), received)

@@ -274,10 +274,10 @@ final class OAuthSessionTests: XCTestCase {
         let calls = Counter()
         let peer = ScriptedPeer.standard(ehlo: ["AUTH XOAUTH2 OAUTHBEARER"])
         XCTAssertThrowsError(try openScripted(peer, oauthSettings(.oauthBearer, calls: calls) { $0.allowCleartextAuthentication = false })) { error in
-            XCTAssertEqual((error as? SmtpError)?.hint, "refusing to send the access token with OAUTHBEARER without TLS; choose STARTTLS or SSL/TLS")
+            XCTAssertEqual((error as? SmtpError)?.hint, "refusing to send the access token with OAUTHBEARER without TLS; set Connection security to STARTTLS or SSL/TLS")
         }
         XCTAssertThrowsError(try openScripted(ScriptedPeer.standard(ehlo: ["AUTH XOAUTH2"]), oauthSettings(.auto, calls: calls) { $0.allowCleartextAuthentication = false })) { error in
-            XCTAssertEqual((error as? SmtpError)?.hint, "refusing to send the access token or password without TLS (the server offers XOAUTH2 only); choose STARTTLS or SSL/TLS")
+            XCTAssertEqual((error as? SmtpError)?.hint, "refusing to send the access token or password without TLS (the server offers XOAUTH2 only); set Connection security to STARTTLS or SSL/TLS")
         }
         XCTAssertEqual(calls.value, 0)
         XCTAssertFalse(peer.receivedText.contains("AUTH"))

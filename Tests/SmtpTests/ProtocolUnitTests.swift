@@ -58,10 +58,14 @@ final class ReplyParserTests: XCTestCase {
         XCTAssertThrowsError(try reply("250 " + String(repeating: "x", count: 5000) + "\r\n"))
     }
 
-    func testTooManyLines() {
-        let text = String(repeating: "250-x\r\n", count: 300) + "250 end\r\n"
-        XCTAssertThrowsError(try reply(text)) { error in
-            XCTAssertEqual(error as? ReplyParseFailure, .tooManyLines(limit: 200))
+    /// RFC 5321 sets no limit on the lines of a reply: 300 extensions are fine; a reply
+    /// beyond 64 KiB is not SMTP any more.
+    func testManyLinesAreFineAndTheReplyIsBoundedByBytes() throws {
+        let many = String(repeating: "250-X-EXTENSION-FOR-SOMETHING\r\n", count: 300) + "250 end\r\n"
+        XCTAssertEqual(try reply(many).lines.count, 301)
+        let huge = String(repeating: "250-" + String(repeating: "x", count: 1000) + "\r\n", count: 70) + "250 end\r\n"
+        XCTAssertThrowsError(try reply(huge)) { error in
+            XCTAssertEqual(error as? ReplyParseFailure, .tooLong(limit: 65536))
         }
     }
 
@@ -168,12 +172,12 @@ final class DiagnosisTests: XCTestCase {
                                             commandTimeout: 10, connectTimeout: 10, sessionTimeout: 60)
 
     func testHints() {
-        XCTAssertEqual(Diagnosis.stream(.timeout, stage: .greeting, context: context).1, "no greeting within 10 s: port 465 expects SSL/TLS (implicit TLS), not STARTTLS: set Connection type to SSL/TLS")
+        XCTAssertEqual(Diagnosis.stream(.timeout, stage: .greeting, context: context).1, "no greeting within 10 s: port 465 expects SSL/TLS (implicit TLS), not STARTTLS: set Connection security to SSL/TLS")
         var c587 = context
         c587.port = 587
         c587.security = .implicitTLS
         XCTAssertEqual(Diagnosis.stream(.tls(function: "SSL_connect", errors: ["error:0A00010B:SSL routines::wrong version number"]), stage: .tls, context: c587).1,
-                       "the server answered in plain text: port 587 expects STARTTLS, not SSL/TLS: set Connection type to STARTTLS")
+                       "the server answered in plain text: port 587 expects STARTTLS, not SSL/TLS: set Connection security to STARTTLS")
         let refused = Diagnosis.connect(.connect([("192.0.2.1", .system(function: "connect", errno: ECONNREFUSED))]), context: context)
         XCTAssertEqual(refused.0, .connect)
         XCTAssertEqual(refused.1, .refused)
@@ -199,9 +203,9 @@ final class DiagnosisTests: XCTestCase {
         XCTAssertTrue(Diagnosis.reply(SmtpReply(code: 550, enhancedCode: "5.1.1", lines: ["no such user"]), stage: .rcpt, context: context).1.hasPrefix("recipient refused"))
         let tls = Diagnosis.reply(SmtpReply(code: 530, enhancedCode: "5.7.0", lines: ["Must issue a STARTTLS command first"]), stage: .mail, context: context)
         XCTAssertTrue(tls.1.hasPrefix("the server requires STARTTLS first (530 5.7.0)"), tls.1)
-        XCTAssertTrue(tls.1.contains("set Connection type to SSL/TLS"), tls.1)
+        XCTAssertTrue(tls.1.contains("set Connection security to SSL/TLS"), tls.1)
         let auth = Diagnosis.reply(SmtpReply(code: 530, enhancedCode: "5.7.0", lines: ["Authentication required"]), stage: .mail, context: context)
-        XCTAssertEqual(auth.1, "the server requires authentication (530 5.7.0): choose an Authentication type and set the user and password")
+        XCTAssertEqual(auth.1, "the server requires authentication (530 5.7.0): choose a Sign-in method and enter the User name and Password")
     }
 
     func testEveryVerificationHintNamesCoverageExpiryAndPin() {
@@ -219,7 +223,7 @@ final class DiagnosisTests: XCTestCase {
                                    notAfter: "2021-01-01T00:00:00Z", sha256Fingerprint: String(repeating: "ab", count: 32),
                                    subjectAlternativeNames: ["DNS:mail.example.org"])
         XCTAssertEqual(Diagnosis.verification(TLSVerifyResult(code: 62, message: "hostname mismatch"), certificate: cert, host: "smtp.example.com"),
-                       "certificate is for mail.example.org, not smtp.example.com: set Host to one of these names, or pin the certificate "
+                       "certificate is for mail.example.org, not smtp.example.com: set SMTP server to one of these names, or set Certificate check to Pinned "
                        + "(covers mail.example.org; valid until 2021-01-01T00:00:00Z; fingerprint to pin: " + String(repeating: "ab", count: 32) + ")")
         XCTAssertTrue(Diagnosis.verification(TLSVerifyResult(code: 10, message: "expired"), certificate: cert, host: "x").hasPrefix("certificate expired on 2021-01-01T00:00:00Z"))
     }
@@ -243,9 +247,9 @@ final class DiagnosisTests: XCTestCase {
     }
 
     func testANameThatDoesNotExistIsPermanentAndAResolverHiccupIsNot() {
-        XCTAssertFalse(SmtpError(stage: .dns, kind: .unreachable, hint: "").isTransient, "retrying will not create the name")
+        XCTAssertFalse(SmtpError(stage: .dns, kind: .rejectedPermanent, hint: "").isTransient, "retrying will not create the name")
         XCTAssertTrue(SmtpError(stage: .dns, kind: .timeout, hint: "").isTransient, "EAI_AGAIN and resolver timeouts")
-        XCTAssertTrue(SmtpError(stage: .connect, kind: .unreachable, hint: "").isTransient, "a network that is down may come back")
+        XCTAssertTrue(SmtpError(stage: .connect, kind: .refused, hint: "").isTransient, "a network that is down may come back")
         XCTAssertTrue(SmtpError(stage: .connect, kind: .refused, hint: "").isTransient)
     }
 

@@ -88,7 +88,7 @@ final class TLSVerificationTests: XCTestCase {
 
     func testWrongHost() throws {
         let result = try check(certificate: "wronghost", verification: .full)
-        expectVerifyFailure(result, hintContains: "certificate is for mail.example.org, not localhost: set Host to one of these names, or pin the certificate")
+        expectVerifyFailure(result, hintContains: "certificate is for mail.example.org, not localhost: set SMTP server to one of these names, or set Certificate check to Pinned")
         expectVerifyFailure(result, hintContains: "fingerprint to pin: " + (try fingerprint("wronghost")))
         expectVerifyFailure(try check(certificate: "wronghost", host: "127.0.0.1", verification: .full), hintContains: "not 127.0.0.1")
     }
@@ -118,7 +118,7 @@ final class TLSVerificationTests: XCTestCase {
         let server = try SmtpTestServer(mode: .plain)
         let settings = try loopbackSettings(port: server.port, security: .implicitTLS)
         assertSmtpError(try SmtpClient.check(settings), stage: .tls, kind: .tlsHandshake) { error in
-            XCTAssertEqual(error.hint, "the server answered in plain text: port \(server.port) expects STARTTLS or no TLS, not SSL/TLS: set Connection type to STARTTLS")
+            XCTAssertEqual(error.hint, "the server answered in plain text: port \(server.port) expects STARTTLS or no TLS, not SSL/TLS: set Connection security to STARTTLS")
         }
     }
 

@@ -90,11 +90,12 @@ public final class SmtpTestServer: @unchecked Sendable {
     public let outbox: TemporaryDirectory
     private let process: ManagedProcess
 
-    /// Starts the server and waits (bounded) until it listens.
+    /// Starts the server and waits (bounded) until it listens. `tlsMax` "1.1" makes an
+    /// outdated server that offers nothing newer than TLS 1.1.
     public init(mode: Mode, certificate: String = "good", user: String = "", password: String = "",
                 authRequireTLS: Bool = true, excludeAuth: [String] = [], smtputf8: Bool = false,
                 pipelining: Bool = true, size: Int = 33_554_432, bindAddress: String = "127.0.0.1",
-                authRequired: Bool = false, port requestedPort: Int = 0) throws {
+                authRequired: Bool = false, port requestedPort: Int = 0, tlsMax: String? = nil) throws {
         outbox = try TemporaryDirectory(prefix: "smtp-outbox")
         var arguments = [SmtpFixtures.script("smtp_server.py"), "--mode", mode.rawValue, "--outdir", outbox.path,
                          "--auth-require-tls", authRequireTLS ? "1" : "0", "--smtputf8", smtputf8 ? "1" : "0",
@@ -102,6 +103,7 @@ public final class SmtpTestServer: @unchecked Sendable {
                          "--auth-required", authRequired ? "1" : "0", "--port", String(requestedPort)]
         if !user.isEmpty { arguments += ["--user", user, "--password", password] }
         if !excludeAuth.isEmpty { arguments += ["--exclude-auth", excludeAuth.joined(separator: ",")] }
+        if let tlsMax { arguments += ["--tls-max", tlsMax] }
         if mode != .plain {
             let certificates = try SmtpTestCertificates.shared()
             arguments += ["--cert", certificates.certificate(certificate), "--key", certificates.key(certificate)]

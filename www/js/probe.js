@@ -14,10 +14,11 @@ const STAGES = {
   oauth: 'signing in with OAuth (getting a token from the provider)',
 };
 const KINDS = {
-  timeout: 'no answer in time', refused: 'connection refused', unreachable: 'server unreachable', tls_verify: 'certificate not trusted',
+  timeout: 'no answer in time', refused: 'connection refused', tls_verify: 'certificate not trusted',
   tls_handshake: 'encryption could not be negotiated', auth_rejected: 'sign-in rejected',
   mechanism_unsupported: 'sign-in method not offered', rejected_permanent: 'rejected (permanent)',
   rejected_temporary: 'rejected for now (temporary)', protocol: 'unexpected answer',
+  invalid_input: 'refused before anything was sent',
 };
 const ADDRESS_KEY = 'emailsetup.testAddress';
 
@@ -151,8 +152,9 @@ function renderFailure(box, kind, e) {
   const hint = (d && d.hint) || e.errors.smtp || Object.values(e.errors)[0] || e.message;
   const facts = [];
   if (d) {
-    if (d.stage) facts.push(['Where', `${STAGES[d.stage] || d.stage} (${d.stage})`]);
-    if (d.kind) facts.push(['What', `${KINDS[d.kind] || d.kind} (${d.kind})`]);
+    // Plain words only: the API's codes (connect, tls_handshake) are for programs.
+    if (d.stage) facts.push(['Where', STAGES[d.stage] || d.stage]);
+    if (d.kind) facts.push(['What', KINDS[d.kind] || d.kind]);
     // For the token side the code is the provider's error (invalid_grant, AADSTS…), not an SMTP reply.
     if (d.code !== null && d.code !== undefined) facts.push([d.stage === 'oauth' ? 'Provider error' : 'Reply code', String(d.code)]);
     if (d.enhanced_code) facts.push(['Enhanced status', d.enhanced_code]);

@@ -111,6 +111,9 @@ extension SmtpError {
         case .aborted:
             kind = .timeout
             underlying = SessionAbandoned()
+        case .unreachable:
+            // The API's kinds have no "unreachable": no route or no such name is a refusal by the network.
+            kind = .refused
         default:
             kind = SmtpError.Kind(rawValue: error.kind.rawValue) ?? .protocol
         }

@@ -35,16 +35,22 @@ struct TLSVerifyResult {
     /// X509_V_OK (0) when the chain and name were verified.
     var code: Int
     var message: String
+    /// How many certificates the server sent (leaf and intermediates); 0 when unknown.
+    var peerChainLength = 0
+    /// True when the leaf says where its issuer's certificate is published (Authority
+    /// Information Access, CA Issuers), as certificates of public CAs do.
+    var leafNamesIssuerURL = false
     var isOK: Bool { code == 0 }
 
     /// Which failure it was, for hints.
-    enum Reason { case ok, hostnameMismatch, expired, notYetValid, untrusted, other }
+    enum Reason { case ok, hostnameMismatch, expired, notYetValid, untrusted, weakKey, other }
     var reason: Reason {
         switch Int32(code) {
         case X509_V_OK: return .ok
         case X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH: return .hostnameMismatch
         case X509_V_ERR_CERT_HAS_EXPIRED: return .expired
         case X509_V_ERR_CERT_NOT_YET_VALID: return .notYetValid
+        case X509_V_ERR_EE_KEY_TOO_SMALL, X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_CA_MD_TOO_WEAK: return .weakKey
         case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN,
              X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
              X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, X509_V_ERR_CERT_UNTRUSTED:
@@ -306,7 +312,13 @@ final class TLSStream: ByteStream {
     /// The verification outcome (chain and name) of the handshake.
     var verifyResult: TLSVerifyResult {
         let code = SSL_get_verify_result(ssl)
-        return TLSVerifyResult(code: Int(code), message: String(cString: X509_verify_cert_error_string(code)))
+        var result = TLSVerifyResult(code: Int(code), message: String(cString: X509_verify_cert_error_string(code)))
+        if let chain = SSL_get_peer_cert_chain(ssl) { result.peerChainLength = Int(OPENSSL_sk_num(chain)) }
+        if let leaf = SSL_get1_peer_certificate(ssl) {
+            result.leafNamesIssuerURL = X509_get_ext_by_NID(leaf, NID_info_access, -1) >= 0
+            X509_free(leaf)
+        }
+        return result
     }
 
     /// "TLSv1.3" and the cipher name, for reports.

@@ -36,13 +36,13 @@ public struct SmtpReply: Sendable, Equatable {
 enum ReplyParseFailure: Error, Equatable, CustomStringConvertible {
     case lineTooLong(limit: Int)
     case malformed(String)
-    case tooManyLines(limit: Int)
+    case tooLong(limit: Int)
 
     var description: String {
         switch self {
         case .lineTooLong(let limit): return "reply line longer than \(limit) bytes"
         case .malformed(let line): return "malformed reply line: \(line)"
-        case .tooManyLines(let limit): return "reply of more than \(limit) lines"
+        case .tooLong(let limit): return "reply longer than \(limit) bytes"
         }
     }
 }
@@ -188,15 +188,20 @@ final class LineReader {
         }
     }
 
-    /// Reads one complete (possibly multiline) reply.
-    func readReply(from stream: ByteStream, deadline: Deadline, enhancedCodes: Bool, maxLines: Int = 200,
+    /// Reads one complete (possibly multiline) reply. RFC 5321 sets no limit on its
+    /// lines (an EHLO may list hundreds of extensions), so it is bounded by bytes
+    /// (`maxBytes`, 64 KiB) and by the deadline, not by a line count.
+    func readReply(from stream: ByteStream, deadline: Deadline, enhancedCodes: Bool, maxBytes: Int = 65536,
                    onLine: (ArraySlice<UInt8>) -> Void) throws -> SmtpReply {
         var lines: [String] = []
         var code: Int?
         var enhancedCode: String?
+        var bytes = 0
         while true {
             let raw = try readLine(from: stream, deadline: deadline)
             onLine(raw)
+            bytes += raw.count + 2
+            guard bytes <= maxBytes else { throw ReplyParseFailure.tooLong(limit: maxBytes) }
             let (lineCode, more, text) = try ReplyParser.parseLineBytes(raw)
             if let code, code != lineCode {
                 throw ReplyParseFailure.malformed("reply code changed from \(code) to \(lineCode) within one reply")
@@ -209,7 +214,6 @@ final class LineReader {
             }
             code = lineCode
             lines.append(String(decoding: body, as: UTF8.self))
-            guard lines.count <= maxLines else { throw ReplyParseFailure.tooManyLines(limit: maxLines) }
             if !more { break }
         }
         let reply = SmtpReply(code: code!, enhancedCode: enhancedCode, lines: lines)

@@ -185,9 +185,7 @@ public final class SmtpConnection {
         let required = settings.security == .startTLSRequired
         guard capabilities.startTLS else {
             if required {
-                throw makeError(stage: .starttls, kind: .mechanismUnsupported,
-                                hint: settings.port == 465 ? "port 465 expects SSL/TLS (implicit TLS), not STARTTLS: set Connection type to SSL/TLS"
-                                    : "the server does not offer STARTTLS; choose SSL/TLS or None")
+                throw makeError(stage: .starttls, kind: .tlsHandshake, hint: Diagnosis.startTLSNotOffered(port: settings.port))
             }
             recorder.note("the server does not offer STARTTLS; continuing without TLS")
             return
@@ -285,7 +283,7 @@ public final class SmtpConnection {
         guard !offered.isEmpty else {
             throw makeError(stage: .auth, kind: .mechanismUnsupported,
                             hint: encrypted ? "the server offers no AUTH; choose authentication None"
-                                : "the server offers no AUTH on this unencrypted connection; choose STARTTLS or SSL/TLS, or authentication None")
+                                : "the server offers no AUTH on this unencrypted connection; set Connection security to STARTTLS or SSL/TLS, or Sign-in method to None")
         }
         let mechanism: String
         if wanted == "AUTO" {
@@ -296,7 +294,7 @@ public final class SmtpConnection {
                 let secret = settings.accessToken != nil ? "the access token or password" : "the password"
                 throw makeError(stage: .auth, kind: .mechanismUnsupported,
                                 hint: candidates.isEmpty ? "the server offers AUTH \(offered.joined(separator: " ")), none of \(preference.joined(separator: ", "))"
-                                    : "refusing to send \(secret) without TLS (the server offers \(candidates.joined(separator: " ")) only); choose STARTTLS or SSL/TLS")
+                                    : "refusing to send \(secret) without TLS (the server offers \(candidates.joined(separator: " ")) only); set Connection security to STARTTLS or SSL/TLS")
             }
             mechanism = best
         } else {
@@ -306,8 +304,8 @@ public final class SmtpConnection {
             }
             guard !Self.cleartextMechanisms.contains(wanted) || cleartextAllowed else {
                 throw makeError(stage: .auth, kind: .mechanismUnsupported,
-                                hint: oauth ? "refusing to send the access token with \(wanted) without TLS; choose STARTTLS or SSL/TLS"
-                                    : "refusing to send the password with \(wanted) without TLS; choose STARTTLS or SSL/TLS, or CRAM-MD5")
+                                hint: oauth ? "refusing to send the access token with \(wanted) without TLS; set Connection security to STARTTLS or SSL/TLS"
+                                    : "refusing to send the password with \(wanted) without TLS; set Connection security to STARTTLS or SSL/TLS, or Sign-in method to CRAM-MD5")
             }
             mechanism = wanted
         }
@@ -738,8 +736,8 @@ public final class SmtpConnection {
                 let said = ReplyParser.excerpt(line)
                 hint = stage == .greeting ? "the server does not speak SMTP on port \(settings.port) (it sent: \(said))"
                     : "the server's reply to \(command) is not SMTP (\(said))"
-            case .tooManyLines(let limit):
-                hint = "the server's reply to \(command) has more than \(limit) lines"
+            case .tooLong(let limit):
+                hint = "the server's reply to \(command) is longer than \(limit / 1024) KiB: it does not behave like an SMTP server"
             }
             recorder.note(hint)
             throw makeError(stage: stage, kind: .protocol, hint: hint, underlying: failure)

@@ -15,7 +15,20 @@ Modes:
   ssh_banner        sends a 300-byte SSH-like banner (with control bytes and invalid UTF-8)
   banner_554_long   greets with 554 followed by that banner, and closes
   drop_during_data  closes the connection after 354 and the first bytes of content
-  banner_421        greets with 421 and closes
+  banner_421        greets with Postfix's "421 4.3.2 Service not available" and closes
+  banner_421_busy   greets with postscreen's "421 4.3.2 All server ports are busy" and closes
+  starttls_454      offers STARTTLS and answers it with Postfix's "454 4.7.0 TLS not
+                    available due to local problem" (its TLS certificate or key is broken)
+  close_after_ehlo  greets, reads EHLO and closes without a word (a policy close)
+  ehlo_421_gmail    answers EHLO with Gmail's "421-4.7.0 Try again later, closing
+                    connection. (EHLO)" and closes
+  mail_451_busy     answers MAIL with Exchange Online's "451 4.7.500 Server busy.
+                    Please try again later from [127.0.0.1]. (S77719)"
+  auth_basic_off    offers AUTH and answers it with Exchange Online's "535 5.7.139
+                    Authentication unsuccessful, basic authentication is disabled."
+  auth_5730         offers AUTH and answers it with Exchange Online's "550 5.7.30 Basic
+                    authentication is not supported for Client Submission."
+  ehlo_300_lines    answers EHLO with 300 lines (RFC 5321 sets no limit)
   auth_535          rejects AUTH with 535 5.7.8
   rcpt_550          rejects every RCPT with 550 5.1.1
   rcpt_mixed        rejects RCPT for addresses starting with "bad" with 550 5.1.1
@@ -82,7 +95,11 @@ def ehlo_lines(mode, tls_active):
     lines = ["250-hostile.test", "250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-8BITMIME"]
     if mode == "starttls_inject" and not tls_active:
         lines.append("250-STARTTLS")
-    if mode in ("auth_535", "no_starttls") or (mode == "starttls_inject" and tls_active):
+    if mode == "starttls_454":
+        lines.append("250-STARTTLS")
+    if mode == "ehlo_300_lines":
+        lines += ["250-X-VENDOR-EXTENSION-%03d" % i for i in range(300)]
+    if mode in ("auth_535", "no_starttls", "auth_basic_off", "auth_5730") or (mode == "starttls_inject" and tls_active):
         lines.append("250-AUTH PLAIN LOGIN")
     lines.append("250 SIZE 10000000")
     return "\r\n".join(lines) + "\r\n"
@@ -118,7 +135,10 @@ def serve(sock):
             c.send(b"554 " + SSH_BANNER + b"\r\n")
             return
         if mode == "banner_421":
-            c.send("421 4.3.2 hostile.test too busy, try later\r\n")
+            c.send("421 4.3.2 Service not available\r\n")
+            return
+        if mode == "banner_421_busy":
+            c.send("421 4.3.2 All server ports are busy\r\n")
             return
         c.send("220 hostile.test ESMTP\r\n")
         tls_active = False
@@ -128,12 +148,20 @@ def serve(sock):
             if verb == b"EHLO":
                 if mode == "hang_after_ehlo":
                     return c.wait_closed()
+                if mode == "close_after_ehlo":
+                    return
+                if mode == "ehlo_421_gmail":
+                    c.send("421-4.7.0 Try again later, closing connection. (EHLO)\r\n"
+                           "421 4.7.0  For more information, go to https://support.google.com/a/answer/3221692 - gsmtp\r\n")
+                    return
                 if mode == "helo_only":
                     c.send("502 5.5.1 EHLO not implemented\r\n")
                     continue
                 c.send(ehlo_lines(mode, tls_active))
             elif verb == b"HELO":
                 c.send("250 hostile.test\r\n")
+            elif verb == b"STARTTLS" and mode == "starttls_454":
+                c.send("454 4.7.0 TLS not available due to local problem\r\n")
             elif verb == b"STARTTLS" and mode == "starttls_inject":
                 # CVE-2011-0411 style: plaintext that must not be read as TLS-protected.
                 c.send("220 2.0.0 go ahead\r\n250-injected.test\r\n250 AUTH PLAIN\r\n")
@@ -146,6 +174,10 @@ def serve(sock):
             elif verb == b"AUTH":
                 if mode == "auth_535":
                     c.send("535 5.7.8 Authentication credentials invalid\r\n")
+                elif mode == "auth_basic_off":
+                    c.send("535 5.7.139 Authentication unsuccessful, basic authentication is disabled. [hostile.test]\r\n")
+                elif mode == "auth_5730":
+                    c.send("550 5.7.30 Basic authentication is not supported for Client Submission. [hostile.test]\r\n")
                 elif line.strip().upper() == b"AUTH LOGIN":
                     c.send("334 VXNlcm5hbWU6\r\n")
                     c.readline()
@@ -157,6 +189,8 @@ def serve(sock):
             elif verb == b"MAIL":
                 if mode == "starttls_stripped":
                     c.send("530 5.7.0 Must issue a STARTTLS command first\r\n")
+                elif mode == "mail_451_busy":
+                    c.send("451 4.7.500 Server busy. Please try again later from [127.0.0.1]. (S77719) [hostile.test]\r\n")
                 else:
                     c.send("250 2.1.0 OK\r\n")
             elif verb == b"RCPT":

@@ -10,6 +10,13 @@ OpenSSL 3.0 it can set any validity period, so "expired" needs no `openssl ca` c
   expired.pem/.key        localhost names, valid 2020-01-01..2021-01-01, by the CA
   selfsigned.pem/.key     localhost names, self-signed
   other-ca.pem            an unrelated CA (not the issuer of anything here)
+  intermediate.pem        an intermediate CA, issued by the test CA
+  incomplete.pem/.key     localhost names, by the intermediate, with an AIA CA Issuers URL as
+                          public CAs write it; the file holds the leaf alone (an incomplete chain)
+  fullchain.pem/.key      the same leaf followed by the intermediate (the chain done right)
+  cnonly.pem/.key         CN=127.0.0.1 and no subjectAltName, by the CA
+  weakkey.pem/.key        localhost names, a 1024-bit RSA key, by the CA
+  notyet.pem/.key         localhost names, valid from 2090, by the CA
 """
 import datetime
 import ipaddress
@@ -18,8 +25,8 @@ import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, ExtendedKeyUsageOID
 
 
 def key():
@@ -41,10 +48,12 @@ def write(outdir, base, cert, private_key=None):
                                               serialization.NoEncryption()))
 
 
-def make_ca(cn):
+def make_ca(cn, issuer=None):
+    """A CA, self-signed, or issued by `issuer` (key, certificate) as an intermediate."""
     k = key()
     now = datetime.datetime.utcnow()
-    cert = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
+    cert = (x509.CertificateBuilder().subject_name(name(cn))
+            .issuer_name(issuer[1].subject if issuer else name(cn))
             .public_key(k.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=3650))
@@ -53,19 +62,24 @@ def make_ca(cn):
                                          key_encipherment=False, data_encipherment=False,
                                          key_agreement=False, key_cert_sign=True, crl_sign=True,
                                          encipher_only=False, decipher_only=False), critical=True)
-            .sign(k, hashes.SHA256()))
+            .sign(issuer[0] if issuer else k, hashes.SHA256()))
     return k, cert
 
 
-def make_leaf(cn, dns, ips, issuer_key, issuer_cert, not_before, not_after):
-    k = key()
+def make_leaf(cn, dns, ips, issuer_key, issuer_cert, not_before, not_after, private_key=None, issuer_url=None):
+    k = private_key or key()
     sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     builder = (x509.CertificateBuilder().subject_name(name(cn))
                .issuer_name(issuer_cert.subject if issuer_cert is not None else name(cn))
                .public_key(k.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(not_before).not_valid_after(not_after)
-               .add_extension(x509.SubjectAlternativeName(sans), critical=False)
                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if issuer_url:
+        builder = builder.add_extension(x509.AuthorityInformationAccess(
+            [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(issuer_url))]),
+            critical=False)
     cert = builder.sign(issuer_key if issuer_key is not None else k, hashes.SHA256())
     return k, cert
 
@@ -88,6 +102,22 @@ def main():
         ("selfsigned", "localhost", local, (None, None), start, end),
     ]:
         k, cert = make_leaf(cn, names[0], names[1], issuer[0], issuer[1], nb, na)
+        write(outdir, base, cert, k)
+    # Chain families: an intermediate, and a leaf sent without it (incomplete) or with it.
+    inter_key, inter = make_ca("EmailSetup Test Intermediate CA", issuer=(ca_key, ca))
+    write(outdir, "intermediate", inter)
+    k, leaf = make_leaf("localhost", local[0], local[1], inter_key, inter, start, end,
+                        issuer_url="http://ca.test.invalid/intermediate.der")
+    write(outdir, "incomplete", leaf, k)
+    write(outdir, "fullchain", leaf, k)
+    with open(os.path.join(outdir, "fullchain.pem"), "ab") as f:
+        f.write(inter.public_bytes(serialization.Encoding.PEM))
+    for base, cn, names, nb, na, private_key in [
+        ("cnonly", "127.0.0.1", ([], []), start, end, None),
+        ("weakkey", "localhost", local, start, end, rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+        ("notyet", "localhost", local, datetime.datetime(2090, 1, 1), datetime.datetime(2091, 1, 1), None),
+    ]:
+        k, cert = make_leaf(cn, names[0], names[1], ca_key, ca, nb, na, private_key=private_key)
         write(outdir, base, cert, k)
     print("OK", flush=True)
 

@@ -36,6 +36,7 @@ def parse_args():
     p.add_argument("--pipelining", type=int, default=1)
     p.add_argument("--size", type=int, default=33554432)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--tls-max", default="", help="1.1: offer nothing newer than TLS 1.1 (an outdated server)")
     p.add_argument("--port", type=int, default=0, help="0: a free port")
     p.add_argument("--auth-required", type=int, default=0, help="1: MAIL before AUTH gets 530 5.7.0")
     return p.parse_args()
@@ -111,6 +112,12 @@ async def main():
     context = None
     if args.mode != "plain":
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        if args.tls_max or "weakkey" in args.cert:
+            # An outdated server: its weak key or old protocol must load, so the client can refuse it.
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+            context.minimum_version = ssl.TLSVersion.TLSv1
+        if args.tls_max == "1.1":
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
         context.load_cert_chain(args.cert, args.key)
     excluded = [m for m in args.exclude_auth.split(",") if m]
     if not args.user:
