@@ -34,7 +34,7 @@ final class AdviceChoiceTests: XCTestCase {
         XCTAssertFalse(SmtpAdvice.warrantsProbing(SmtpError(stage: .greeting, kind: .rejectedPermanent, replyCode: 554, hint: "")))
         XCTAssertFalse(SmtpAdvice.warrantsProbing(SmtpError(stage: .starttls, kind: .rejectedTemporary, replyCode: 454, hint: "")))
         XCTAssertFalse(SmtpAdvice.warrantsProbing(SmtpError(stage: .tls, kind: .tlsVerify, hint: "")))
-        XCTAssertFalse(SmtpAdvice.warrantsProbing(SmtpError(stage: .dns, kind: .unreachable, hint: "")))
+        XCTAssertFalse(SmtpAdvice.warrantsProbing(SmtpError(stage: .dns, kind: .rejectedPermanent, hint: "")))
         XCTAssertFalse(SmtpAdvice.warrantsProbing(SmtpError(stage: .connect, kind: .invalidInput, hint: "")))
         XCTAssertFalse(SmtpAdvice.warrantsProbing(SmtpError(stage: .connect, kind: .timeout, hint: "", underlying: SessionAbandoned())))
     }
