@@ -132,4 +132,24 @@ final class OAuthTokenSourceTests: XCTestCase {
         XCTAssertEqual(store.pending[state]?.actor, "admin")
         XCTAssertNil(try store.pendingSignIn(handle: state, kind: "code", actor: "Admin", consume: false), "another user")
     }
+
+    func testOnlyARefusedCachedTokenIsRenewedAndTriedOnceMore() throws {
+        let store = MemorySettingsRepository()
+        let refusal = SmtpError(stage: .auth, kind: .authRejected, replyCode: 535, enhancedCode: "5.7.3", hint: "refused")
+        for cached in [true, false] {
+            var asked: [String?] = []
+            let tokens: (WorkRepository, SessionAbort?, String?) throws -> AccessTokenSource.Issued = { _, _, refused in
+                asked.append(refused)
+                return AccessTokenSource.Issued(value: refused == nil ? "first" : "second", fromCache: cached && refused == nil)
+            }
+            var sessions: [String] = []
+            XCTAssertThrowsError(try APIHandler.withAccessToken(tokens, SmtpSettings(host: "h", port: 587, security: .startTLSRequired),
+                                                                store, nil) { settings -> Int in
+                sessions.append(try settings.accessToken?() ?? "")
+                throw refusal
+            })
+            XCTAssertEqual(sessions, cached ? ["first", "second"] : ["first"], "cached: \(cached)")
+            XCTAssertEqual(asked, cached ? [nil, "first"] : [nil])
+        }
+    }
 }

@@ -49,31 +49,17 @@ extension APIHandler {
         let record = SessionRecord(action: "test.send", actor: actor, remoteAddress: request.remoteAddress,
                                    version: snapshot.version, host: settings.host, port: settings.port, to: recipient.address)
         let smtp = self.smtp, logger = self.logger, envelope = message.envelope, messageID = message.messageID
-        let tokens = tokenSourceMaker(snapshot)
-        return .deferred(SmtpWork(slot: slot) { repository, abort in
-            var settings = settings
-            settings.abort = abort
+        return sessionWork(slot: slot, record: record, settings: settings, snapshot: snapshot) { settings in
             let started = Date()
-            do {
-                let report = try Self.withAccessToken(tokens, settings, repository, abort) { settings in
-                    try smtp.send(envelope: envelope, message: bytes, settings: settings)
-                }
-                let elapsed = Date().timeIntervalSince(started)
-                try record.audit("success", detail: [], in: repository)
-                logger.info("test email sent", metadata: ["to": "\(record.to ?? "")", "version": "\(record.version)", "ms": "\(Int(elapsed * 1000))"])
-                var data: [(String, JSONValue)] = [
-                    ("ok", true), ("settings_version", .string(String(record.version))), ("recipient", .string(record.to ?? "")),
-                    ("message_id", .string("<\(messageID)>")),
-                    ("server_reply", .string("\(report.reply.code) \(report.reply.text)")),
-                ]
-                data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
-                return .success(.object(data))
-            } catch let error as SmtpError {
-                return Self.failed(smtp.advise(error, settings: settings, startedAt: started), record: record, logger: logger, repository: repository)
-            } catch {
-                return Self.unexpected(error, logger: logger)
-            }
-        })
+            let report = try smtp.send(envelope: envelope, message: bytes, settings: settings)
+            logger.info("test email sent", metadata: ["to": "\(recipient.address)", "version": "\(snapshot.version)",
+                                                      "ms": "\(Int(Date().timeIntervalSince(started) * 1000))"])
+            return [
+                ("ok", true), ("settings_version", .string(String(snapshot.version))), ("recipient", .string(recipient.address)),
+                ("message_id", .string("<\(messageID)>")),
+                ("server_reply", .string("\(report.reply.code) \(report.reply.text)")),
+            ] + Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+        }
     }
 
     func checkConnection(request: Request, actor: String) throws -> Response {
@@ -83,17 +69,27 @@ extension APIHandler {
         try enforceRateLimit(action: "test.check", actor: actor, request: request, version: snapshot.version)
         let record = SessionRecord(action: "test.check", actor: actor, remoteAddress: request.remoteAddress,
                                    version: snapshot.version, host: settings.host, port: settings.port, to: nil)
-        let smtp = self.smtp, logger = self.logger
-        let tokens = tokenSourceMaker(snapshot)
+        let smtp = self.smtp
+        return sessionWork(slot: slot, record: record, settings: settings, snapshot: snapshot) { settings in
+            let report = try smtp.check(settings)
+            return [("ok", true), ("settings_version", .string(String(snapshot.version)))]
+                + Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+        }
+    }
+
+    /// The pool side of a test email or check: `session` runs with the abort signal and
+    /// the access token; its answer's members become the success answer with an audit
+    /// row, and a failure becomes the diagnosis (with verified advice) and its audit row.
+    private func sessionWork(slot: SmtpSlot, record: SessionRecord, settings: SmtpSettings, snapshot: SettingsSnapshot,
+                             _ session: @escaping @Sendable (SmtpSettings) throws -> [(String, JSONValue)]) -> Response {
+        let smtp = self.smtp, logger = self.logger, tokens = tokenSourceMaker(snapshot)
         return .deferred(SmtpWork(slot: slot) { repository, abort in
             var settings = settings
             settings.abort = abort
             let started = Date()
             do {
-                let report = try Self.withAccessToken(tokens, settings, repository, abort) { settings in try smtp.check(settings) }
+                let data = try Self.withAccessToken(tokens, settings, repository, abort, session)
                 try record.audit("success", detail: [], in: repository)
-                var data: [(String, JSONValue)] = [("ok", true), ("settings_version", .string(String(record.version)))]
-                data += Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
                 return .success(.object(data))
             } catch let error as SmtpError {
                 return Self.failed(smtp.advise(error, settings: settings, startedAt: started), record: record, logger: logger, repository: repository)
@@ -166,26 +162,26 @@ extension APIHandler {
     /// provider, or the app's consent withdrawn), the token is renewed once and the
     /// session tried again, so the answer is about the sign-in ("sign in again"), not
     /// a 535 that looks like SMTP AUTH being off.
-    static func withAccessToken<T>(_ tokens: ((WorkRepository, SessionAbort?, String?) throws -> String)?, _ settings: SmtpSettings,
-                                   _ repository: WorkRepository, _ abort: SessionAbort?,
+    static func withAccessToken<T>(_ tokens: ((WorkRepository, SessionAbort?, String?) throws -> AccessTokenSource.Issued)?,
+                                   _ settings: SmtpSettings, _ repository: WorkRepository, _ abort: SessionAbort?,
                                    _ session: (SmtpSettings) throws -> T) throws -> T {
         guard let tokens else { return try session(settings) }
         let used = UsedToken()
         var first = settings
-        first.accessToken = { let token = try tokens(repository, abort, nil); used.token = token; return token }
+        first.accessToken = { let issued = try tokens(repository, abort, nil); used.issued = issued; return issued.value }
         do {
             return try session(first)
-        } catch let error as SmtpError where error.stage == .auth && error.kind == .authRejected && used.token != nil {
+        } catch let error as SmtpError where error.stage == .auth && error.kind == .authRejected && used.issued?.fromCache == true {
             var second = settings
-            let refused = used.token
-            second.accessToken = { try tokens(repository, abort, refused) }
+            let refused = used.issued?.value
+            second.accessToken = { try tokens(repository, abort, refused).value }
             return try session(second)
         }
     }
 
     /// For OAuth settings: how a pool thread gets the session's access token (through
     /// its own connection's cache; `replacing` a token the server refused), else nil.
-    private func tokenSourceMaker(_ snapshot: SettingsSnapshot) -> ((WorkRepository, SessionAbort?, String?) throws -> String)? {
+    private func tokenSourceMaker(_ snapshot: SettingsSnapshot) -> ((WorkRepository, SessionAbort?, String?) throws -> AccessTokenSource.Issued)? {
         guard OAuthSetup.providesToken(snapshot.values), let vault else { return nil }
         let values = snapshot.values, options = oauthOptions
         return { repository, abort, refused in
@@ -195,7 +191,7 @@ extension APIHandler {
             } catch let error as OAuthError {
                 throw SmtpError(oauth: error)
             }
-            return try AccessTokenSource(setup: setup, vault: vault, store: repository).token(replacing: refused)
+            return try AccessTokenSource(setup: setup, vault: vault, store: repository).issued(replacing: refused)
         }
     }
 
@@ -306,5 +302,5 @@ extension APIHandler {
 /// The token a session's source handed out, to recognise it if the server refuses it.
 /// @unchecked: written and read by the one pool thread that runs the session.
 private final class UsedToken: @unchecked Sendable {
-    var token: String?
+    var issued: AccessTokenSource.Issued?
 }

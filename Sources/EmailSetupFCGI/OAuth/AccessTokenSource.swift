@@ -23,23 +23,37 @@ struct AccessTokenSource {
     ///   left (revoked at the provider): it is renewed instead of used again, unless
     ///   another process already replaced it.
     func token(replacing refused: String? = nil) throws -> String {
+        try issued(replacing: refused).value
+    }
+
+    /// A token, and whether it came from the cache (a refused cached token is worth one
+    /// renewal; a refused fresh one is not, the refusal is about something else).
+    struct Issued {
+        var value: String
+        var fromCache: Bool
+    }
+
+    /// ``token(replacing:)`` with its provenance.
+    func issued(replacing refused: String? = nil) throws -> Issued {
         do {
             if refused == nil, let cached = try store.cachedAccessToken(key: setup.cacheKey), !cached.sealed.isEmpty,
                Self.isFresh(cached, renewBefore: renewBefore) {
-                return try vault.openStored(cached.sealed)
+                return Issued(value: try vault.openStored(cached.sealed), fromCache: true)
             }
+            var fetched = false
             let sealed: String = try store.withAccessTokenLock(key: setup.cacheKey) { current in
                 if let current, Self.isFresh(current, renewBefore: renewBefore),
                    refused == nil || (try? vault.openStored(current.sealed)) != refused {
                     return .keep(current.sealed)
                 }
+                fetched = true
                 let fresh = try fetch()
                 let sealed = try vault.seal(fresh.accessToken)
                 var signIn: [String: String] = [:]
                 if let rotated = fresh.refreshToken { signIn[SettingsKey.SignIn.refreshToken] = try vault.seal(rotated) }
                 return .store(sealed: sealed, expiresIn: fresh.expiresIn, signIn: signIn, sealed)
             }
-            return try vault.openStored(sealed)
+            return Issued(value: try vault.openStored(sealed), fromCache: !fetched)
         } catch let error as OAuthError {
             throw SmtpError(oauth: error)
         } catch let error as SmtpError {
