@@ -67,6 +67,30 @@ final class ResponderConfigTests: XCTestCase {
         }
     }
 
+    func testSmtpPoolAndOAuthSettingsAndTheirOneLineErrors() throws {
+        let path = try write("db_socket = /x\n")
+        let defaults = try ResponderConfig.load(path: path, environment: [:])
+        XCTAssertEqual(defaults.smtpSessions, 4)
+        XCTAssertEqual(defaults.smtpSessionLimit, 170)
+        XCTAssertNil(defaults.publicURL)
+        let set = try ResponderConfig.load(path: path, environment: [
+            "EMAILSETUP_SMTP_SESSIONS": "8", "EMAILSETUP_SMTP_SESSION_LIMIT": "50",
+            "EMAILSETUP_PUBLIC_URL": "https://admin.example.com/email-setup/",
+            "EMAILSETUP_OAUTH_BASE_OVERRIDE": "https://login.microsoftonline.us",
+        ])
+        XCTAssertEqual(set.smtpSessions, 8)
+        XCTAssertEqual(set.smtpSessionLimit, 50)
+        XCTAssertEqual(set.publicURL, "https://admin.example.com/email-setup", "no trailing slash: the redirect URI is appended")
+        XCTAssertEqual(set.oauthBaseOverride, "https://login.microsoftonline.us")
+        for (key, bad) in [("SMTP_SESSIONS", "0"), ("SMTP_SESSION_LIMIT", "2"), ("PUBLIC_URL", "admin.example.com"),
+                           ("PUBLIC_URL", "https://a.example/?x=1"), ("OAUTH_BASE_OVERRIDE", "http://idp.example"),
+                           ("OAUTH_BASE_OVERRIDE", "https://idp.example/tenant"), ("OAUTH_CA_FILE", "/nonexistent/ca.pem")] {
+            XCTAssertThrowsError(try ResponderConfig.load(path: path, environment: ["EMAILSETUP_" + key: bad]), key) { error in
+                XCTAssertTrue("\(error)".contains(key.lowercased()), "\(error)")
+            }
+        }
+    }
+
     func testHostPortParsing() {
         XCTAssertEqual(ServeCommand.parseHostPort("127.0.0.1:9000").map { "\($0.0)|\($0.1)" }, "127.0.0.1|9000")
         XCTAssertEqual(ServeCommand.parseHostPort("[::1]:9000").map { "\($0.0)|\($0.1)" }, "::1|9000")
