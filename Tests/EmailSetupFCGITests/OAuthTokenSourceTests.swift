@@ -152,4 +152,20 @@ final class OAuthTokenSourceTests: XCTestCase {
             XCTAssertEqual(asked, cached ? [nil, "first"] : [nil])
         }
     }
+
+    func testASaveThatChangesTheApplicationForgetsTheSignInAndOneThatDoesNotKeepsIt() throws {
+        let store = MemorySettingsRepository()
+        store.values = values.merging(["oauth_grant": "authorization_code", "oauth_refresh_token": "sealed:refresh",
+                                       "oauth_account": "app@example.com", "oauth_signed_in_at": "2026-12-01T10:00:00Z"]) { $1 }
+        var handler = APIHandler(repository: store, vault: PlainVault(), logger: .quiet)
+        handler.oauthStore = store
+        let kept = handler.handle(post("/api/setup/email_smtp", #"{"data":{"smtp_port":"25"}}"#))
+        XCTAssertEqual(kept.status, 200, String(decoding: kept.body, as: UTF8.self))
+        XCTAssertEqual(store.values["oauth_refresh_token"], "sealed:refresh")
+        let changed = handler.handle(post("/api/setup/email_smtp", #"{"data":{"oauth_client_id":"another-app"}}"#))
+        XCTAssertEqual(changed.status, 200, String(decoding: changed.body, as: UTF8.self))
+        XCTAssertEqual(store.values["oauth_refresh_token"], "")
+        XCTAssertEqual(changed.json["data"]?["oauth_account"], "", "the answer shows the sign-in is gone")
+        XCTAssertEqual(store.auditRows.last?.action, "oauth.forget")
+    }
 }
