@@ -50,8 +50,7 @@ public final class CannedHTTPSServer: @unchecked Sendable {
         process = try ManagedProcess(executable: SmtpFixtures.python, arguments: [
             script, "--cert", certificates.certificate(certificate), "--key", certificates.key(certificate),
             "--log", logDirectory.path + "/requests.jsonl"])
-        let line = try process.waitForLine(prefix: "READY ", timeout: 20)
-        port = Int(line.dropFirst("READY ".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        port = try process.waitForReadyPort()
     }
 
     /// Stops the server (also done on deinit).

@@ -11,8 +11,7 @@ import Glibc
 ///
 /// ```swift
 /// let server = try ManagedProcess(executable: "/usr/bin/python3", arguments: [script, "--mode", "plain"])
-/// let line = try server.waitForLine(prefix: "READY ", timeout: 10)
-/// let port = Int(line.dropFirst("READY ".count))!
+/// let port = try server.waitForReadyPort()
 /// ```
 public final class ManagedProcess: @unchecked Sendable {
     private let process = Process()
@@ -65,6 +64,16 @@ public final class ManagedProcess: @unchecked Sendable {
             }
             pending += chunk.prefix(count)
         }
+    }
+
+    /// Reads the port a fixture announces with a "READY <port>" line (every server in
+    /// Tests/Fixtures prints one when it listens); throws like `waitForLine`.
+    public func waitForReadyPort(timeout: Double = 20) throws -> Int {
+        let line = try waitForLine(prefix: "READY ", timeout: timeout)
+        guard let port = Int(line.dropFirst("READY ".count).trimmingCharacters(in: .whitespaces)) else {
+            throw Failure(message: "not a port in \"\(line)\"", stderr: stderrText)
+        }
+        return port
     }
 
     /// Waits (bounded) for the child to exit and returns its status, stdout (what is

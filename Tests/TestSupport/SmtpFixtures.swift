@@ -109,8 +109,7 @@ public final class SmtpTestServer: @unchecked Sendable {
             arguments += ["--cert", certificates.certificate(certificate), "--key", certificates.key(certificate)]
         }
         process = try ManagedProcess(executable: SmtpFixtures.python, arguments: arguments)
-        let line = try process.waitForLine(prefix: "READY ", timeout: 20)
-        port = Int(line.dropFirst("READY ".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        port = try process.waitForReadyPort()
     }
 
     /// Stops the server (also done on deinit).
@@ -212,8 +211,7 @@ public final class OAuthSmtpTestServer: @unchecked Sendable {
             arguments += ["--cert", certificates.certificate(certificate), "--key", certificates.key(certificate)]
         }
         process = try ManagedProcess(executable: SmtpFixtures.python, arguments: arguments)
-        let line = try process.waitForLine(prefix: "READY ", timeout: 20)
-        port = Int(line.dropFirst("READY ".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        port = try process.waitForReadyPort()
     }
 
     /// Replaces the token map (read by the server at every AUTH): revoke or add tokens.
@@ -269,8 +267,7 @@ public final class HostileSmtpServer: @unchecked Sendable {
             arguments += ["--cert", certificates.certificate(certificate), "--key", certificates.key(certificate)]
         }
         process = try ManagedProcess(executable: SmtpFixtures.python, arguments: arguments)
-        let line = try process.waitForLine(prefix: "READY ", timeout: 20)
-        port = Int(line.dropFirst("READY ".count).trimmingCharacters(in: .whitespaces)) ?? 0
+        port = try process.waitForReadyPort()
     }
 
     /// Every byte received from clients so far (plaintext; TLS records after STARTTLS).
