@@ -5,29 +5,28 @@
 
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy } from './dom.js';
-import {
-  FIELDS, DEFAULTS, OAUTH_FIELDS, OAUTH_DEFAULTS, isOAuth, validate, normalizeFingerprint, suggestedPort, STANDARD_PORTS,
-} from './rules.js';
+import { loadSchema, localErrors, validateRemote, isOAuth, suggestedPort, STANDARD_PORTS } from './schema.js';
 import { cryptoAvailable, importPublicKey, encryptSecret } from './secret.js';
 import { initProbe } from './probe.js';
 import { initHistory } from './history.js';
 import { initOAuth } from './oauth.js';
 
-const LABELS = {
-  from_address: 'From address', smtp_host: 'SMTP server', smtp_port: 'Port',
-  smtp_connection_type: 'Connection security', smtp_authentication_type: 'Sign-in method',
-  smtp_username: 'User name', smtp_password: 'Password', smtp_tls_verify: 'Certificate check',
-  smtp_tls_pin_sha256: 'Certificate fingerprint', smtp_tls_ca_pem: 'Extra certificate authorities',
-  smtp_connect_timeout: 'Connect timeout', smtp_command_timeout: 'Command timeout',
-  oauth_provider: 'OAuth provider', oauth_grant: 'OAuth tokens', oauth_tenant: 'Tenant',
-  oauth_client_id: 'Client ID', oauth_client_secret: 'Client secret', oauth_scope: 'Scope',
-  oauth_authorization_endpoint: 'Authorization endpoint', oauth_token_endpoint: 'Token endpoint',
-  oauth_device_endpoint: 'Device authorization endpoint', oauth_revocation_endpoint: 'Revocation endpoint',
-};
+/** The settings schema from the server (GET email_smtp/schema): fields, labels, defaults. */
+let schema = null;
+/** Every plain field of the form (the schema's, secrets aside), the OAuth ones, their defaults. */
+let ALL_FIELDS = [];
+let OAUTH_FIELDS = [];
+let ALL_DEFAULTS = {};
 
-/** Every plain field of the form: the SMTP settings, then OAuth's. */
-const ALL_FIELDS = FIELDS.concat(OAUTH_FIELDS);
-const ALL_DEFAULTS = { ...DEFAULTS, ...OAUTH_DEFAULTS };
+function useSchema(loaded) {
+  schema = loaded;
+  ALL_FIELDS = schema.fields.filter((f) => !f.secret).map((f) => f.key);
+  OAUTH_FIELDS = ALL_FIELDS.filter((k) => k.startsWith('oauth_'));
+  ALL_DEFAULTS = schema.defaults();
+}
+
+/** The page's label of a field, from the schema; undefined for what is not a field. */
+const labelOf = (k) => (schema && schema.field(k) ? schema.label(k) : undefined);
 
 /**
  * The secrets: typed here, encrypted in this browser, never shown again. The form
@@ -115,8 +114,6 @@ function currentValues() {
 function outgoingValues() {
   const v = currentValues();
   for (const f of ALL_FIELDS) if (f !== 'smtp_tls_ca_pem') v[f] = v[f].trim();
-  const pin = normalizeFingerprint(v.smtp_tls_pin_sha256);
-  if (pin) v.smtp_tls_pin_sha256 = pin;
   if (!state.oauth.supported) for (const f of OAUTH_FIELDS) delete v[f];
   return v;
 }
@@ -213,8 +210,9 @@ function message(name, kind, text) {
 }
 
 function refresh() {
+  if (!schema) return;
   const values = currentValues();
-  const errors = validate(values);
+  const errors = localErrors(schema, values);
   for (const f of ALL_FIELDS) {
     const shown = state.serverErrors[f] || ((state.submitted || state.touched.has(f)) ? errors[f] : null);
     message(f, 'error', shown || null);
@@ -368,11 +366,22 @@ async function save(event) {
   showBanner(null);
   refresh();
   const values = outgoingValues();
-  const errors = { ...validate(currentValues()), ...secretProblems(currentValues()) };
+  const errors = { ...localErrors(schema, currentValues()), ...secretProblems(currentValues()) };
   const invalid = Object.keys(errors);
   if (invalid.length) {
     setStatus(`Not saved: ${invalid.length === 1 ? 'one field needs' : `${invalid.length} fields need`} attention.`, 'error');
     focusField(invalid.sort(order)[0]);
+    return false;
+  }
+  // The grammar (host, address, fingerprint, certificates) is the server's: ask before saving.
+  const remote = await validateRemote(api, values).catch(() => null);
+  if (remote && !remote.valid) {
+    const fieldErrors = Object.fromEntries(Object.entries(remote.errors).filter(([k]) => labelOf(k)));
+    state.serverErrors = fieldErrors;
+    const n = Object.keys(fieldErrors).length;
+    setStatus(`Not saved: ${n === 1 ? 'one field needs' : `${n} fields need`} attention.`, 'error');
+    refresh();
+    if (n) focusField(Object.keys(fieldErrors).sort(order)[0]);
     return false;
   }
   const data = { ...values };
@@ -397,7 +406,7 @@ async function save(event) {
     applySaved(answer, etag);
     const wcount = Object.keys(state.warnings).length;
     setStatus(`Saved as version ${state.version}.` + (wcount ? ` ${wcount === 1 ? 'One note' : `${wcount} notes`} to look at, marked below.` : ''), wcount ? 'warn' : 'ok');
-    const unplaced = Object.entries(state.warnings).filter(([k]) => !LABELS[k]);
+    const unplaced = Object.entries(state.warnings).filter(([k]) => !labelOf(k));
     if (unplaced.length) showBanner(unplaced.map(([, m]) => m).join(' '), 'warning');
     page.onSaved && page.onSaved();
     return true;
@@ -443,7 +452,7 @@ function handleSaveError(e) {
   const fieldErrors = {};
   const other = [];
   for (const [k, m] of Object.entries(errors)) {
-    if (LABELS[k]) fieldErrors[k] = capitalize(m);
+    if (labelOf(k)) fieldErrors[k] = capitalize(m);
     else other.push(m);
   }
   state.serverErrors = fieldErrors;
@@ -469,6 +478,7 @@ function capitalize(m) { return typeof m === 'string' && m ? m[0].toUpperCase() 
 async function load(discard = false, quiet = false) {
   if (discard) showBanner(null);
   try {
+    if (!schema) useSchema(await loadSchema(api));
     const { data, etag } = await api.getSettings();
     state.warnings = {};
     applySaved(data, etag);
@@ -609,7 +619,7 @@ export const page = {
   /** "Trust this certificate": Pinned with this fingerprint; the user still saves. */
   trustCertificate(sha256) {
     setField('smtp_tls_verify', 'Pinned');
-    setField('smtp_tls_pin_sha256', normalizeFingerprint(sha256) || sha256);
+    setField('smtp_tls_pin_sha256', sha256);
     delete state.serverErrors.smtp_tls_pin_sha256;
     state.touched.add('smtp_tls_pin_sha256');
     refresh();
@@ -643,7 +653,7 @@ export const page = {
   save: () => save(),
   /** The form's current value of a field. */
   value: (name) => el(name).value,
-  label: (f) => LABELS[f] || f,
+  label: (f) => labelOf(f) || f,
 };
 
 init();
