@@ -5,7 +5,7 @@
 
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy } from './dom.js';
-import { loadSchema, localErrors, validateRemote, isOAuth, suggestedPort, STANDARD_PORTS } from './schema.js';
+import { loadSchema, localErrors, isOAuth, suggestedPort, STANDARD_PORTS } from './schema.js';
 import { cryptoAvailable, importPublicKey, encryptSecret } from './secret.js';
 import { initProbe } from './probe.js';
 import { initHistory } from './history.js';
@@ -373,17 +373,8 @@ async function save(event) {
     focusField(invalid.sort(order)[0]);
     return false;
   }
-  // The grammar (host, address, fingerprint, certificates) is the server's: ask before saving.
-  const remote = await validateRemote(api, values).catch(() => null);
-  if (remote && !remote.valid) {
-    const fieldErrors = Object.fromEntries(Object.entries(remote.errors).filter(([k]) => labelOf(k)));
-    state.serverErrors = fieldErrors;
-    const n = Object.keys(fieldErrors).length;
-    setStatus(`Not saved: ${n === 1 ? 'one field needs' : `${n} fields need`} attention.`, 'error');
-    refresh();
-    if (n) focusField(Object.keys(fieldErrors).sort(order)[0]);
-    return false;
-  }
+  // The grammar (host, address, fingerprint, certificates) is the server's: a save
+  // answers its errors field by field (live checking through validateRemote is next).
   const data = { ...values };
   state.saving = true;
   $('save').textContent = 'Saving…';
