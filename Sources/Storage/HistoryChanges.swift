@@ -77,6 +77,33 @@ public enum HistoryChanges {
     }
 }
 
+extension HistoryChanges {
+    /// What restoring `entry` would change in the `current` settings: plain fields
+    /// with the current value as `old` and the version's as `new`; a secret when its
+    /// sealed value differs, except a password removed from history (a restore keeps
+    /// the current one then).
+    /// - Parameters: as for ``changes(of:previous:fields:defaults:secrets:)``; `current` is
+    ///   every stored label now.
+    public static func restoring(_ entry: SettingsHistoryEntry, over current: [String: String],
+                                 fields: [String], defaults: [String: String], secrets: Set<String>) -> [FieldChange] {
+        var others = Set(entry.values.keys).union(current.keys)
+        others.subtract(fields)
+        var result: [FieldChange] = []
+        for field in fields + others.sorted() where SettingsStore.isSettingsLabel(field) {
+            let now = current[field] ?? defaults[field] ?? ""
+            let then = entry.values[field] ?? defaults[field] ?? ""
+            guard now != then else { continue }
+            if secrets.contains(field) {
+                if field == SettingsStore.passwordLabel, entry.passwordPurgedAt != nil { continue }
+                result.append(FieldChange(field: field, old: nil, new: nil, isSecret: true))
+            } else {
+                result.append(FieldChange(field: field, old: now, new: then))
+            }
+        }
+        return result
+    }
+}
+
 extension SettingsStore {
     /// The audit rows of test emails (`test.send`) and connection checks (`test.check`)
     /// about settings versions in `versions`, newest first, at most `limit`: what the

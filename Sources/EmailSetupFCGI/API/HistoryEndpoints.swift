@@ -39,15 +39,21 @@ extension APIHandler {
         let tested = try repository.versionsWithSuccessfulTests(limit: offset + limit)
         let good = tested.first
         let testedSet = Set(tested)
+        let current = entries.isEmpty ? nil : try repository.loadSettings()
         // Values of plain fields only; a secret is only ever `"changed": true`.
         let versions: [JSONValue] = entries.map { e in
             let changes = HistoryChanges.changes(of: e, previous: byVersion[e.version - 1], fields: Self.historyFields,
                                                  defaults: Self.historyDefaults, secrets: Self.historySecrets)
+            // What a restore of this version would change now (the page's confirmation shows it).
+            let restoring = current.map {
+                HistoryChanges.restoring(e, over: $0.values, fields: Self.historyFields, defaults: Self.historyDefaults, secrets: Self.historySecrets)
+            } ?? []
             return .object([
                 ("version", .number(Double(e.version))), ("saved_at", .string(Self.iso8601(e.savedAt))),
                 ("saved_by", .string(e.savedBy)), ("remote_address", e.remoteAddress.map { .string($0) } ?? .null),
                 ("changed_fields", .array(e.changedFields.map { .string($0) })),
                 ("changes", .array(changes.map(Self.changeJSON))),
+                ("restore_changes", .array(restoring.map(Self.changeJSON))),
                 ("restored_from", e.restoredFrom.map { .number(Double($0)) } ?? .null),
                 ("password_removed", .bool(e.passwordPurgedAt != nil)),
                 ("tested_ok", .bool(testedSet.contains(e.version))),
