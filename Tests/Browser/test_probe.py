@@ -50,6 +50,8 @@ class HostileServer:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
 
 
 class ProbeTests(BrowserTestCase):

@@ -6,6 +6,7 @@ import { $, h, clear, formatDate } from './dom.js';
 
 let page;
 let loading = null;
+let again = false; // a refresh asked for while one was loading: its answer may predate a save
 
 export function initHistory(p) {
   page = p;
@@ -14,7 +15,7 @@ export function initHistory(p) {
 }
 
 async function refresh() {
-  if (loading) return loading;
+  if (loading) { again = true; return loading; }
   loading = (async () => {
     const body = $('history-body');
     try {
@@ -32,6 +33,7 @@ async function refresh() {
         : `The history could not be loaded: ${e.message}`));
     } finally {
       loading = null;
+      if (again) { again = false; refresh(); }
     }
   })();
   return loading;
