@@ -138,7 +138,7 @@ function confirmRestore(v, opener) {
   const cancel = h('button', { type: 'button', class: 'secondary', id: 'restore-cancel', onclick: () => dialog.close() }, 'Cancel');
   const confirm = h('button', { type: 'button', class: 'primary', id: 'restore-confirm',
     onclick: () => { dialog.close(); restore(v.version); } }, `Restore version ${v.version}`);
-  dialog.append(
+  dialog.append(...[
     h('h2', { id: 'restore-dialog-title' }, `Restore version ${v.version}?`),
     h('p', {}, 'This saves its settings as a new version and uses them from then on.'),
     diff === null ? null : diff.length
@@ -146,7 +146,7 @@ function confirmRestore(v, opener) {
         h('ul', { class: 'history-changes restore-diff' }, diff.map((c) => changeItem(c, 'current', `version ${v.version}`)))]
       : h('p', { class: 'dialog-lead' }, 'Its settings are the same as the current ones.'),
     page.isDirty() ? h('p', { class: 'dialog-warning' }, 'Your unsaved changes in the form will be lost.') : null,
-    h('div', { class: 'dialog-buttons' }, cancel, confirm));
+    h('div', { class: 'dialog-buttons' }, cancel, confirm)].flat().filter(Boolean));
   dialog.showModal();
   cancel.focus();
 }
