@@ -3,19 +3,55 @@ started here on 127.0.0.1: the email arrives, a refused connection is explained
 with the server's hint, a hanging server can be cancelled, and an untrusted
 certificate can be trusted in one click. Needs POST email_test and email_check."""
 
+import json
+import os
+import subprocess
 import tempfile
 import unittest
 import uuid
 
 from selenium.webdriver.common.by import By
 
-from support import (BASELINE, BrowserTestCase, SilentServer, SmtpSink, free_port, save_via_api,
-                     self_signed_context, settings)
+from support import (BASELINE, BrowserTestCase, SilentServer, SmtpSink, api, env, free_port, save_via_api,
+                     self_signed_context, set_viewport, settings)
 
 
 def relay(port, **extra):
     return {**BASELINE, "smtp_host": "127.0.0.1", "smtp_port": str(port), "smtp_connection_type": "None",
             "smtp_authentication_type": "None", "smtp_tls_verify": "Full", **extra}
+
+
+def final_answer(answer):
+    """The status and JSON of an answer the page received: a plain one, or the last
+    line of a streamed one (application/x-ndjson)."""
+    lines = [json.loads(line) for line in answer["body"].splitlines() if line.strip()]
+    if lines and "http_status" in lines[-1]:
+        return lines[-1]["http_status"], lines[-1]["response"]
+    return answer["status"], json.loads(answer["body"])
+
+
+class HostileServer:
+    """Tests/Fixtures/smtp/hostile_server.py in one of its modes, on 127.0.0.1."""
+
+    def __init__(self, mode):
+        script = os.path.join(env().root, "Tests", "Fixtures", "smtp", "hostile_server.py")
+        self.process = subprocess.Popen(["/usr/bin/python3", script, "--mode", mode], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        ready = self.process.stdout.readline().split()
+        assert ready[:1] == ["READY"], f"hostile_server.py did not start: {ready}"
+        self.port = int(ready[1])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.process.stdin.close()  # the script exits when stdin closes
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
 
 
 class ProbeTests(BrowserTestCase):
@@ -64,10 +100,9 @@ class ProbeTests(BrowserTestCase):
         hint = result.find_element(By.CSS_SELECTOR, ".hint").text
         self.assertTrue(hint, "no hint shown")
         answers = self.driver.execute_script("return window.__answers")
-        answer = [a for a in answers if "email_test" in a["url"]][-1]
-        self.assertIn(answer["status"], (502, 504))
-        import json
-        diagnosis = json.loads(answer["body"])["diagnosis"]
+        status, body = final_answer([a for a in answers if "email_test" in a["url"]][-1])
+        self.assertIn(status, (502, 504))
+        diagnosis = body["diagnosis"]
         self.assertEqual(hint.rstrip("."), (diagnosis["hint"][0].upper() + diagnosis["hint"][1:]).rstrip("."))
         # The hint comes before the facts; the facts name the stage and the kind in plain words.
         texts = [e.tag_name for e in result.find_elements(By.XPATH, "./*")]
@@ -130,6 +165,90 @@ class ProbeTests(BrowserTestCase):
                 self.assertTrue(self.save_and_wait().startswith("Saved"))
                 result = self.run_probe("check-button")
                 self.assertIn("ok", result.get_attribute("class").split(), "the pinned check failed: " + result.text)
+
+    # -- issue 15: progress names the step and its limit
+
+    def test_progress_names_the_step_and_the_limit_it_waits_for(self):
+        with SilentServer() as silent:
+            save_via_api(relay(silent.port, smtp_command_timeout="30"))
+            self.open_page()
+            self.click("check-button")
+            self.wait_until(lambda: self.el("probe-step").is_displayed()
+                            and self.el("probe-step").get_attribute("data-step") == "greeting",
+                            "the page names the greeting as the current step", timeout=10)
+            step = self.el("probe-step").text
+            self.assertIn("Waiting for the greeting", step)
+            self.assertIn("up to 30 s", step)
+            self.assertIn("Checking the connection", self.el("probe-progress-text").text)
+            self.click("probe-cancel")
+            self.assertIn("cancelled", self.result(timeout=5).text)
+            self.assertFalse(self.el("probe-progress").is_displayed())
+
+    # -- issue 15: no result ever widens the page
+
+    def assert_no_sideways_scrolling(self, what):
+        for details in self.driver.find_elements(By.CSS_SELECTOR, "#probe-result details"):
+            self.driver.execute_script("arguments[0].open = true", details)
+        for width, height in ((1280, 900), (390, 844)):
+            set_viewport(self.driver, width, height, width < 500)
+            self.driver.execute_script("document.getElementById('probe-result').scrollIntoView()")
+            wide, inner = self.driver.execute_script(
+                "return [document.documentElement.scrollWidth, window.innerWidth]")
+            self.assertLessEqual(wide, inner, f"{what} makes the page {wide} px wide at {width} px")
+        set_viewport(self.driver, 1280, 900, False)
+
+    def test_no_result_widens_the_page(self):
+        # Success, with the transcript opened.
+        with SmtpSink() as sink:
+            save_via_api(relay(sink.port))
+            self.open_page()
+            self.assertIn("ok", self.run_probe("check-button").get_attribute("class").split())
+            self.assert_no_sideways_scrolling("a successful check")
+
+        # TLS failure: the 64-digit fingerprint in the headline and the certificate card.
+        with tempfile.TemporaryDirectory() as tmp:
+            context, _ = self_signed_context(tmp, name="a-rather-long-host-name-for-a-certificate.mail.example.test")
+            with SmtpSink(tls_context=context, require_starttls=True) as sink:
+                save_via_api(relay(sink.port, smtp_connection_type="STARTTLS"))
+                self.open_page()
+                result = self.run_probe("check-button")
+                self.assertTrue(result.find_elements(By.CSS_SELECTOR, ".certificate"), result.text)
+                self.assert_no_sideways_scrolling("a TLS failure")
+
+        # Sign-in failure with the conversation opened; a 300-line EHLO answer in it.
+        with HostileServer("no_starttls") as hostile:
+            save_via_api(relay(hostile.port, smtp_authentication_type="Plain",
+                               smtp_username="a-user-name-long-enough-to-matter@a-long-domain.example.com"))
+            self.open_page()
+            result = self.run_probe("check-button")
+            self.assertIn("signing in", result.text)
+            self.assert_no_sideways_scrolling("a sign-in failure")
+        with HostileServer("banner_554_long") as hostile:
+            save_via_api(relay(hostile.port))
+            self.open_page()
+            self.assertIn("bad", self.run_probe("check-button").get_attribute("class").split())
+            self.assert_no_sideways_scrolling("a 300-byte server line")
+
+        # Timeout.
+        with SilentServer() as silent:
+            save_via_api(relay(silent.port, smtp_command_timeout="2"))
+            self.open_page()
+            result = self.run_probe("check-button")
+            self.assertIn("no answer in time", result.text)
+            self.assert_no_sideways_scrolling("a timeout")
+
+        # OAuth: nobody signed in, so getting the token fails (stage oauth).
+        api("POST", "oauth/sign_out")
+        port = os.environ.get("EMAILSETUP_TEST_OAUTH_SMTP_PORT")
+        self.assertTrue(port, "EMAILSETUP_TEST_OAUTH_SMTP_PORT is unset (scripts/test sets it)")
+        save_via_api(relay(int(port), smtp_connection_type="STARTTLS", smtp_tls_verify="None",
+                           smtp_authentication_type="XOAUTH2", smtp_username="sender@example.test",
+                           oauth_provider="Microsoft", oauth_grant="authorization_code",
+                           oauth_tenant="contoso-test-tenant", oauth_client_id="emailsetup-test"))
+        self.open_page()
+        result = self.run_probe("check-button")
+        self.assertIn("OAuth", result.text)
+        self.assert_no_sideways_scrolling("an OAuth failure")
 
 
 if __name__ == "__main__":

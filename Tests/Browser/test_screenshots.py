@@ -8,7 +8,7 @@ import unittest
 
 from selenium.webdriver.common.by import By
 
-from support import BASELINE, BrowserTestCase, SmtpSink, env, save_via_api, set_viewport
+from support import BASELINE, BrowserTestCase, SilentServer, SmtpSink, env, free_port, save_via_api, set_viewport
 
 SIZES = {"desktop": (1280, 900, False), "phone": (360, 780, True)}
 
@@ -38,6 +38,62 @@ class ScreenshotTests(BrowserTestCase):
                 self.driver.save_screenshot(path)
                 self.assertGreater(os.path.getsize(path), 10_000, path)
         set_viewport(self.driver, 1280, 900, False)
+
+
+
+class ResultProgressHistoryScreenshots(BrowserTestCase):
+    """Issue 15 items 1, 7, 8: the current step with its limit, a failure with its
+    transcript open at phone width, the history with old → new values and tests,
+    and the restore dialog."""
+
+    def shoot(self, name):
+        folder = os.path.join(env().root, "docs", "screenshots")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, name + ".png")
+        self.driver.save_screenshot(path)
+        self.assertGreater(os.path.getsize(path), 10_000, path)
+
+    def test_screenshots_of_progress_results_and_history(self):
+        relay = {**BASELINE, "from_address": "noreply@example.com", "smtp_host": "127.0.0.1", "smtp_connection_type": "None"}
+        try:
+            with SilentServer() as silent:
+                save_via_api({**relay, "smtp_port": str(silent.port), "smtp_command_timeout": "30"})
+                set_viewport(self.driver, 1280, 900, False)
+                self.open_page()
+                self.click("check-button")
+                self.wait_until(lambda: self.el("probe-step").is_displayed() and " 2 s so far" in self.el("probe-step").text,
+                                "the step has been shown for two seconds", timeout=15)
+                self.driver.execute_script("document.getElementById('probe-progress').scrollIntoView({block: 'center'})")
+                self.shoot("probe-progress")
+                self.click("probe-cancel")
+
+            # A failure with the conversation open, at phone width.
+            save_via_api({**relay, "smtp_port": str(free_port())})
+            set_viewport(self.driver, 390, 844, True)
+            self.open_page()
+            self.set_value("test_address", "admin@example.com")
+            result = self.run_probe("test-button")
+            self.driver.execute_script("for (const d of document.querySelectorAll('#probe-result details')) d.open = true;"
+                                       "document.activeElement.blur(); arguments[0].scrollIntoView({block: 'start'})", result)
+            self.shoot("probe-failure-phone")
+
+            # The history: values per version, the failed test, then the restore dialog.
+            with SmtpSink() as sink:
+                save_via_api({**relay, "smtp_port": str(sink.port), "smtp_connect_timeout": "5"})
+                set_viewport(self.driver, 1280, 900, False)
+                self.open_page()
+                self.run_probe("check-button")
+                time.sleep(1.5)
+                self.driver.execute_script("document.activeElement.blur(); document.getElementById('history-title').scrollIntoView({block: 'start'})")
+                self.shoot("history")
+                button = self.driver.find_elements(By.CSS_SELECTOR, "[data-restore]")[0]
+                self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+                button.click()
+                self.wait_until(lambda: self.el("restore-dialog").get_attribute("open") is not None, "the dialog opened", timeout=5)
+                self.shoot("history-restore-dialog")
+                self.el("restore-cancel").click()
+        finally:
+            set_viewport(self.driver, 1280, 900, False)
 
 
 if __name__ == "__main__":

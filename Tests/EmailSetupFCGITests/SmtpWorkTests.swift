@@ -42,7 +42,7 @@ final class SmtpWorkTests: XCTestCase {
         let work = try XCTUnwrap(r.work, "a check must not run on the request worker")
         XCTAssertEqual(smtp.checks, 0)
         XCTAssertEqual(slots.taken, 1)
-        _ = work.run(repository, nil)
+        _ = work.run(repository, nil, nil)
         work.slot.release()
         XCTAssertEqual(slots.taken, 0)
         XCTAssertEqual(smtp.checks, 1)

@@ -50,8 +50,28 @@ final class HistoryAuditTests: XCTestCase {
         XCTAssertEqual(badEntry["tested_ok"] as? Bool, false)
         XCTAssertEqual(try entry(versions, good)["tested_ok"] as? Bool, true)
         XCTAssertEqual(listing.data?["last_known_good_version"] as? String, String(good))
-        for secretOrValue in ["pw-good", "pw-bad", "carol-good", "dave-bad", "\(closed)", "v1:", "BEGIN CERTIFICATE"] {
-            XCTAssertFalse(listing.text.contains(secretOrValue), "history shows \(secretOrValue): \(listing.text)")
+        // Old → new per field; the password only as changed, never a value (not even sealed).
+        let changes = badEntry["changes"] as? [[String: Any]] ?? []
+        let byField = Dictionary(changes.map { ($0["field"] as? String ?? "?", $0) }, uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(Set(byField.keys), ["smtp_port", "smtp_username", "smtp_password"], "\(changes)")
+        XCTAssertEqual(byField["smtp_port"]?["old"] as? String, "\(server.port)")
+        XCTAssertEqual(byField["smtp_port"]?["new"] as? String, "\(closed)")
+        XCTAssertEqual(byField["smtp_port"]?["label"] as? String, "Port")
+        XCTAssertEqual(byField["smtp_username"]?["old"] as? String, "carol-good")
+        XCTAssertEqual(byField["smtp_username"]?["new"] as? String, "dave-bad")
+        XCTAssertEqual(byField["smtp_password"]?["changed"] as? Bool, true)
+        XCTAssertEqual(Set(byField["smtp_password"]?.keys.map { $0 } ?? []), ["field", "label", "changed"])
+        // What restoring the good version would change now, for the page's confirmation.
+        let restoring = try entry(versions, good)["restore_changes"] as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(restoring.compactMap { $0["field"] as? String }), ["smtp_port", "smtp_username", "smtp_password"], "\(restoring)")
+        let port = restoring.first { $0["field"] as? String == "smtp_port" }
+        XCTAssertEqual(port?["old"] as? String, "\(closed)")
+        XCTAssertEqual(port?["new"] as? String, "\(server.port)")
+        let password = restoring.first { $0["field"] as? String == "smtp_password" }
+        XCTAssertEqual(password?["changed"] as? Bool, true)
+        XCTAssertNil(password?["new"])
+        for secret in ["pw-good", "pw-bad", "v1:"] {
+            XCTAssertFalse(listing.text.contains(secret), "history shows \(secret): \(listing.text)")
         }
         let current = try env.admin.request("GET", EndToEndEnvironment.settingsPath)
         XCTAssertEqual(current.data?["last_known_good_version"] as? String, String(good))
@@ -141,5 +161,39 @@ final class HistoryAuditTests: XCTestCase {
         XCTAssertEqual(Set(ids).count, 4)
         XCTAssertEqual(try env.admin.request("GET", "/api/setup/email_audit?offset=-1").status, 400)
         XCTAssertEqual(try env.anonymous.request("GET", "/api/setup/email_audit").status, 401)
+    }
+
+    /// Tests and checks, failed and successful, appear in the history beside the
+    /// version they tried, with where and why a failure happened; no secret ever.
+    func testHistoryListsTestsAndChecksOfItsVersions() throws {
+        let closed = smtpUnusedLoopbackPort()
+        let broken = try env.version(of: try env.saveSettings(["smtp_port": "\(closed)"], password: "never-in-history"))
+        XCTAssertEqual(try env.sendTestEmail(to: "events@example.com").status, 502)
+        XCTAssertEqual(try env.checkConnection().status, 502)
+        let server = try SmtpTestServer(mode: .plain)
+        let fixed = try env.version(of: try env.saveSettings(["smtp_port": "\(server.port)"]))
+        XCTAssertEqual(try env.checkConnection().status, 200)
+
+        let (listing, versions) = try history("limit=2")
+        XCTAssertEqual(versions.compactMap { $0["version"] as? Int }, [fixed, broken])
+        let events = listing.data?["events"] as? [[String: Any]] ?? []
+        let summary = events.map { "\($0["kind"] as? String ?? "?") \($0["outcome"] as? String ?? "?") v\($0["settings_version"] as? Int ?? -1)" }
+        XCTAssertEqual(summary, ["check success v\(fixed)", "check failure v\(broken)", "test_email failure v\(broken)"], listing.text)
+        let failed = try XCTUnwrap(events.last)
+        XCTAssertEqual(failed["actor"] as? String, "admin")
+        XCTAssertEqual(failed["stage"] as? String, "connect")
+        XCTAssertEqual(failed["error_kind"] as? String, "refused")
+        XCTAssertEqual(failed["to"] as? String, "events@example.com")
+        XCTAssertTrue((failed["hint"] as? String ?? "").contains("connection refused"), "\(failed)")
+        XCTAssertNotNil(ISO8601DateFormatter().date(from: failed["at"] as? String ?? ""), "\(failed)")
+        XCTAssertTrue(events.first?["hint"] is NSNull, "a success has no hint: \(events)")
+
+        // The page before only has its own versions' events.
+        let older = try history("limit=1&offset=1").response
+        let olderEvents = older.data?["events"] as? [[String: Any]] ?? []
+        XCTAssertEqual(Set(olderEvents.compactMap { $0["settings_version"] as? Int }), [broken], older.text)
+        for secret in ["never-in-history", "v1:"] {
+            XCTAssertFalse(listing.text.contains(secret), "history shows \(secret): \(listing.text)")
+        }
     }
 }

@@ -71,7 +71,18 @@ async function run(kind) {
   const started = Date.now();
   const label = kind === 'check' ? 'Checking the connection' : `Sending a test email to ${address}`;
   const text = $('probe-progress-text');
-  const tick = () => { text.textContent = `${label}… ${Math.floor((Date.now() - started) / 1000)} s`; };
+  const stepLine = stepElement();
+  let step = null; // the step the server reported last: { label, limit, since }
+  const tick = () => {
+    text.textContent = `${label}… ${Math.floor((Date.now() - started) / 1000)} s`;
+    if (step) stepLine.textContent = `${cap(step.label)}: ${Math.floor((Date.now() - step.since) / 1000)} s so far, waiting up to ${seconds(step.limit)}`;
+    stepLine.hidden = !step;
+  };
+  const onStep = (s) => {
+    step = { label: s.label || STAGES[s.step] || s.step, limit: s.limit_seconds, since: Date.now() };
+    stepLine.dataset.step = s.step;
+    tick();
+  };
   tick();
   running = { controller, timer: setInterval(tick, 1000), started };
   $('probe-progress').hidden = false;
@@ -79,7 +90,7 @@ async function run(kind) {
   $('test-button').disabled = true;
   $('probe-cancel').focus();
   try {
-    const { data } = kind === 'check' ? await api.check(controller.signal) : await api.test(address, controller.signal);
+    const { data } = kind === 'check' ? await api.check(controller.signal, onStep) : await api.test(address, controller.signal, onStep);
     renderSuccess(result, kind, address, data);
   } catch (e) {
     renderFailure(result, kind, e);
@@ -95,6 +106,26 @@ async function run(kind) {
     if (heading) heading.focus();
   }
   if (page.onSaved) page.onSaved(); // tested_ok and last known good may have changed
+}
+
+/** The line under the progress that names the step and its limit (made once). */
+function stepElement() {
+  let p = $('probe-step');
+  if (!p) {
+    p = h('p', { id: 'probe-step', class: 'probe-step' });
+    $('probe-progress-text').after(p);
+  }
+  p.textContent = '';
+  p.hidden = true;
+  delete p.dataset.step;
+  return p;
+}
+
+/** "30 s", "2.5 s", "2 min 50 s". */
+function seconds(n) {
+  if (typeof n !== 'number' || !isFinite(n)) return 'the limit';
+  if (n >= 120) return `${Math.floor(n / 60)} min${Math.round(n % 60) ? ` ${Math.round(n % 60)} s` : ''}`;
+  return `${n >= 10 ? Math.round(n) : Math.round(n * 10) / 10} s`;
 }
 
 function renderSuccess(box, kind, address, data) {

@@ -36,6 +36,9 @@ protocol SettingsRepository: AnyObject {
     func appendAggregatedAudit(action: String, outcome: String, actor: String, remoteAddress: String?, detail: String?, settingsVersion: Int?) throws
     /// The audit log, newest first.
     func audit(limit: Int, offset: Int) throws -> [AuditEntry]
+    /// Audit rows of test emails and checks (`test.send`, `test.check`; not aggregated
+    /// refusals) about settings versions in `versions`, newest first, at most `limit`.
+    func testEvents(versions: ClosedRange<Int>, limit: Int) throws -> [AuditEntry]
     /// Counts one event against a sliding-window limit shared by all responders.
     func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision
     /// Versions whose test email succeeded, newest first (at most `limit`).
@@ -49,6 +52,13 @@ protocol SettingsRepository: AnyObject {
 }
 
 extension SettingsRepository {
+    /// From the newest audit rows, for repositories without a query of their own.
+    func testEvents(versions: ClosedRange<Int>, limit: Int) throws -> [AuditEntry] {
+        try audit(limit: 500, offset: 0).filter { entry in
+            ["test.send", "test.check"].contains(entry.action) && entry.settingsVersion.map(versions.contains) == true && entry.lastAt == nil
+        }.prefix(limit).map { $0 }
+    }
+
     func loadSettingsWithLastKnownGood() throws -> (SettingsSnapshot, Int?) {
         (try loadSettings(), try versionsWithSuccessfulTests(limit: 1).first)
     }

@@ -83,15 +83,21 @@ extension APIHandler {
     private func sessionWork(slot: SmtpSlot, record: SessionRecord, settings: SmtpSettings, snapshot: SettingsSnapshot,
                              _ session: @escaping @Sendable (SmtpSettings) throws -> [(String, JSONValue)]) -> Response {
         let smtp = self.smtp, logger = self.logger, tokens = tokenSourceMaker(snapshot)
-        return .deferred(SmtpWork(slot: slot) { repository, abort in
+        return .deferred(SmtpWork(slot: slot) { repository, abort, progress in
             var settings = settings
             settings.abort = abort
+            settings.progress = progress.map { sink in SmtpProgress { sink(WorkProgress($0)) } }
             let started = Date()
             do {
                 let data = try Self.withAccessToken(tokens, settings, repository, abort, session)
                 try record.audit("success", detail: [], in: repository)
                 return .success(.object(data))
             } catch let error as SmtpError {
+                settings.progress = nil  // the probes of `advise` run on threads of their own
+                if SmtpAdvice.warrantsProbing(error) {
+                    progress?(WorkProgress(step: "advice", label: "trying other ports and connection security",
+                                           limitSeconds: max(0, settings.sessionTimeout - Date().timeIntervalSince(started))))
+                }
                 return Self.failed(smtp.advise(error, settings: settings, startedAt: started), record: record, logger: logger, repository: repository)
             } catch {
                 return Self.unexpected(error, logger: logger)
@@ -229,7 +235,9 @@ extension APIHandler {
     }
 
     static func auditDetail(_ error: SmtpError) -> [(String, JSONValue)] {
-        var d: [(String, JSONValue)] = [("stage", .string(error.stage.rawValue)), ("kind", .string(error.kind.rawValue))]
+        // The hint too, so the history's timeline can say what went wrong (never a secret: hints carry no credentials).
+        var d: [(String, JSONValue)] = [("stage", .string(error.stage.rawValue)), ("kind", .string(error.kind.rawValue)),
+                                        ("hint", .string(error.hint))]
         if let code = error.replyCode { d.append(("code", .number(Double(code)))) }
         if let enhanced = error.enhancedCode { d.append(("enhanced_code", .string(enhanced))) }
         return d

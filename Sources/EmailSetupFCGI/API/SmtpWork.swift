@@ -14,8 +14,19 @@ import Smtp
 struct SmtpWork: Sendable {
     /// The pool place this work holds; given back when the work has answered.
     let slot: SmtpSlot
-    /// Runs the session. `abort` hangs up when the client goes away.
-    let run: @Sendable (_ repository: WorkRepository, _ abort: SessionAbort?) -> Response
+    /// Runs the session. `abort` hangs up when the client goes away; `progress`, when
+    /// the client asked for a streamed answer (``ProgressStream``), hears each step.
+    let run: @Sendable (_ repository: WorkRepository, _ abort: SessionAbort?, _ progress: WorkProgressSink?) -> Response
+
+    init(slot: SmtpSlot, run: @escaping @Sendable (WorkRepository, SessionAbort?, WorkProgressSink?) -> Response) {
+        self.slot = slot
+        self.run = run
+    }
+
+    /// Work that reports no steps (token requests of the OAuth sign-in).
+    init(slot: SmtpSlot, run: @escaping @Sendable (WorkRepository, SessionAbort?) -> Response) {
+        self.init(slot: slot) { repository, abort, _ in run(repository, abort) }
+    }
 }
 
 extension Response {
@@ -28,10 +39,11 @@ extension Response {
 
     /// Runs the deferred work here, on this thread, and gives its slot back: for plain
     /// CGI (one request per process) and unit tests. An immediate response is itself.
+    /// Plain CGI never streams: its answer is the plain one, whatever the Accept header.
     func completed(using repository: @autoclosure () -> WorkRepository, abort: SessionAbort? = nil) -> Response {
         guard let work else { return self }
         defer { work.slot.release() }
-        return work.run(repository(), abort)
+        return work.run(repository(), abort, nil)
     }
 }
 

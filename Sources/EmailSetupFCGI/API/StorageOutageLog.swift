@@ -166,6 +166,10 @@ final class OutageObservingRepository: SettingsRepository {
 
     func audit(limit: Int, offset: Int) throws -> [AuditEntry] { try observed { try base.audit(limit: limit, offset: offset) } }
 
+    func testEvents(versions: ClosedRange<Int>, limit: Int) throws -> [AuditEntry] {
+        try observed { try base.testEvents(versions: versions, limit: limit) }
+    }
+
     func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision {
         try observed { try base.recordAndCount(bucket: bucket, window: window, limit: limit) }
     }

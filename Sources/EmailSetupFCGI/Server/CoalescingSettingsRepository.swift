@@ -71,6 +71,10 @@ final class CoalescingSettingsRepository: SettingsRepository {
         try base.audit(limit: limit, offset: offset)
     }
 
+    func testEvents(versions: ClosedRange<Int>, limit: Int) throws -> [AuditEntry] {
+        try base.testEvents(versions: versions, limit: limit)
+    }
+
     func recordAndCount(bucket: String, window: TimeInterval, limit: Int) throws -> RateDecision {
         try base.recordAndCount(bucket: bucket, window: window, limit: limit)
     }

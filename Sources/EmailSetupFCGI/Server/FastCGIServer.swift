@@ -119,9 +119,12 @@ final class FastCGIServer {
                 // The request now belongs to the pool thread, which answers and frees it;
                 // this worker takes a fresh one and goes back to accepting.
                 let handed = HandedRequest(request)
+                let streamed = ProgressStream.isWanted(by: incoming)
                 smtpPool.submit { [self] repository in
-                    let final = work.run(repository, SessionAbort(descriptor: handed.pointer.pointee.ipcFd))
-                    self.finish(handed.pointer, final, incoming, started: started)
+                    let lines = streamed ? StreamedAnswer(handed.pointer) : nil
+                    let sink: WorkProgressSink? = lines.map { answer in { @Sendable progress in answer.send(progress) } }
+                    let final = work.run(repository, SessionAbort(descriptor: handed.pointer.pointee.ipcFd), sink)
+                    self.finish(handed.pointer, final, incoming, started: started, streamed: lines != nil)
                     work.slot.release()
                     handed.pointer.deallocate()
                 }
@@ -143,8 +146,15 @@ final class FastCGIServer {
     }
 
     /// Writes the answer, ends the FastCGI request and logs one line for it.
-    private func finish(_ request: UnsafeMutablePointer<FCGX_Request>, _ response: Response, _ incoming: Request, started: UInt64) {
-        writeResponse(response, to: request)
+    /// `streamed`: the head and step lines went out already (``StreamedAnswer``); the
+    /// answer follows as the stream's last line.
+    private func finish(_ request: UnsafeMutablePointer<FCGX_Request>, _ response: Response, _ incoming: Request, started: UInt64,
+                        streamed: Bool = false) {
+        if streamed {
+            Self.put(ProgressStream.finalLine(response), to: request.pointee.out)
+        } else {
+            writeResponse(response, to: request)
+        }
         FCGX_Finish_r(request)
         let micros = (DispatchTime.now().uptimeNanoseconds - started) / 1000
         logger.info("request", metadata: [
@@ -190,10 +200,13 @@ final class FastCGIServer {
     }
 
     private func writeResponse(_ response: Response, to request: UnsafeMutablePointer<FCGX_Request>) {
-        let bytes = response.cgiBytes()
+        Self.put(response.cgiBytes(), to: request.pointee.out)
+    }
+
+    fileprivate static func put(_ bytes: [UInt8], to stream: UnsafeMutablePointer<FCGX_Stream>?) {
         bytes.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { chars in
-                _ = FCGX_PutStr(chars, Int32(buffer.count), request.pointee.out)
+                _ = FCGX_PutStr(chars, Int32(buffer.count), stream)
             }
         }
     }
@@ -327,6 +340,32 @@ private final class ListenWaiter {
 private struct HandedRequest: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<FCGX_Request>
     init(_ pointer: UnsafeMutablePointer<FCGX_Request>) { self.pointer = pointer }
+}
+
+/// The streamed answer of one request (``ProgressStream``): the head goes out when it
+/// is made, each step as one flushed line, so nginx (told `X-Accel-Buffering: no`)
+/// passes it on at once. @unchecked: made and used only by the pool thread that owns
+/// the request, like `HandedRequest`.
+private final class StreamedAnswer: @unchecked Sendable {
+    private let request: UnsafeMutablePointer<FCGX_Request>
+    private let started = DispatchTime.now().uptimeNanoseconds
+
+    init(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        self.request = request
+        write(ProgressStream.head())
+    }
+
+    /// One step line. A client that went away makes the write fail quietly; the
+    /// session's `SessionAbort` ends the work.
+    func send(_ progress: WorkProgress) {
+        let elapsed = Int((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)
+        write(ProgressStream.line(progress, elapsedMilliseconds: elapsed))
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        FastCGIServer.put(bytes, to: request.pointee.out)
+        _ = FCGX_FFlush(request.pointee.out)
+    }
 }
 
 /// A count incremented from many threads.

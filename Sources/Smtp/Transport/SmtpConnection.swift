@@ -77,6 +77,7 @@ public final class SmtpConnection {
         let context = Diagnosis.Context(settings: settings)
         let socket: SocketStream
         var refused: [String] = []
+        settings.progress?.enter(.connect, detail: "\(settings.host):\(settings.port)", limitSeconds: min(settings.connectTimeout, settings.sessionTimeout))
         do {
             socket = try SocketStream.connect(host: settings.host, port: settings.port,
                                               connectTimeout: settings.connectTimeout, deadline: sessionDeadline,
@@ -222,6 +223,7 @@ public final class SmtpConnection {
             self.tls = stream
             currentCommand = "TLS handshake"
             let (limit, sessionLimited) = commandDeadline()
+            settings.progress?.enter(.tls, detail: currentCommand, until: limit)
             do {
                 try stream.handshake(deadline: limit)
             } catch let failure as StreamFailure {
@@ -708,6 +710,7 @@ public final class SmtpConnection {
         currentCommand = command
         let started = Deadline.now()
         let (limit, sessionLimited) = commandDeadline()
+        settings.progress?.enter(stage, detail: command, until: limit)
         do {
             try stream.write(bytes, deadline: limit)
         } catch let failure as StreamFailure {
@@ -720,6 +723,7 @@ public final class SmtpConnection {
         currentCommand = command
         let started = Deadline.now()
         let (limit, sessionLimited) = commandDeadline()
+        settings.progress?.enter(stage, detail: command, until: limit)
         defer { record(stage: stage.rawValue, since: started) }
         do {
             return try reader.readReply(from: stream, deadline: limit, enhancedCodes: enhanced) { recorder.server(bytes: $0) }

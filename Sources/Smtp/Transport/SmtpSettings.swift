@@ -98,6 +98,8 @@ public struct SmtpSettings: Sendable {
     public var allowCleartextAuthentication = false
     /// Ends the session at once when the caller goes away (see ``SessionAbort``).
     public var abort: SessionAbort?
+    /// Told each step as the session begins it (see ``SmtpProgress``); nil: nobody watches.
+    public var progress: SmtpProgress?
     /// Set when `sessionTimeout` was lowered to a limit of the caller's (e.g. the
     /// responder's `smtp_session_limit`): the timeout hint names it, so a person
     /// knows which setting stopped the session.
