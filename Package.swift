@@ -27,6 +27,8 @@ let package = Package(
         // libfcgi ships no pkg-config file on Debian; the modulemap links "fcgi".
         .systemLibrary(name: "CFastCGI", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
+        // IDNA2008 + UTS #46 for internationalized host names (Smtp/Validation/IDNA.swift).
+        .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
         // A C target rather than a system library: it carries shims for OpenSSL macros.
         .target(
             name: "COpenSSL",
@@ -45,7 +47,7 @@ let package = Package(
         ),
         .target(
             name: "Smtp",
-            dependencies: ["COpenSSL"]
+            dependencies: ["COpenSSL", "CIDN2"]
         ),
         .target(
             name: "Storage",

@@ -2,36 +2,7 @@ import XCTest
 @testable import Smtp
 
 final class MessageAddressTests: XCTestCase {
-    // MARK: Punycode (RFC 3492)
-
-    func testPunycodeVectorsFromRFC3492Section7_1() {
-        let vectors: [(String, [UInt32])] = [
-            // (A) Arabic (Egyptian)
-            ("egbpdaj6bu4bxfgehfvwxn", [0x0644, 0x064A, 0x0647, 0x0645, 0x0627, 0x0628, 0x062A, 0x0643, 0x0644,
-                                        0x0645, 0x0648, 0x0634, 0x0639, 0x0631, 0x0628, 0x064A, 0x061F]),
-            // (B) Chinese (simplified)
-            ("ihqwcrb4cv8a8dqg056pqjye", [0x4ED6, 0x4EEC, 0x4E3A, 0x4EC0, 0x4E48, 0x4E0D, 0x8BF4, 0x4E2D, 0x6587]),
-            // (L) 3<nen>B<gumi><kinpachi><sensei>
-            ("3B-ww4c5e180e575a65lsy2b", Array("3年B組金八先生".unicodeScalars.map(\.value))),
-            // (M) <amuro><namie>-with-SUPER-MONKEYS
-            ("-with-SUPER-MONKEYS-pc58ag80a8qai00g7n9n", Array("安室奈美恵-with-SUPER-MONKEYS".unicodeScalars.map(\.value))),
-            // (Q) <hitotsu><yane><no><shita>2
-            ("2-u9tlzr9756bt3uc0v", Array("ひとつ屋根の下2".unicodeScalars.map(\.value))),
-            // (S) -> $1.00 <-
-            ("-> $1.00 <--", Array("-> $1.00 <-".unicodeScalars.map(\.value))),
-        ]
-        for (encoded, codePoints) in vectors {
-            let scalars = codePoints.map { Unicode.Scalar($0)! }
-            XCTAssertEqual(Punycode.encode(scalars), encoded)
-            XCTAssertEqual(Punycode.decode(encoded), scalars, encoded)
-        }
-    }
-
-    func testPunycodeRejectsGarbage() {
-        XCTAssertNil(Punycode.decode("ä"))
-        XCTAssertNil(Punycode.decode("-"))
-        XCTAssertNil(Punycode.decode("99999999999999999999"))
-    }
+    // MARK: Internationalized domains (more in InternationalizedNameTests)
 
     func testIDNDomainBecomesALabels() throws {
         let address = try EmailAddress("info@bücher.example")

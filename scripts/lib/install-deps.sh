@@ -8,6 +8,7 @@ packages=(
     libmariadb-dev mariadb-server mariadb-client
     libssl-dev openssl
     libcurl4-openssl-dev                   # HTTPS to OAuth token endpoints (Sources/CCurl)
+    libidn2-dev                            # internationalized host names, IDNA2008/UTS #46 (Sources/CIDN2)
     nginx
     python3 python3-aiosmtpd               # real SMTP servers for the tests
     python3-authlib python3-flask          # the OAuth 2.0 authorization server for the tests (Tests/Fixtures/oauth)

@@ -87,13 +87,15 @@ public struct EmailAddress: Sendable, Hashable, CustomStringConvertible {
             address = EmailAddress(localPart: local, domain: literal, asciiDomain: literal, isAddressLiteral: true)
         } else {
             if domainText.contains(" ") { throw ValidationError(.invalidCharacter, "the domain part contains a space") }
-            if DomainName.looksNumeric(domainText) {
-                if InternetAddress.canonicalIPv4(domainText) != nil {
-                    throw ValidationError(.invalidSyntax, "an IP address as the domain part must be in brackets, like name@[\(domainText)]")
+            // Mapped first, as for a host: full-width "１２７.０.０.１" is an address, not a name.
+            let mapped = DomainName.mapped(domainText)
+            if DomainName.looksNumeric(mapped) {
+                if InternetAddress.canonicalIPv4(mapped) != nil {
+                    throw ValidationError(.invalidSyntax, "an IP address as the domain part must be in brackets, like name@[\(mapped)]")
                 }
                 throw ValidationError(.invalidSyntax, "the domain part ends in a label of digits only, which no domain has")
             }
-            let name = try DomainName.parse(domainText, what: "the domain part", allowTrailingDot: false)
+            let name = try DomainName.parse(mapped, what: "the domain part", allowTrailingDot: false)
             address = EmailAddress(localPart: local, domain: name.unicode, asciiDomain: name.ascii, isAddressLiteral: false)
         }
         if address.address.utf8.count > maxLength {

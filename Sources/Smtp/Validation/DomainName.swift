@@ -2,13 +2,13 @@ import Foundation
 
 /// A DNS name checked the way a mail client needs it: LDH labels (letters, digits,
 /// hyphen; not at either end of a label), at most 63 octets a label and 253 in all,
-/// and internationalized labels converted to A-labels ("xn--…", RFC 5890/3492).
+/// and internationalized labels converted to A-labels ("xn--…").
 /// Shared by `HostName` and the domain of `EmailAddress`.
 ///
-/// IDN handling is a practical subset of UTS #46: labels are lower-cased and put in
-/// NFC; the ideographic full stops (U+3002, U+FF0E, U+FF61) separate labels; a
-/// non-ASCII character must be a letter, a mark or a number. The IDNA2008 context and
-/// bidi rules are not checked.
+/// Labels are separated by "." and the ideographic full stops (U+3002, U+FF0E,
+/// U+FF61), as UTS #46 maps them. ASCII labels are checked here (lower-cased, LDH);
+/// every other label, and every A-label, goes through libidn2 (`IDNA`): UTS #46
+/// non-transitional mapping, then the IDNA2008 rules (CONTEXTJ, CONTEXTO, bidi).
 struct DomainName: Sendable, Hashable {
     /// Lower-case A-label form, no trailing dot: what DNS, SMTP and SNI use.
     let ascii: String
@@ -28,18 +28,19 @@ struct DomainName: Sendable, Hashable {
         if text.utf8.count > 4 * maxLength { throw ValidationError(.tooLong, "\(what) is longer than \(maxLength) characters") }
         try ValidationError.checkNoControls(text, what)
 
-        var mapped = compatibilityMapped(text)
-        if mapped.hasPrefix(".") { throw ValidationError(.invalidSyntax, "\(what) starts with a dot") }
-        if mapped.contains("..") { throw ValidationError(.invalidSyntax, "\(what) has two dots in a row") }
-        if mapped.hasSuffix(".") {
+        var labels = split(text)
+        if labels.first?.isEmpty == true { throw ValidationError(.invalidSyntax, "\(what) starts with a dot") }
+        if labels.count > 1, labels.last?.isEmpty == true {
+            if labels.dropLast().last?.isEmpty == true { throw ValidationError(.invalidSyntax, "\(what) has two dots in a row") }
             guard allowTrailingDot else { throw ValidationError(.invalidSyntax, "\(what) ends with a dot") }
-            mapped.removeLast()
+            labels.removeLast()
         }
+        if labels.contains(where: \.isEmpty) { throw ValidationError(.invalidSyntax, "\(what) has two dots in a row") }
 
         var asciiLabels: [String] = []
         var unicodeLabels: [String] = []
-        for label in mapped.split(separator: ".", omittingEmptySubsequences: false) {
-            let (ascii, unicode) = try convert(label: String(label), what: what)
+        for label in labels {
+            let (ascii, unicode) = try convert(label: label, what: what)
             asciiLabels.append(ascii)
             unicodeLabels.append(unicode)
         }
@@ -50,19 +51,34 @@ struct DomainName: Sendable, Hashable {
         return DomainName(ascii: ascii, unicode: unicodeLabels.joined(separator: "."))
     }
 
-    /// What a resolver would be asked for, before labels are checked: the ideographic
-    /// full stops (U+3002, U+FF0E, U+FF61) become ".", and the text is put in NFKC, so
-    /// full-width "ａｂｃ.example" is "abc.example" and "１２７.０.０.１" is "127.0.0.1"
-    /// (the mapping step of UTS #46). ASCII text is returned as it is.
-    static func compatibilityMapped(_ text: String) -> String {
+    /// What a resolver would be asked for, before labels are checked: each non-ASCII
+    /// label mapped by UTS #46 (libidn2), so full-width "ａｂｃ.example" is "abc.example"
+    /// and "１２７.０.０.１" is "127.0.0.1", and the ideographic full stops become ".".
+    /// A label libidn2 refuses is left as typed, for `parse` to say why. ASCII text is
+    /// returned as it is.
+    static func mapped(_ text: String) -> String {
         if text.utf8.allSatisfy({ $0 < 0x80 }) { return text }
-        let dots = String(String.UnicodeScalarView(text.unicodeScalars.map { scalar -> Unicode.Scalar in
+        return split(text).map { label in
+            label.utf8.allSatisfy({ $0 < 0x80 }) || label.isEmpty ? label : IDNA.mapped(label) ?? label
+        }.joined(separator: ".")
+    }
+
+    /// The labels of `text`, split at "." and at the full stops UTS #46 maps to it
+    /// (U+3002 ideographic, U+FF0E full-width, U+FF61 half-width ideographic).
+    private static func split(_ text: String) -> [String] {
+        var labels: [String] = []
+        var current = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
             switch scalar.value {
-            case 0x3002, 0xFF0E, 0xFF61: return "."
-            default: return scalar
+            case 0x2E, 0x3002, 0xFF0E, 0xFF61:
+                labels.append(String(current))
+                current = String.UnicodeScalarView()
+            default:
+                current.append(scalar)
             }
-        }))
-        return dots.precomposedStringWithCompatibilityMapping
+        }
+        labels.append(String(current))
+        return labels
     }
 
     /// True when the last label is all digits, the sign of a mistyped IPv4 address
@@ -78,35 +94,15 @@ struct DomainName: Sendable, Hashable {
         if label.utf8.allSatisfy({ $0 < 0x80 }) {
             let lower = label.lowercased()
             try checkLDH(lower, original: label, what: what)
-            if lower.hasPrefix("xn--") {
-                guard let scalars = Punycode.decode(String(lower.dropFirst(4))), !scalars.isEmpty,
-                      Punycode.encode(scalars).map({ "xn--" + $0 }) == lower
-                else {
-                    throw ValidationError(.invalidSyntax, "the label “\(shorten(label))” of \(what) is not valid punycode")
-                }
-                let unicode = String(String.UnicodeScalarView(scalars))
-                try checkUnicodeLabel(unicode, what: what)
-                // An A-label of a U-label that maps to another one (upper case, full
-                // width, not NFC) would name the same host in two stored forms.
-                let mappedUnicode = compatibilityMapped(unicode.lowercased())
-                guard mappedUnicode == unicode else {
-                    throw ValidationError(.invalidSyntax, "the label “\(shorten(label))” of \(what) is not in canonical form; write “\(shorten(mappedUnicode))” instead")
-                }
-                return (lower, unicode)
-            }
-            return (lower, lower)
+            guard lower.hasPrefix("xn--") else { return (lower, lower) }
+            let converted = try IDNA.label(lower, what: what)
+            return (converted.ascii, converted.unicode)
         }
-
-        let unicode = compatibilityMapped(label.lowercased()).precomposedStringWithCanonicalMapping
-        try checkUnicodeLabel(unicode, what: what)
-        guard let encoded = Punycode.encode(Array(unicode.unicodeScalars)) else {
-            throw ValidationError(.tooLong, "the label “\(shorten(label))” of \(what) is too long")
-        }
-        let ascii = "xn--" + encoded
-        if ascii.utf8.count > maxLabelLength {
-            throw ValidationError(.tooLong, "the label “\(shorten(label))” of \(what) is longer than \(maxLabelLength) characters in its DNS form (\(ascii.utf8.count))")
-        }
-        return (ascii, unicode)
+        let converted = try IDNA.label(label, what: what)
+        // UTS #46 without its STD3 rules lets "_" and " " through, and mapping may
+        // leave a plain ASCII label ("ｍａｉｌ" is "mail"): host names are LDH either way.
+        try checkLDH(converted.ascii, original: label, what: what)
+        return (converted.ascii, converted.unicode)
     }
 
     private static func checkLDH(_ label: String, original: String, what: String) throws(ValidationError) {
@@ -128,31 +124,6 @@ struct DomainName: Sendable, Hashable {
         if label.utf8.count > maxLabelLength {
             throw ValidationError(.tooLong, "the label “\(shorten(original))” of \(what) is longer than \(maxLabelLength) characters")
         }
-    }
-
-    private static func checkUnicodeLabel(_ label: String, what: String) throws(ValidationError) {
-        for (index, scalar) in label.unicodeScalars.enumerated() {
-            if scalar.isASCII {
-                switch scalar.value {
-                case 0x61...0x7A, 0x30...0x39, 0x2D: continue
-                case 0x20: throw ValidationError(.invalidCharacter, "\(what) contains a space")
-                default:
-                    throw ValidationError(.invalidCharacter, "\(what) contains “\(Character(scalar))”, which host names don't allow (only letters, digits, hyphens and dots)")
-                }
-            }
-            switch scalar.properties.generalCategory {
-            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
-                 .decimalNumber, .letterNumber, .otherNumber:
-                continue
-            case .nonspacingMark, .spacingMark, .enclosingMark:
-                if index == 0 {
-                    throw ValidationError(.invalidSyntax, "a label of \(what) starts with a combining mark")
-                }
-            default:
-                throw ValidationError(.invalidCharacter, "\(what) contains “\(Character(scalar))” (U+\(String(scalar.value, radix: 16, uppercase: true))), which domain names don't allow")
-            }
-        }
-        try checkLabelShape(label, original: label, what: what)
     }
 
     /// At most 20 characters of a label, for quoting it in a reason.

@@ -1,5 +1,5 @@
 /// The SMTP server's host as the settings hold it: a DNS name (internationalized
-/// names allowed, converted to punycode), an IPv4 dotted quad or an IPv6 address.
+/// names allowed, converted to A-labels), an IPv4 dotted quad or an IPv6 address.
 ///
 /// Decisions, for the settings form:
 /// - A trailing dot ("mail.example.com.", an absolute name) is accepted and dropped:
@@ -13,8 +13,9 @@
 ///   ("1.2.3.999") is treated as a mistyped IPv4 address, not a name, and so is a name
 ///   that `inet_aton` reads as an address ("0x7f000001" would connect to 127.0.0.1):
 ///   the reason names the dotted quad to write instead.
-/// - Full-width and other compatibility characters are mapped first (NFKC, UTS #46):
-///   "ａｂｃ.example" is "abc.example".
+/// - Internationalized labels follow UTS #46 (non-transitional) and IDNA2008 through
+///   libidn2, and are mapped before the host is classified: "ａｂｃ.example" is
+///   "abc.example", "１２７.０.０.１" is an IPv4 address, "faß.de" keeps its "ß".
 /// - `ascii` is the one form the SMTP client connects to (``SmtpConnection`` parses
 ///   its host with this type too), so what a settings form stores is what is used.
 /// - Spaces are refused, not trimmed; underscores are refused (host names are LDH).
@@ -100,7 +101,7 @@ public struct HostName: Sendable, Hashable, CustomStringConvertible {
         }
         // Classified after the mapping a resolver would apply: full-width digits and
         // dots are an IPv4 address, not a name.
-        let text = DomainName.compatibilityMapped(typed)
+        let text = DomainName.mapped(typed)
 
         if text.hasPrefix("[") || text.hasSuffix("]") {
             guard text.hasPrefix("["), text.hasSuffix("]"), text.count >= 2 else {
