@@ -12,7 +12,7 @@ import PackageDescription
 
 let package = Package(
     name: "EmailSetup",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "emailsetup", targets: ["EmailSetupMain"]),
         .library(name: "Smtp", targets: ["Smtp"]),
@@ -90,6 +90,5 @@ let package = Package(
                           path: "Fuzz/Message", exclude: ["corpus", "fuzz.dict"]),
         .executableTarget(name: "FuzzFastCGIRequest", dependencies: ["EmailSetupFCGI", "FuzzSupport"],
                           path: "Fuzz/FastCGIRequest", exclude: ["corpus", "fuzz.dict"]),
-    ],
-    swiftLanguageModes: [.v5]
+    ]
 )
