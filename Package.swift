@@ -12,7 +12,7 @@ import PackageDescription
 
 let package = Package(
     name: "EmailSetup",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "emailsetup", targets: ["EmailSetupMain"]),
         .library(name: "Smtp", targets: ["Smtp"]),
@@ -49,6 +49,8 @@ let package = Package(
             name: "Smtp",
             dependencies: ["COpenSSL", "CIDN2"]
         ),
+        // posix_spawn and unix-socket calls shared by the notifier and the tests.
+        .target(name: "ProcessIO"),
         .target(
             name: "Storage",
             dependencies: [
@@ -59,7 +61,7 @@ let package = Package(
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
-                "CFastCGI", "Smtp", "Storage", "OAuth",
+                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,14 +70,14 @@ let package = Package(
         // Helpers that start and stop real servers for tests live here, in one place.
         .target(
             name: "TestSupport",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["ProcessIO", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["ProcessIO", "TestSupport"]),
 
         // libFuzzer harnesses, one per attack surface (Fuzz/README.md). A plain build
         // makes programs that replay their corpus; scripts/fuzz builds them with
@@ -92,6 +94,5 @@ let package = Package(
                           path: "Fuzz/Message", exclude: ["corpus", "fuzz.dict"]),
         .executableTarget(name: "FuzzFastCGIRequest", dependencies: ["EmailSetupFCGI", "FuzzSupport"],
                           path: "Fuzz/FastCGIRequest", exclude: ["corpus", "fuzz.dict"]),
-    ],
-    swiftLanguageModes: [.v5]
+    ]
 )

@@ -9,9 +9,11 @@
 @testable import EmailSetupFCGI
 @testable import FuzzSupport
 import Foundation
+import Synchronization
 
 /// With an allow-list, so REMOTE_USER decides between 401, 403 and an answer.
-private let responder = FuzzResponder(policy: AccessPolicy(mode: .remoteUser, admins: ["admin", "ops"]))
+/// libFuzzer calls in from one thread; the Mutex is what makes the global Sendable.
+private let responder = Mutex(FuzzResponder(policy: AccessPolicy(mode: .remoteUser, admins: ["admin", "ops"])))
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -31,7 +33,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     fuzzCheck(!request.path.contains("?"), "query left in the path: \(request.path.debugDescription)")
     fuzzCheck(request.headers.keys.allSatisfy { $0 == $0.lowercased() }, "header names not lower-case")
-    _ = responder.answer(request)
+    _ = responder.withLock { $0.answer(request) }
     return 0
 }
 

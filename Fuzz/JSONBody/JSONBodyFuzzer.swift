@@ -7,8 +7,10 @@
 @testable import EmailSetupFCGI
 @testable import FuzzSupport
 import Foundation
+import Synchronization
 
-private let responder = FuzzResponder()
+/// libFuzzer calls in from one thread; the Mutex is what makes the global Sendable.
+private let responder = Mutex(FuzzResponder())
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -31,7 +33,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let request = Request(method: "POST", path: "/api/setup/email_smtp",
                           headers: ["x-requested-with": "EmailSetup", "host": "127.0.0.1:8080", "content-type": "application/json"],
                           body: body, remoteUser: "admin", remoteAddress: "127.0.0.1")
-    let response = responder.answer(request)
+    let response = responder.withLock { $0.answer(request) }
     fuzzCheck([200, 400, 413].contains(response.status), "POST email_smtp answered \(response.status)")
     return 0
 }

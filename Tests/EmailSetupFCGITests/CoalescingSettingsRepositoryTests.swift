@@ -15,23 +15,24 @@ final class CoalescingSettingsRepositoryTests: XCTestCase {
         baseA.values = ["smtp_host": "old.example.com"]
         let aStarted = DispatchSemaphore(value: 0), aMayFinish = DispatchSemaphore(value: 0), bSaved = DispatchSemaphore(value: 0)
         baseA.whileLoading = { aStarted.signal(); aMayFinish.wait() }
-        let workerA = CoalescingSettingsRepository(base: baseA, reads: reads)
-        let workerB = CoalescingSettingsRepository(base: baseB, reads: reads)
+        // Each worker's repository is used by its one thread; the lock only satisfies Sendable.
+        let workerA = LockedConnection(CoalescingSettingsRepository(base: baseA, reads: reads))
+        let workerB = LockedConnection(CoalescingSettingsRepository(base: baseB, reads: reads))
         let seen = Collected<String>()
         let group = DispatchGroup()
         group.enter()
         Thread {
             defer { group.leave() }
-            let snapshot = try? workerA.loadSettingsWithLastKnownGood().0
+            let snapshot = try? workerA.use { try $0.loadSettingsWithLastKnownGood().0 }
             seen.append("A: \(snapshot?.values["smtp_host"] ?? "error") v\(snapshot?.version ?? -1)")
         }.start()
         XCTAssertEqual(aStarted.wait(timeout: .now() + 5), .success)
         group.enter()
         Thread {
             defer { group.leave() }
-            _ = try? workerB.saveSettings(["smtp_host": "new.example.com"], expectedVersion: nil, actor: "admin", remoteAddress: nil)
+            _ = try? workerB.use { try $0.saveSettings(["smtp_host": "new.example.com"], expectedVersion: nil, actor: "admin", remoteAddress: nil) }
             bSaved.signal()
-            let snapshot = try? workerB.loadSettingsWithLastKnownGood().0
+            let snapshot = try? workerB.use { try $0.loadSettingsWithLastKnownGood().0 }
             seen.append("B: \(snapshot?.values["smtp_host"] ?? "error") v\(snapshot?.version ?? -1)")
         }.start()
         XCTAssertEqual(bSaved.wait(timeout: .now() + 5), .success, "the save waited for another worker's read")

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 @testable import Smtp
 @testable import Storage
+import Synchronization
 
 /// An in-memory settings repository for the handler's unit tests (the real one
 /// is tested against MariaDB in StorageTests and the end-to-end tests).
@@ -137,7 +138,7 @@ final class MemorySettingsRepository: SettingsRepository {
 /// A vault without RSA: the "ciphertext" is base64 of the framed plaintext
 /// `{"nonce":…,"secret":…}` itself, opened with Storage's own framing rules and
 /// sealed as `sealed:<secret>`, so the handler's secret paths run as in production.
-final class PlainVault: PasswordVault {
+final class PlainVault: PasswordVault, Sendable {
     let publicKeyPEM = "-----BEGIN PUBLIC KEY-----\ncGxhaW4=\n-----END PUBLIC KEY-----\n"
 
     /// What a client would encrypt, "encrypted" the fake way.
@@ -190,23 +191,37 @@ extension MemorySettingsRepository: OAuthTokenStore {
 }
 
 /// A scripted SMTP peer for handler tests: returns what it is told and records what it got.
-final class ScriptedSmtp: SmtpOperations, @unchecked Sendable {
-    var failure: SmtpError?
-    var sent: [(envelope: Envelope, message: [UInt8], settings: SmtpSettings)] = []
-    var checks = 0
+final class ScriptedSmtp: SmtpOperations, Sendable {
+    private struct State {
+        var failure: SmtpError?
+        var sent: [(envelope: Envelope, message: [UInt8], settings: SmtpSettings)] = []
+        var checks = 0
+        var lastSettings: SmtpSettings?
+    }
+    private let state = Mutex(State())
+
+    var failure: SmtpError? {
+        get { state.withLock { $0.failure } }
+        set { state.withLock { $0.failure = newValue } }
+    }
+    var sent: [(envelope: Envelope, message: [UInt8], settings: SmtpSettings)] { state.withLock { $0.sent } }
+    var checks: Int { state.withLock { $0.checks } }
     /// The settings of the last check or send (with the token source the handler set).
-    var lastSettings: SmtpSettings?
+    var lastSettings: SmtpSettings? { state.withLock { $0.lastSettings } }
 
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport {
-        checks += 1
-        lastSettings = settings
+        let failure = state.withLock { state in
+            state.checks += 1
+            state.lastSettings = settings
+            return state.failure
+        }
         if let failure { throw failure }
         return SmtpCheckReport(server: Self.server, timingsMilliseconds: ["connect": 1], transcript: SmtpTranscript())
     }
 
     func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport {
         if let failure { throw failure }
-        sent.append((envelope, message, settings))
+        state.withLock { $0.sent.append((envelope, message, settings)) }
         return SmtpDeliveryReport(recipients: envelope.recipients.map { SmtpRecipientOutcome(address: $0, delivered: true, error: nil) },
                                   reply: SmtpReply(code: 250, lines: ["OK queued"]), bytesSent: message.count,
                                   timingsMilliseconds: ["data": 2], transcript: SmtpTranscript(), server: Self.server)
@@ -245,13 +260,12 @@ func get(_ path: String, user: String? = "admin") -> Request {
 
 /// Records log entries for assertions, as swift-log's own TestLogger does.
 struct RecordingLogHandler: LogHandler {
-    struct Entry { let level: Logger.Level; let message: String; let metadata: [String: String] }
+    struct Entry: Sendable { let level: Logger.Level; let message: String; let metadata: [String: String] }
 
-    final class Store: @unchecked Sendable {
-        private let lock = NSLock()
-        private var storage: [Entry] = []
-        func append(_ entry: Entry) { lock.lock(); storage.append(entry); lock.unlock() }
-        var entries: [Entry] { lock.lock(); defer { lock.unlock() }; return storage }
+    final class Store: Sendable {
+        private let storage = Mutex<[Entry]>([])
+        func append(_ entry: Entry) { storage.withLock { $0.append(entry) } }
+        var entries: [Entry] { storage.withLock { $0 } }
     }
 
     let store: Store

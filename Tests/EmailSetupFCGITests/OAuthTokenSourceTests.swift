@@ -3,6 +3,7 @@ import OAuth
 @testable import Smtp
 import Storage
 import XCTest
+import Synchronization
 
 /// The responder's side of OAuth 2.0 without a provider: which settings get a token
 /// source, the cache in front of the token endpoint, and how a token-side failure
@@ -137,9 +138,9 @@ final class OAuthTokenSourceTests: XCTestCase {
         let store = MemorySettingsRepository()
         let refusal = SmtpError(stage: .auth, kind: .authRejected, replyCode: 535, enhancedCode: "5.7.3", hint: "refused")
         for cached in [true, false] {
-            var asked: [String?] = []
-            let tokens: (WorkRepository, SessionAbort?, String?) throws -> AccessTokenSource.Issued = { _, _, refused in
-                asked.append(refused)
+            let asked = Mutex<[String?]>([])
+            let tokens: TokenSource = { _, _, refused in
+                asked.withLock { $0.append(refused) }
                 return AccessTokenSource.Issued(value: refused == nil ? "first" : "second", fromCache: cached && refused == nil)
             }
             var sessions: [String] = []
@@ -149,7 +150,7 @@ final class OAuthTokenSourceTests: XCTestCase {
                 throw refusal
             })
             XCTAssertEqual(sessions, cached ? ["first", "second"] : ["first"], "cached: \(cached)")
-            XCTAssertEqual(asked, cached ? [nil, "first"] : [nil])
+            XCTAssertEqual(asked.withLock { $0 }, cached ? [nil, "first"] : [nil])
         }
     }
 

@@ -1,6 +1,7 @@
 @testable import EmailSetupFCGI
 import Foundation
 import XCTest
+import Synchronization
 
 /// The coalescer with fake reads on real threads. Each test is bounded: every wait
 /// has a timeout and every loop a fixed number of rounds.
@@ -146,19 +147,17 @@ final class ReadCoalescerTests: XCTestCase {
 }
 
 /// A counter shared by threads.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
+final class Counter: Sendable {
+    private let count = Mutex(0)
     /// Adds one and returns the new count.
     @discardableResult
-    func increment() -> Int { lock.lock(); defer { lock.unlock() }; count += 1; return count }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func increment() -> Int { count.withLock { $0 += 1; return $0 } }
+    var value: Int { count.withLock { $0 } }
 }
 
 /// Values appended by several threads.
-final class Collected<Element>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [Element] = []
-    func append(_ element: Element) { lock.lock(); list.append(element); lock.unlock() }
-    var values: [Element] { lock.lock(); defer { lock.unlock() }; return list }
+final class Collected<Element: Sendable>: Sendable {
+    private let list = Mutex<[Element]>([])
+    func append(_ element: Element) { list.withLock { $0.append(element) } }
+    var values: [Element] { list.withLock { $0 } }
 }

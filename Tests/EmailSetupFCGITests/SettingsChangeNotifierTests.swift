@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ProcessIO
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -170,45 +171,16 @@ final class SettingsChangeNotifierTests: XCTestCase {
     }
 }
 
-/// Plain socket helpers for the tests' side of the conversation.
+/// The tests' side of the conversation: listening and connecting come from ProcessIO
+/// (the notifier's own socket code), reading is here.
 private enum TestSocket {
-    struct Failure: Error { let call: String; let errno: Int32 }
-
-    static func address(_ path: String) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return address
-    }
-
-    static func type(_ datagram: Bool) -> Int32 { datagram ? Int32(SOCK_DGRAM.rawValue) : Int32(SOCK_STREAM.rawValue) }
-
     static func listen(_ path: String, datagram: Bool, backlog: Int32 = 1) throws -> Int32 {
-        let fd = socket(AF_UNIX, type(datagram) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(call: "socket", errno: errno) }
-        var address = address(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { close(fd); throw Failure(call: "bind", errno: errno) }
-        if !datagram { guard Glibc.listen(fd, backlog) == 0 else { close(fd); throw Failure(call: "listen", errno: errno) } }
-        return fd
+        try UnixSocket.listen(path, datagram: datagram, backlog: backlog)
     }
 
     /// A connected non-blocking client, or nil when the connect would block (backlog full).
     static func connectNonBlocking(_ path: String, datagram: Bool) -> Int32? {
-        let fd = socket(AF_UNIX, type(datagram) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = address(path)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if result == 0 { return fd }
-        close(fd)
-        return nil
+        UnixSocket.connectNonBlocking(path, datagram: datagram)
     }
 
     static func readAll(_ fd: Int32) -> [UInt8] {

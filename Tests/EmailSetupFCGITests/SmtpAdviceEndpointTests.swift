@@ -2,20 +2,22 @@ import Foundation
 @testable import EmailSetupFCGI
 import Smtp
 import XCTest
+import Synchronization
 
 /// How the handler passes a failure through verified advice and renders
 /// `diagnosis.suggestion`, with a scripted SMTP peer (the probing itself is proven
 /// against real servers in SmtpTests and EndToEndTests).
 final class SmtpAdviceEndpointTests: XCTestCase {
     /// Fails every session at TLS; `advise` records what it was given and adds a suggestion.
-    final class AdvisingSmtp: SmtpOperations, @unchecked Sendable {
-        var advised: [(settings: SmtpSettings, startedAt: Date)] = []
+    final class AdvisingSmtp: SmtpOperations, Sendable {
+        private let calls = Mutex<[(settings: SmtpSettings, startedAt: Date)]>([])
+        var advised: [(settings: SmtpSettings, startedAt: Date)] { calls.withLock { $0 } }
         let failure = SmtpError(stage: .tls, kind: .tlsHandshake, hint: "the server answered in plain text")
 
         func check(_ settings: SmtpSettings) throws -> SmtpCheckReport { throw failure }
         func send(envelope: Envelope, message: [UInt8], settings: SmtpSettings) throws -> SmtpDeliveryReport { throw failure }
         func advise(_ error: SmtpError, settings: SmtpSettings, startedAt: Date) -> SmtpError {
-            advised.append((settings, startedAt))
+            calls.withLock { $0.append((settings, startedAt)) }
             var advised = error
             advised.suggestion = SmtpSuggestion(port: 465, security: .implicitTLS,
                                                 verified: "port 465 answers with SSL/TLS (certificate valid for smtp.example.com)")

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Storage
 import XCTest
+import Synchronization
 
 /// A database outage is logged once, then as a count every 10 s, then the recovery
 /// once — whatever the number of requests and threads.
@@ -75,7 +76,7 @@ final class StorageOutageLogTests: XCTestCase {
     }
 
     func testSharedByManyThreads() {
-        let log = makeLog()
+        let log = makeLog(), down = self.down
         clock.seconds = 1
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             for _ in 0..<500 { log.requestFailed(error: down, path: "/a") }
@@ -111,11 +112,10 @@ final class StorageOutageLogTests: XCTestCase {
 }
 
 /// A clock the test moves by hand.
-final class ManualClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: TimeInterval = 0
+final class ManualClock: Sendable {
+    private let value = Mutex<TimeInterval>(0)
     var seconds: TimeInterval {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

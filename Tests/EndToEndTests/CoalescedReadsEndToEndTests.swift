@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+import Synchronization
 
 /// Read-your-writes across responder processes, with the per-process read
 /// coalescing in place: a save answered by one responder is seen by every GET
@@ -32,6 +33,11 @@ final class CoalescedReadsEndToEndTests: XCTestCase {
 
     /// One request to responder B over FastCGI (libfcgi's cgi-fcgi), as nginx would send it.
     func askB(_ port: Int, _ method: String, body: String = "") throws -> Answer {
+        try Self.askB(env, path, port, method, body: body)
+    }
+
+    /// `askB` without the test case, for closures that run on other threads.
+    static func askB(_ env: EndToEndEnvironment, _ path: String, _ port: Int, _ method: String, body: String = "") throws -> Answer {
         var variables = ["REQUEST_METHOD": method, "REQUEST_URI": path, "REMOTE_USER": env.adminUser,
                          "GATEWAY_INTERFACE": "CGI/1.1"]
         if method == "POST" {
@@ -53,6 +59,11 @@ final class CoalescedReadsEndToEndTests: XCTestCase {
 
     /// One request to responder A through nginx.
     func askA(_ method: String, body: String = "") throws -> Answer {
+        try Self.askA(env, path, method, body: body)
+    }
+
+    /// `askA` without the test case, for closures that run on other threads.
+    static func askA(_ env: EndToEndEnvironment, _ path: String, _ method: String, body: String = "") throws -> Answer {
         let r = method == "POST" ? try env.admin.post(path, json: body) : try env.admin.request(method, path)
         return Answer(status: r.status, etag: r.headers["etag"], body: r.text)
     }
@@ -95,8 +106,8 @@ final class CoalescedReadsEndToEndTests: XCTestCase {
             // Right away, several GETs at once through the other responder, so some share a read there.
             let readers = writeThroughA ? 4 : 8
             let answers = writeThroughA
-                ? concurrently(readers) { [self] in try askB(port, "GET") }
-                : concurrently(readers) { [self] in try askA("GET") }
+                ? concurrently(readers) { [env = env!, path] in try Self.askB(env, path, port, "GET") }
+                : concurrently(readers) { [env = env!, path] in try Self.askA(env, path, "GET") }
             let expected = Answer(status: 200, etag: "\"\(version)\"", body: #"{"data":{"smtp_host":"\#(host)"}}"#)
             XCTAssertEqual(answers, Array(repeating: "\(expected)", count: readers),
                            "round \(round): a GET after the save through the other responder saw an older version")
@@ -105,9 +116,8 @@ final class CoalescedReadsEndToEndTests: XCTestCase {
 }
 
 /// Answers collected from several threads.
-final class AnswerList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [String] = []
-    func append(_ answer: String) { lock.lock(); list.append(answer); lock.unlock() }
-    var values: [String] { lock.lock(); defer { lock.unlock() }; return list }
+final class AnswerList: Sendable {
+    private let list = Mutex<[String]>([])
+    func append(_ answer: String) { list.withLock { $0.append(answer) } }
+    var values: [String] { list.withLock { $0 } }
 }

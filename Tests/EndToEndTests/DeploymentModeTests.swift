@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+import Synchronization
 
 /// The responder's ways of being started: a TCP socket it opens, a socket
 /// inherited from spawn-fcgi (fd 0), and plain CGI; plus a clean SIGTERM.
@@ -170,9 +171,8 @@ final class DeploymentModeTests: XCTestCase {
 }
 
 /// A string written by one thread and read by another.
-final class OutputBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text = ""
-    func set(_ value: String) { lock.lock(); text = value; lock.unlock() }
-    var value: String { lock.lock(); defer { lock.unlock() }; return text }
+final class OutputBox: Sendable {
+    private let text = Mutex("")
+    func set(_ value: String) { text.withLock { $0 = value } }
+    var value: String { text.withLock { $0 } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessIO
 import TestSupport
 import XCTest
 
@@ -106,7 +107,7 @@ final class NotificationEndToEndTests: XCTestCase {
 
 /// A unix socket that records the first message it gets; optionally never accepts
 /// (a hung listener) or is a datagram socket.
-final class UnixListener: @unchecked Sendable {
+final class UnixListener: Sendable {
     let path: String
     private let fd: Int32
     private let datagram: Bool
@@ -114,24 +115,14 @@ final class UnixListener: @unchecked Sendable {
     init(path: String, datagram: Bool, backlog: Int32 = 8, accept: Bool = true) throws {
         self.path = path
         self.datagram = datagram
-        fd = socket(AF_UNIX, Int32(datagram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        do {
+            fd = try UnixSocket.listen(path, datagram: datagram, backlog: backlog)
+        } catch {
+            throw ScriptRunner.Failed(description: "\(error)")
         }
-        guard bound == 0 else { throw ScriptRunner.Failed(description: "bind \(path): \(errno)") }
-        if !datagram { listen(fd, backlog) }
         if !datagram, !accept {
             // Fill the backlog so a connect() blocks: a listener that is alive but never answers.
-            for _ in 0..<4 {
-                let c = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-                _ = fcntl(c, F_SETFL, O_NONBLOCK)
-                _ = withUnsafePointer(to: &addr) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(c, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-                }
-            }
+            for _ in 0..<4 { _ = UnixSocket.connectNonBlocking(path, datagram: false) }
         }
     }
 

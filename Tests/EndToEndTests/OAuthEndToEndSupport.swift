@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+import Synchronization
 
 /// The OAuth 2.0 servers that `scripts/test` starts before the responder (issue 13):
 /// the test authorization server (Microsoft flavour) and the Exchange-like SMTP server
@@ -149,26 +150,19 @@ extension EndToEndEnvironment {
     }
 }
 
-/// Results filled in from several threads.
-private final class ResultBox<T>: @unchecked Sendable {
-    var results: [Result<T, any Error>?]
-    let lock = NSLock()
-    init(_ count: Int) { results = Array(repeating: nil, count: count) }
-}
-
 /// Fires `count` requests at once and returns the answers in order.
-func concurrently<T>(_ count: Int, _ request: @escaping @Sendable (Int) throws -> T) -> [Result<T, any Error>] {
-    let box = ResultBox<T>(count)
+func concurrently<T: Sendable>(_ count: Int, _ request: @escaping @Sendable (Int) throws -> T) -> [Result<T, any Error>] {
+    let box = Mutex<[Result<T, any Error>?]>(Array(repeating: nil, count: count))
     let group = DispatchGroup()
     // Threads of their own: concurrentPerform would run only as many at once as there are cores.
     for index in 0..<count {
         group.enter()
         Thread {
             let result = Result { try request(index) }
-            box.lock.lock(); box.results[index] = result; box.lock.unlock()
+            box.withLock { $0[index] = result }
             group.leave()
         }.start()
     }
     group.wait()
-    return box.results.map { $0! }
+    return box.withLock { $0.map { $0! } }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+import Synchronization
 
 /// The settings API driven through nginx, against the real responder and MariaDB
 /// that scripts/test started.
@@ -135,12 +136,13 @@ final class SettingsAPITests: XCTestCase {
         let savers = 20
         let group = DispatchGroup()
         let statuses = StatusList()
+        let admin = env.admin, path = self.path
         for i in 0..<savers {
             group.enter()
             DispatchQueue.global().async {
                 defer { group.leave() }
                 let body = #"{"data":{"from_address":"saver\#(i)@example.com","smtp_host":"host\#(i).example.com","smtp_port":"\#(1000 + i)","smtp_username":"user\#(i)","smtp_connect_timeout":"\#(1 + i)"}}"#
-                let status = (try? self.env.admin.post(self.path, json: body).status) ?? -1
+                let status = (try? admin.post(path, json: body).status) ?? -1
                 statuses.append(status)
             }
         }
@@ -168,9 +170,8 @@ final class SettingsAPITests: XCTestCase {
 }
 
 /// Statuses collected from several threads.
-final class StatusList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [Int] = []
-    func append(_ status: Int) { lock.lock(); list.append(status); lock.unlock() }
-    var values: [Int] { lock.lock(); defer { lock.unlock() }; return list }
+final class StatusList: Sendable {
+    private let list = Mutex<[Int]>([])
+    func append(_ status: Int) { list.withLock { $0.append(status) } }
+    var values: [Int] { list.withLock { $0 } }
 }

@@ -12,7 +12,7 @@ final class AuthlibServerTests: XCTestCase {
 
     /// One authorization server process (a private launcher: Tests/TestSupport's
     /// OAuthFixtures belongs to the fixture's own branch).
-    private final class AuthServer {
+    private final class AuthServer: Sendable {
         let port: Int
         let caFile: String
         private let process: ManagedProcess

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OAuth
 import TestSupport
 import XCTest
@@ -152,10 +153,9 @@ func freeLoopbackPort() throws -> Int {
 }
 
 /// A value behind a lock, for counting across threads in tests.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value { lock.lock(); defer { lock.unlock() }; return stored }
-    func mutate(_ change: (inout Value) -> Void) { lock.lock(); defer { lock.unlock() }; change(&stored) }
+final class Locked<Value: Sendable>: Sendable {
+    private let stored: Mutex<Value>
+    init(_ value: Value) { stored = Mutex(value) }
+    var value: Value { stored.withLock { $0 } }
+    func mutate(_ change: (inout Value) -> Void) { stored.withLock { change(&$0) } }
 }

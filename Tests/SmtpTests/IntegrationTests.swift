@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Smtp
 import TestSupport
 import XCTest
@@ -250,27 +251,22 @@ final class DeliveryIntegrationTests: XCTestCase {
         let server = try SmtpTestServer(mode: .plain)
         let settings = try loopbackSettings(port: server.port, security: .none)
         let count = 240  // one connection: batches of 60
-        final class Made: @unchecked Sendable {
-            let lock = NSLock()
-            var indices: [Int] = []
-            var mostAhead = 0
-        }
-        let made = Made()
+        let made = Mutex<(indices: [Int], mostAhead: Int)>(([], 0))
         let outcomes = SmtpClient.sendBulk(count: count, settings: settings, connections: 1) { index in
             // How far ahead of the server making this message is.
             let ahead = index - server.messageCount
-            made.lock.lock()
-            made.indices.append(index)
-            made.mostAhead = max(made.mostAhead, ahead)
-            made.lock.unlock()
+            made.withLock { made in
+                made.indices.append(index)
+                made.mostAhead = max(made.mostAhead, ahead)
+            }
             return SmtpClient.Outgoing(envelope: Envelope(from: "app@example.com", recipients: ["r\(index)@example.com"]),
                                        message: testMessage(subject: "lazy \(index)"))
         }
         XCTAssertEqual(outcomes.count, count)
         XCTAssertTrue(outcomes.allSatisfy(\.ok), "\(outcomes.compactMap(\.error).prefix(3))")
-        XCTAssertEqual(made.indices, Array(0..<count), "each message made once, in order")
+        XCTAssertEqual(made.withLock { $0.indices }, Array(0..<count), "each message made once, in order")
         // All made up front would be 239 ahead; on demand it is at most a batch or two.
-        XCTAssertLessThanOrEqual(made.mostAhead, 120)
+        XCTAssertLessThanOrEqual(made.withLock { $0.mostAhead }, 120)
         XCTAssertEqual(try server.waitForMessages(count: count).count, count)
     }
 

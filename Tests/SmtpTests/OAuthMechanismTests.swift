@@ -260,7 +260,7 @@ final class OAuthSessionTests: XCTestCase {
                                ("a b\r\nQUIT", "the OAuth 2.0 access token contains spaces, control or non-ASCII characters; refused before sending")] {
             let quiet = ScriptedPeer.standard(ehlo: ["AUTH XOAUTH2"])
             XCTAssertThrowsError(try openScripted(quiet, oauthSettings(.xoauth2) { settings in
-                settings.accessToken = source.map { value in { value } }
+                settings.accessToken = source.map { value in { @Sendable in value } }
             })) { error in
                 XCTAssertEqual((error as? SmtpError)?.stage, .oauth)
                 XCTAssertEqual((error as? SmtpError)?.kind, .invalidInput)

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Smtp
+import Synchronization
 
 /// Fast tests of the pure protocol pieces: reply parsing, dot-stuffing, AUTH encodings,
 /// hints, error rendering.
@@ -486,9 +487,8 @@ final class ScriptedSessionTests: XCTestCase {
 }
 
 /// A thread-safe counter for password-provider calls.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func increment() { lock.lock(); count += 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -1,6 +1,7 @@
 // Helpers shared by the Secret*Tests: temporary key directories, and the real
 // `openssl` command line as the other side of every exchange (no fakes).
 import Foundation
+import Synchronization
 import XCTest
 @testable import Storage
 
@@ -112,18 +113,16 @@ enum SecretTestSupport {
 }
 
 /// A value shared between threads in a test, behind a lock.
-final class LockedBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
+final class LockedBox<T: Sendable>: Sendable {
+    private let stored: Mutex<T>
+    init(_ value: T) { stored = Mutex(value) }
     var value: T {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); defer { lock.unlock() }; stored = newValue }
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
     }
     /// Changes the value in place, atomically.
     func modify(_ change: (inout T) -> Void) {
-        lock.lock(); defer { lock.unlock() }
-        change(&stored)
+        stored.withLock { change(&$0) }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Storage
 import TestSupport
 import XCTest
@@ -96,14 +97,11 @@ class StorageTestCase: XCTestCase {
 }
 
 /// A mutable box shared between test threads, guarded by a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
+final class Locked<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout Value) throws -> T) rethrows -> T {
+        try value.withLock { try body(&$0) }
     }
     var current: Value { withLock { $0 } }
 }

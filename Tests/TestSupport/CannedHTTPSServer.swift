@@ -10,7 +10,7 @@ import Foundation
 /// // … POST to url with caFile: server.caFile …
 /// let request = try server.requests().last
 /// ```
-public final class CannedHTTPSServer: @unchecked Sendable {
+public final class CannedHTTPSServer: Sendable {
     /// One request as the server received it.
     public struct Request {
         /// "POST".

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -114,31 +115,17 @@ public struct DatabaseTestEnvironment: Sendable {
             .appendingPathComponent("emailsetup-mariadb-\(command)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log").path
         defer { unlink(logPath) }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
         // A relative STATE_DIR is relative to the package root, whatever the cwd of the test.
         let state = stateDirectory.hasPrefix("/") ? stateDirectory : packageRoot.appendingPathComponent(stateDirectory).path
-        let arguments = [script, command, state]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, script, &actions, nil, &argv, environ)
-        guard spawned == 0 else {
-            throw ScriptFailed(description: "cannot run \(script): \(String(cString: strerror(spawned)))")
+        let exit: ChildProcess.Exit
+        do {
+            exit = try ChildProcess.spawn(script, [command, state], environment: nil, stdout: .file(logPath), stderr: .standardOutput).wait()
+        } catch {
+            throw ScriptFailed(description: "cannot run \(script): \(error)")
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 {
-            guard errno == EINTR else { throw ScriptFailed(description: "waitpid: \(String(cString: strerror(errno)))") }
-        }
-        let exited = (status & 0x7f) == 0
-        let exitCode = (status >> 8) & 0xff
-        guard exited && exitCode == 0 else {
+        guard exit == .exited(0) else {
             let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw ScriptFailed(description: "mariadb.sh \(command) \(stateDirectory) failed (wait status \(status)): \(output)")
+            throw ScriptFailed(description: "mariadb.sh \(command) \(stateDirectory) failed (\(exit)): \(output)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessIO
 import XCTest
 
 /// Where the servers of an end-to-end run are, read from the variables that the
@@ -99,7 +100,7 @@ public enum ScriptRunner {
     /// after `timeout`. The input is written whole before output is read, so a program
     /// that echoes its input must get less than a pipe holds (64 KiB).
     ///
-    /// Uses posix_spawn and waitpid directly: Foundation's Process leaks pipe
+    /// Uses `ChildProcess` (posix_spawn and waitpid): Foundation's Process leaks pipe
     /// descriptors to grandchildren and, here, sometimes never noticed a child's
     /// exit, which hung the suite. Output is read until the program has exited
     /// (plus half a second), so a daemon left holding the pipe cannot hang a test.
@@ -109,34 +110,17 @@ public enum ScriptRunner {
         guard pipe(&outPipe) == 0, pipe(&inPipe) == 0 else { throw Failed(description: "pipe: \(errno)") }
         // Close-on-exec: only the dup2'ed copies (0, 1, 2) reach the program.
         for fd in outPipe + inPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
         let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        close(outPipe[1]); close(inPipe[0])
-        guard rc == 0 else {
-            close(outPipe[0]); close(inPipe[1])
-            throw Failed(description: "posix_spawn \(executable): \(String(cString: strerror(rc)))")
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(executable, arguments, environment: env, stdin: .descriptor(inPipe[0]),
+                                           stdout: .descriptor(outPipe[1]), stderr: .descriptor(outPipe[1]))
+        } catch {
+            close(outPipe[0]); close(inPipe[1]); close(outPipe[1]); close(inPipe[0])
+            throw Failed(description: "posix_spawn \(executable): \(error)")
         }
+        let pid = child.pid
+        close(outPipe[1]); close(inPipe[0])
         if let input, !input.isEmpty { feed(input, to: inPipe[1]) }
         close(inPipe[1])
 

@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import Synchronization
 #endif
 
 /// A child process for tests (a fixture server): started with pipes, waited on for a
@@ -13,14 +14,15 @@ import Glibc
 /// let server = try ManagedProcess(executable: "/usr/bin/python3", arguments: [script, "--mode", "plain"])
 /// let port = try server.waitForReadyPort()
 /// ```
-public final class ManagedProcess: @unchecked Sendable {
+public final class ManagedProcess: Sendable {
     private let process = Process()
     private let stdinPipe = Pipe()
     private let stdoutPipe = Pipe()
     /// Where the child's stderr goes (kept for failure messages).
     public let stderrPath: String
-    private var pending: [UInt8] = []
-    private var stopped = false
+    /// Stdout read but not yet returned as a line.
+    private let pending = Mutex<[UInt8]>([])
+    private let stopped = Mutex(false)
 
     /// Starts `executable` with `arguments`.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil) throws {
@@ -46,9 +48,12 @@ public final class ManagedProcess: @unchecked Sendable {
         let fd = stdoutPipe.fileHandleForReading.fileDescriptor
         let end = Date().addingTimeInterval(timeout)
         while true {
-            if let newline = pending.firstIndex(of: 0x0A) {
-                let line = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeSubrange(...newline)
+            let next: String? = pending.withLock { pending in
+                guard let newline = pending.firstIndex(of: 0x0A) else { return nil }
+                defer { pending.removeSubrange(...newline) }
+                return String(decoding: pending[..<newline], as: UTF8.self)
+            }
+            if let line = next {
                 if line.hasPrefix(prefix) { return line }
                 continue
             }
@@ -62,7 +67,7 @@ public final class ManagedProcess: @unchecked Sendable {
             if count <= 0 {
                 throw Failure(message: "process exited before printing \"\(prefix)\"", stderr: stderrText)
             }
-            pending += chunk.prefix(count)
+            pending.withLock { $0 += chunk.prefix(count) }
         }
     }
 
@@ -81,8 +86,10 @@ public final class ManagedProcess: @unchecked Sendable {
     public func waitForExit(timeout: Double) throws -> (status: Int32, stdout: String, stderr: String) {
         let fd = stdoutPipe.fileHandleForReading.fileDescriptor
         let end = Date().addingTimeInterval(timeout)
-        var output = pending
-        pending = []
+        var output = pending.withLock { pending in
+            defer { pending = [] }
+            return pending
+        }
         while true {
             let remaining = end.timeIntervalSinceNow
             guard remaining > 0 else {
@@ -120,8 +127,11 @@ public final class ManagedProcess: @unchecked Sendable {
 
     /// Stops the child: SIGTERM, up to 2 s, then SIGKILL; reaps it. Safe to call twice.
     public func stop() {
-        guard !stopped else { return }
-        stopped = true
+        let first = stopped.withLock { stopped in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
         if process.isRunning {
             kill(process.processIdentifier, SIGTERM)
             let end = Date().addingTimeInterval(2)
@@ -146,7 +156,7 @@ public final class ManagedProcess: @unchecked Sendable {
 }
 
 /// A temporary directory removed in `deinit`.
-public final class TemporaryDirectory: @unchecked Sendable {
+public final class TemporaryDirectory: Sendable {
     /// Its absolute path.
     public let path: String
 

@@ -11,7 +11,7 @@ import Foundation
 /// try server.revokeAll()
 /// XCTAssertEqual(try server.stats().tokenRequests["client_credentials"], 1)
 /// ```
-public final class OAuthTestServer: @unchecked Sendable {
+public final class OAuthTestServer: Sendable {
     /// Whose paths and error format the server imitates.
     public enum Flavor: String, Sendable { case microsoft, google, generic }
 

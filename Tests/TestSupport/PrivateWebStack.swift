@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A second responder and nginx of the run, for tests that need a configuration or
 /// users of their own (an allow-list, `smtp_denied_networks`): same MariaDB, same
@@ -9,11 +10,11 @@ import Foundation
 /// let stack = try PrivateWebStack(env, config: "admins = Kate", users: [("Kate", "pw")])
 /// let r = try stack.client(user: "Kate", password: "pw").request("GET", "/api/setup/email_smtp")
 /// ```
-public final class PrivateWebStack: @unchecked Sendable {
+public final class PrivateWebStack: Sendable {
     public let port: Int
     public let stateDirectory: String
     private let env: EndToEndEnvironment
-    private var running = true
+    private let running = Mutex(true)
 
     /// Starts the responder (the run's configuration with `config` lines appended; a
     /// later line wins) and nginx with basic-auth `users`, and waits until they answer.
@@ -51,8 +52,7 @@ public final class PrivateWebStack: @unchecked Sendable {
 
     /// Stops nginx and the responder.
     public func stop() {
-        guard running else { return }
-        running = false
+        guard running.withLock({ running in defer { running = false }; return running }) else { return }
         let script = """
             source "$ROOT/scripts/lib/services.sh"
             nginx_stop "$1"; responder_stop "$1"

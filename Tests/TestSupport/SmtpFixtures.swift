@@ -1,6 +1,7 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import Synchronization
 #endif
 
 /// Paths and helpers for the SMTP fixtures in Tests/Fixtures/smtp. Fixtures always run
@@ -21,20 +22,20 @@ public enum SmtpFixtures {
 }
 
 /// The test CA and certificates (made once per test process by make_certs.py).
-public final class SmtpTestCertificates: @unchecked Sendable {
+public final class SmtpTestCertificates: Sendable {
     /// The directory holding ca.pem, good.pem/.key, wronghost, expired, selfsigned, other-ca.pem.
     public let directory: TemporaryDirectory
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var cached: SmtpTestCertificates?
+    private static let cached = Mutex<SmtpTestCertificates?>(nil)
 
     /// The shared set, made on first use.
     public static func shared() throws -> SmtpTestCertificates {
-        lock.lock(); defer { lock.unlock() }
-        if let cached { return cached }
-        let made = try SmtpTestCertificates()
-        cached = made
-        return made
+        try cached.withLock { cached in
+            if let cached { return cached }
+            let made = try SmtpTestCertificates()
+            cached = made
+            return made
+        }
     }
 
     private init() throws {
@@ -80,7 +81,7 @@ public struct SmtpReceivedMessage {
 /// // … send to 127.0.0.1:server.port …
 /// let messages = try server.waitForMessages(count: 1)
 /// ```
-public final class SmtpTestServer: @unchecked Sendable {
+public final class SmtpTestServer: Sendable {
     /// How the server offers TLS.
     public enum Mode: String { case plain, starttls, implicit }
 
@@ -169,7 +170,7 @@ public struct OAuthSmtpReceivedMessage {
 /// // … AUTH XOAUTH2 as alice@example.test with t0k3n on 127.0.0.1:server.port …
 /// let messages = try server.waitForMessages(count: 1)
 /// ```
-public final class OAuthSmtpTestServer: @unchecked Sendable {
+public final class OAuthSmtpTestServer: Sendable {
     /// Whose replies it imitates.
     public enum Flavor: String { case exchange, gmail }
     /// How it offers TLS.
@@ -252,7 +253,7 @@ public final class OAuthSmtpTestServer: @unchecked Sendable {
 }
 
 /// The misbehaving server (Tests/Fixtures/smtp/hostile_server.py) on 127.0.0.1.
-public final class HostileSmtpServer: @unchecked Sendable {
+public final class HostileSmtpServer: Sendable {
     /// The port it listens on.
     public let port: Int
     private let process: ManagedProcess

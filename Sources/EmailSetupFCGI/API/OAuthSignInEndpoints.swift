@@ -23,7 +23,7 @@ extension APIHandler {
         }
         let values = snapshot.values, vault = self.vault, options = oauthOptions, logger = self.logger
         let remoteAddress = request.remoteAddress
-        func signIn(_ repository: WorkRepository, abort: SessionAbort?) throws -> OAuthSignIn {
+        @Sendable func signIn(_ repository: WorkRepository, abort: SessionAbort?) throws -> OAuthSignIn {
             guard let vault else { throw APIError(503, "secrets", "The key pair is not available.") }
             let setup = try OAuthSetup(values: values, openSecret: { try vault.openStored($0) }, options: options, abort: abort)
             return OAuthSignIn(setup: setup, vault: vault, store: repository, actor: actor, remoteAddress: remoteAddress)
@@ -52,7 +52,7 @@ extension APIHandler {
             guard let publicURL = options.publicURL, let redirectURI = options.redirectURI else {
                 throw APIError(409, "oauth", "public_url is not configured in the responder.")
             }
-            func back(_ outcome: String, _ message: String? = nil) -> Response {
+            @Sendable func back(_ outcome: String, _ message: String? = nil) -> Response {
                 var target = publicURL + "/?oauth=" + outcome
                 if let message { target += "&message=" + (message.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") }
                 // A JSON body too, like every answer, for scripts that do not follow redirects.

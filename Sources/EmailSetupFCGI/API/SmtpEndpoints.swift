@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import OAuth
 import Smtp
@@ -162,26 +163,31 @@ extension APIHandler {
     /// provider, or the app's consent withdrawn), the token is renewed once and the
     /// session tried again, so the answer is about the sign-in ("sign in again"), not
     /// a 535 that looks like SMTP AUTH being off.
-    static func withAccessToken<T>(_ tokens: ((WorkRepository, SessionAbort?, String?) throws -> AccessTokenSource.Issued)?,
+    static func withAccessToken<T>(_ tokens: TokenSource?,
                                    _ settings: SmtpSettings, _ repository: WorkRepository, _ abort: SessionAbort?,
                                    _ session: (SmtpSettings) throws -> T) throws -> T {
         guard let tokens else { return try session(settings) }
         let used = UsedToken()
+        let connection = LockedConnection(repository)
         var first = settings
-        first.accessToken = { let issued = try tokens(repository, abort, nil); used.issued = issued; return issued.value }
+        first.accessToken = {
+            let issued = try connection.use { try tokens($0, abort, nil) }
+            used.issued = issued
+            return issued.value
+        }
         do {
             return try session(first)
         } catch let error as SmtpError where error.stage == .auth && error.kind == .authRejected && used.issued?.fromCache == true {
             var second = settings
             let refused = used.issued?.value
-            second.accessToken = { try tokens(repository, abort, refused).value }
+            second.accessToken = { try connection.use { try tokens($0, abort, refused) }.value }
             return try session(second)
         }
     }
 
     /// For OAuth settings: how a pool thread gets the session's access token (through
     /// its own connection's cache; `replacing` a token the server refused), else nil.
-    private func tokenSourceMaker(_ snapshot: SettingsSnapshot) -> ((WorkRepository, SessionAbort?, String?) throws -> AccessTokenSource.Issued)? {
+    private func tokenSourceMaker(_ snapshot: SettingsSnapshot) -> TokenSource? {
         guard OAuthSetup.providesToken(snapshot.values), let vault else { return nil }
         let values = snapshot.values, options = oauthOptions
         return { repository, abort, refused in
@@ -253,7 +259,14 @@ extension APIHandler {
 }
 
 /// The token a session's source handed out, to recognise it if the server refuses it.
-/// @unchecked: written and read by the one pool thread that runs the session.
-private final class UsedToken: @unchecked Sendable {
-    var issued: AccessTokenSource.Issued?
+/// How a pool thread gets a session's access token through its own repository
+/// (`replacing` a token the server refused).
+typealias TokenSource = @Sendable (WorkRepository, SessionAbort?, String?) throws -> AccessTokenSource.Issued
+
+private final class UsedToken: Sendable {
+    private let value = Mutex<AccessTokenSource.Issued?>(nil)
+    var issued: AccessTokenSource.Issued? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
 }

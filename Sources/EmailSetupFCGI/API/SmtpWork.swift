@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Smtp
 
 /// Work that holds an SMTP session (a test email, a connection check): the handler
@@ -56,10 +57,8 @@ protocol SmtpCapacity: Sendable {
 }
 
 /// A fixed number of slots, counted under a lock; shared by every worker thread.
-final class SmtpSlots: SmtpCapacity, @unchecked Sendable {
-    // @unchecked: `inUse` is only touched under `lock`.
-    private let lock = NSLock()
-    private var inUse = 0
+final class SmtpSlots: SmtpCapacity, Sendable {
+    private let inUse = Mutex(0)
     let capacity: Int
 
     /// - Parameter capacity: the configuration's `smtp_sessions`.
@@ -68,41 +67,37 @@ final class SmtpSlots: SmtpCapacity, @unchecked Sendable {
     }
 
     func tryReserve() -> SmtpSlot? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard inUse < capacity else { return nil }
-        inUse += 1
-        return SmtpSlot { [self] in
-            lock.lock()
-            inUse -= 1
-            lock.unlock()
+        let reserved = inUse.withLock { inUse in
+            guard inUse < capacity else { return false }
+            inUse += 1
+            return true
         }
+        guard reserved else { return nil }
+        return SmtpSlot { [self] in inUse.withLock { $0 -= 1 } }
     }
 
     /// Slots taken right now (for tests and logs).
-    var taken: Int { lock.lock(); defer { lock.unlock() }; return inUse }
+    var taken: Int { inUse.withLock { $0 } }
 }
 
 /// One reserved place. `release()` may be called more than once (only the first
 /// counts), and a slot that is dropped without it is given back too, so no path,
 /// not even an unexpected error, loses a place for good.
-final class SmtpSlot: @unchecked Sendable {
-    // @unchecked: `onRelease` is read and cleared only under `lock`.
-    private let lock = NSLock()
-    private var onRelease: (() -> Void)?
+final class SmtpSlot: Sendable {
+    private let onRelease: Mutex<(@Sendable () -> Void)?>
 
-    init(onRelease: @escaping () -> Void) {
-        self.onRelease = onRelease
+    init(onRelease: @escaping @Sendable () -> Void) {
+        self.onRelease = Mutex(onRelease)
     }
 
     deinit { release() }
 
     /// Gives the place back.
     func release() {
-        lock.lock()
-        let action = onRelease
-        onRelease = nil
-        lock.unlock()
+        let action = onRelease.withLock { onRelease in
+            defer { onRelease = nil }
+            return onRelease
+        }
         action?()
     }
 }

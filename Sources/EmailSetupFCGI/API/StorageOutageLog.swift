@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import Storage
 
@@ -23,8 +24,8 @@ import Storage
 /// // when the database answered a request:
 /// outage.databaseAnswered()
 /// ```
-final class StorageOutageLog: @unchecked Sendable {
-    /// The state of an outage in progress; guarded by `lock`.
+final class StorageOutageLog: Sendable {
+    /// The state of an outage in progress.
     private struct Outage {
         var started: TimeInterval
         var failed = 1
@@ -32,8 +33,7 @@ final class StorageOutageLog: @unchecked Sendable {
         var failedAtLastReport = 1
     }
 
-    private let lock = NSLock()
-    private var outage: Outage?
+    private let state = Mutex<Outage?>(nil)
     private let logger: Logger
     private let reportInterval: TimeInterval
     private let now: @Sendable () -> TimeInterval
@@ -50,7 +50,7 @@ final class StorageOutageLog: @unchecked Sendable {
     }
 
     /// True while an outage is in progress (for tests and diagnostics).
-    var inProgress: Bool { lock.withLock { outage != nil } }
+    var inProgress: Bool { state.withLock { $0 != nil } }
 
     /// A request failed because the database was unreachable.
     /// - Parameters:
@@ -58,7 +58,7 @@ final class StorageOutageLog: @unchecked Sendable {
     ///   - path: the request's path (likewise).
     func requestFailed(error: Error, path: String) {
         enum Line { case began, still(failed: Int, total: Int, seconds: Int) }
-        let line: Line? = lock.withLock {
+        let line: Line? = state.withLock { outage in
             let t = now()
             guard var current = outage else {
                 outage = Outage(started: t, lastReport: t)
@@ -87,7 +87,7 @@ final class StorageOutageLog: @unchecked Sendable {
     /// The database answered (any repository call that did not fail with
     /// `.unavailable`); ends an outage in progress with one line.
     func databaseAnswered() {
-        let ended: (seconds: Double, failed: Int)? = lock.withLock {
+        let ended: (seconds: Double, failed: Int)? = state.withLock { outage in
             guard let current = outage else { return nil }
             outage = nil
             return (now() - current.started, current.failed)

@@ -51,7 +51,7 @@ enum StoredSmtpSettings {
             }
             if OAuthSetup.providesToken(values) {
                 // The same cache as the responders: a token one of them holds is used here too.
-                let store = UncheckedStore(store: context.store)
+                let store = LockedConnection(context.store)
                 settings.accessToken = {
                     let setup: OAuthSetup
                     do {
@@ -59,7 +59,7 @@ enum StoredSmtpSettings {
                     } catch let error as OAuthError {
                         throw SmtpError(oauth: error)
                     }
-                    return try AccessTokenSource(setup: setup, vault: vault, store: store.store).token()
+                    return try store.use { try AccessTokenSource(setup: setup, vault: vault, store: $0).token() }
                 }
             }
             return settings
@@ -71,12 +71,6 @@ enum StoredSmtpSettings {
     }
 }
 
-/// The database store of a CLI run, handed to the token source closure.
-/// @unchecked: the CLI runs one SMTP session at a time on one thread; the store is
-/// only ever used from that thread.
-private struct UncheckedStore: @unchecked Sendable {
-    let store: SettingsStore
-}
 
 /// What `--stored` commands share: the responder's configuration, a database store,
 /// and the saved values.

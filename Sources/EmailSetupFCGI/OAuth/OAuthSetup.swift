@@ -71,7 +71,7 @@ struct OAuthSetup: Sendable {
         }
         let config = OAuthClientConfig(provider: provider, endpoints: endpoints, clientID: value(.oauthClientID), clientSecret: secret,
                                        scope: value(.oauthScope), grant: grant, caFile: options.caFile, connectTimeout: 10, deadline: 20,
-                                       shouldAbort: abort.map { abort in { abort.hasHungUp } })
+                                       shouldAbort: abort.map { abort in { @Sendable in abort.hasHungUp } })
         self.provider = provider
         self.grant = grant
         self.client = OAuthClient(config)

@@ -1,5 +1,6 @@
 import CFastCGI
 import Foundation
+import Synchronization
 import Logging
 import Smtp
 
@@ -14,7 +15,7 @@ import Smtp
 /// let server = try FastCGIServer(listener: .unixSocket(path: "/run/emailsetup.sock", mode: 0o660, group: "www-data"), logger: logger)
 /// server.run(workers: 4, smtpPool: pool) { APIHandler(repository: store, logger: logger).handle }
 /// ```
-final class FastCGIServer {
+final class FastCGIServer: Sendable {
     /// Where requests come from.
     enum Listener: CustomStringConvertible {
         /// A unix socket we create (replacing a stale one), with this mode and group.
@@ -83,7 +84,7 @@ final class FastCGIServer {
     ///     the request worker is free again at once; nil runs them on the worker.
     ///   - makeHandler: called once per worker thread, so each owns its
     ///     own handler (and database connection).
-    func run(workers: Int, smtpPool: SmtpWorkPool? = nil, makeHandler: @escaping () -> (Request) -> Response) {
+    func run(workers: Int, smtpPool: SmtpWorkPool? = nil, makeHandler: @escaping @Sendable () -> (Request) -> Response) {
         let group = DispatchGroup()
         for index in 0..<workers {
             group.enter()
@@ -334,9 +335,8 @@ private final class ListenWaiter {
     }
 }
 
-/// An accepted FastCGI request on its way from a request worker to an SMTP pool
-/// thread. @unchecked: ownership moves; the worker never touches it again after
-/// `submit`, so only one thread uses the pointer at any time.
+/// An accepted FastCGI request on its way from a request worker to an SMTP pool thread.
+// @unchecked: a libfcgi handle whose ownership moves; the worker never touches it after `submit`.
 private struct HandedRequest: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<FCGX_Request>
     init(_ pointer: UnsafeMutablePointer<FCGX_Request>) { self.pointer = pointer }
@@ -369,17 +369,15 @@ private final class StreamedAnswer: @unchecked Sendable {
 }
 
 /// A count incremented from many threads.
-final class ManagedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
-    func increment() { lock.lock(); count += 1; lock.unlock() }
+final class ManagedCounter: Sendable {
+    private let count = Mutex(0)
+    var value: Int { count.withLock { $0 } }
+    func increment() { count.withLock { $0 += 1 } }
 }
 
 /// A flag set once from one thread and read from many.
-final class ManagedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
+final class ManagedFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }

@@ -3,7 +3,7 @@ import Storage
 /// The API's `PasswordVault` over Storage's `SecretKeyring`: decrypts the
 /// browser's RSA-OAEP ciphertext and seals the secret at once, so the clear
 /// text lives only for the length of this call.
-final class KeyringVault: PasswordVault, @unchecked Sendable {
+final class KeyringVault: PasswordVault, Sendable {
     let opener: SecretOpener
 
     init(opener: SecretOpener) {

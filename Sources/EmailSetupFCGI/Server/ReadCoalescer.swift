@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Lets the worker threads of one process share a read, without ever answering a
 /// caller from a read that started before the caller arrived.
@@ -28,25 +29,30 @@ import Foundation
 /// // on each worker thread, with that worker's own connection:
 /// let snapshot = try reads.read { try store.loadSettings() }
 /// ```
-final class ReadCoalescer<Value>: @unchecked Sendable {
-    // Everything below is guarded by `condition`'s lock.
-    private let condition = NSCondition()
-    /// The number of the newest read started.
-    private var started = 0
-    /// The number of the newest read finished; `latest` is its outcome.
-    private var completed = 0
-    /// True while read `started` runs (then `started == completed + 1`).
-    private var inFlight = false
-    private var latest: Result<Value, Error>?
-    private var waiting = 0
+final class ReadCoalescer<Value: Sendable>: Sendable {
+    private struct State {
+        /// The number of the newest read started.
+        var started = 0
+        /// The number of the newest read finished; `latest` is its outcome.
+        var completed = 0
+        /// True while read `started` runs (then `started == completed + 1`).
+        var inFlight = false
+        var latest: Result<Value, Error>?
+        /// Callers asleep until the read in flight completes, each on its own semaphore.
+        var waiters: [DispatchSemaphore] = []
+    }
+    private let state = Mutex(State())
 
     init() {}
 
     /// Callers asleep waiting for a read to complete (for tests and diagnostics).
-    var waitingCallers: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return waiting
+    var waitingCallers: Int { state.withLock { $0.waiters.count } }
+
+    /// What a caller does next, decided under the lock.
+    private enum Step {
+        case lead(generation: Int)
+        case wait(DispatchSemaphore)
+        case done(Result<Value, Error>)
     }
 
     /// The outcome of a read that started after this call began: the caller's own
@@ -55,40 +61,43 @@ final class ReadCoalescer<Value>: @unchecked Sendable {
     ///   must not call back into the same coalescer.
     /// - Throws: the error of the read whose outcome this caller gets.
     func read(_ perform: () throws -> Value) throws -> Value {
-        condition.lock()
         // Any read running now may have started before this call: only the next
         // generation is fresh enough. With none running, that is the one we start.
-        let needed = started + 1
-        while completed < needed {
-            if !inFlight {
-                return try lead(perform) // releases the lock
+        let needed = state.withLock { $0.started + 1 }
+        while true {
+            let step: Step = state.withLock { state in
+                // `completed >= needed`: a read that started after this call arrived.
+                if state.completed >= needed { return .done(state.latest!) }
+                if !state.inFlight {
+                    state.started += 1
+                    state.inFlight = true
+                    return .lead(generation: state.started)
+                }
+                let semaphore = DispatchSemaphore(value: 0)
+                state.waiters.append(semaphore)
+                return .wait(semaphore)
             }
-            waiting += 1
-            condition.wait()
-            waiting -= 1
+            switch step {
+            case .done(let outcome): return try outcome.get()
+            case .lead(let generation): return try lead(generation, perform)
+            case .wait(let semaphore): semaphore.wait()
+            }
         }
-        // `completed >= needed`: a read that started after this call arrived.
-        let outcome = latest!
-        condition.unlock()
-        return try outcome.get()
     }
 
-    /// Runs `perform` as the next generation and publishes its outcome. Called with
-    /// the lock held; returns with it released.
-    private func lead(_ perform: () throws -> Value) throws -> Value {
-        started += 1
-        inFlight = true
-        let generation = started
-        condition.unlock()
+    /// Runs `perform` as read `generation`, publishes its outcome and wakes the waiters.
+    private func lead(_ generation: Int, _ perform: () throws -> Value) throws -> Value {
         // Result(catching:) turns every thrown error into a value, so there is no
         // way out of this function that skips publishing and waking the waiters.
         let outcome = Result(catching: perform)
-        condition.lock()
-        defer { condition.unlock() }
-        latest = outcome
-        completed = generation
-        inFlight = false
-        condition.broadcast()
+        let waiters = state.withLock { state in
+            state.latest = outcome
+            state.completed = generation
+            state.inFlight = false
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.signal() }
         return try outcome.get()
     }
 }

@@ -4,7 +4,7 @@ import Storage
 
 /// Everything a started responder shares across worker threads: configuration,
 /// logger, and factories for the per-thread parts (database connection, handler).
-final class Runtime: @unchecked Sendable {
+final class Runtime: Sendable {
     let config: ResponderConfig
     let logger: Logger
     /// Opens stored secrets (v1 sealed, or the original system's format).
@@ -18,6 +18,9 @@ final class Runtime: @unchecked Sendable {
         self.secrets = secrets
         self.vault = KeyringVault(opener: secrets)
         self.databasePassword = databasePassword
+        smtpSlots = SmtpSlots(capacity: config.smtpSessions)
+        let targets = config.notify.compactMap { SettingsChangeNotifier.Target(configuration: $0, message: config.notifyMessage) }
+        notifier = SettingsChangeNotifier(targets: targets, timeout: config.notifyTimeout, logger: logger)
     }
 
     /// Loads the configuration and prepares shared state; throws one clear line.
@@ -88,7 +91,7 @@ final class Runtime: @unchecked Sendable {
 
     /// The SMTP sessions this process may run at once (`smtp_sessions`), shared by every
     /// worker: a test email beyond them is answered 503 at once.
-    lazy var smtpSlots = SmtpSlots(capacity: config.smtpSessions)
+    let smtpSlots: SmtpSlots
 
     /// The threads that run SMTP sessions for the FastCGI workers, one database
     /// connection each (for the audit row written when a session ends).
@@ -136,11 +139,9 @@ final class Runtime: @unchecked Sendable {
         _ = pendingNotifications.wait(timeout: .now() + config.notifyTimeout + 0.5)
     }
 
-    /// Every committed save and restore is announced to these targets.
-    lazy var notifier: SettingsChangeNotifier = {
-        let targets = config.notify.compactMap { SettingsChangeNotifier.Target(configuration: $0, message: config.notifyMessage) }
-        return SettingsChangeNotifier(targets: targets, timeout: config.notifyTimeout, logger: logger)
-    }()
+    /// Every committed save and restore is announced to these targets (built once in
+    /// `init`: every worker thread reads it).
+    let notifier: SettingsChangeNotifier
 
     /// Prints one line to stderr and exits 2: for start-up problems.
     static func fatal(_ line: String) -> Never {

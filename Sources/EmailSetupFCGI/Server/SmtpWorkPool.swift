@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 
 /// The threads that run SMTP sessions (test emails, checks) apart from the FastCGI
@@ -12,18 +13,22 @@ import Logging
 /// let pool = SmtpWorkPool(threads: 4, logger: logger) { RepositoryFactory.make(runtime) }
 /// pool.submit { repository in … }
 /// ```
-final class SmtpWorkPool: @unchecked Sendable {
-    // @unchecked: `jobs` and `stopping` are only touched under `condition`.
-    private let condition = NSCondition()
-    private var jobs: [(WorkRepository) -> Void] = []
-    private var stopping = false
+final class SmtpWorkPool: Sendable {
+    /// A session to run with a pool thread's repository.
+    typealias Job = @Sendable (WorkRepository) -> Void
+    private let queue = Mutex<(jobs: [Job], stopping: Bool)>(([], false))
+    /// Signalled once per job and once per thread at `finish`: a woken thread takes a
+    /// job, or ends when there is none left and the pool is stopping.
+    private let wake = DispatchSemaphore(value: 0)
+    private let threadCount: Int
     private let group = DispatchGroup()
     private let logger: Logger
 
     /// Starts `threads` threads; each calls `makeRepository` once, on itself.
     init(threads: Int, logger: Logger, makeRepository: @escaping @Sendable () -> WorkRepository) {
         self.logger = logger
-        for index in 0..<max(1, threads) {
+        threadCount = max(1, threads)
+        for index in 0..<threadCount {
             group.enter()
             let thread = Thread { [self] in
                 let repository = makeRepository()
@@ -37,28 +42,28 @@ final class SmtpWorkPool: @unchecked Sendable {
     }
 
     /// Queues `job`; a free thread runs it with its own repository.
-    func submit(_ job: @escaping (WorkRepository) -> Void) {
-        condition.lock()
-        jobs.append(job)
-        condition.signal()
-        condition.unlock()
+    func submit(_ job: @escaping Job) {
+        queue.withLock { $0.jobs.append(job) }
+        wake.signal()
     }
 
     /// Lets the running and queued jobs finish, then ends the threads (bounded wait).
     func finish(timeout: Double) {
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        condition.unlock()
+        queue.withLock { $0.stopping = true }
+        for _ in 0..<threadCount { wake.signal() }
         if group.wait(timeout: .now() + timeout) == .timedOut {
             logger.warning("SMTP sessions still running at shutdown", metadata: ["waited_s": "\(timeout)"])
         }
     }
 
-    private func next() -> ((WorkRepository) -> Void)? {
-        condition.lock()
-        defer { condition.unlock() }
-        while jobs.isEmpty && !stopping { condition.wait() }
-        return jobs.isEmpty ? nil : jobs.removeFirst()
+    private func next() -> Job? {
+        while true {
+            wake.wait()
+            let (job, stopping): (Job?, Bool) = queue.withLock { queue in
+                (queue.jobs.isEmpty ? nil : queue.jobs.removeFirst(), queue.stopping)
+            }
+            if let job { return job }
+            if stopping { return nil }
+        }
     }
 }

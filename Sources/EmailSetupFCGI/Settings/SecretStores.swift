@@ -16,7 +16,7 @@ struct TransportSecret: Sendable, Equatable {
 /// `{"nonce":…,"secret":…}`) for any secret field — the SMTP password today, OAuth
 /// client secrets next — and seals them for storage; opens stored secrets for the
 /// SMTP client. Crypto only: nonces are issued and consumed by the repository.
-protocol PasswordVault: AnyObject {
+protocol PasswordVault: AnyObject, Sendable {
     /// The RSA public key (SPKI PEM) browsers and curl users encrypt with.
     var publicKeyPEM: String { get }
     /// Decrypts a base64 transport ciphertext sent in `field`, checks its framing and

@@ -3,6 +3,7 @@
 // plain Swift values (SmtpCertificate, [UInt8], String).
 import COpenSSL
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -174,6 +175,7 @@ func hexString<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
 /// An SSL_CTX for client connections: TLS ≥ 1.2, the system CA store plus extra CAs.
 /// Shareable between connections (OpenSSL's SSL_CTX is reference-counted and
 /// thread-safe for creating SSL objects once configured).
+// @unchecked: an SSL_CTX handle, never changed after init; OpenSSL makes SSL_new on it thread-safe.
 final class TLSContext: @unchecked Sendable {
     private let pointer: OpaquePointer
 
@@ -226,26 +228,22 @@ final class TLSContext: @unchecked Sendable {
     static func shared(loadTrustStore: Bool, extraCAPEM: String?) throws -> TLSContext {
         let key = (loadTrustStore ? "1:" : "0:") + (extraCAPEM ?? "")
         let now = Deadline.now()
-        cacheLock.lock()
-        if let entry = cache[key], entry.until > now {
-            cacheLock.unlock()
-            return entry.context
+        if let cached = cache.withLock({ cache in cache[key].flatMap { $0.until > now ? $0.context : nil } }) {
+            return cached
         }
-        cacheLock.unlock()
         // Made outside the lock: two sessions may both make one; the last one stays.
         let context = try TLSContext(loadTrustStore: loadTrustStore, extraCAPEM: extraCAPEM)
-        cacheLock.lock()
-        cache = cache.filter { $0.value.until > now }
-        if cache.count >= 16 { cache.removeAll() }  // a bound: settings rarely change
-        cache[key] = (context, Deadline.after(seconds: reuseSeconds))
-        cacheLock.unlock()
+        cache.withLock { cache in
+            cache = cache.filter { $0.value.until > now }
+            if cache.count >= 16 { cache.removeAll() }  // a bound: settings rarely change
+            cache[key] = (context, Deadline.after(seconds: reuseSeconds))
+        }
         return context
     }
 
     /// How long a shared context is reused.
     static let reuseSeconds = 600.0
-    private static let cacheLock = NSLock()
-    nonisolated(unsafe) private static var cache: [String: (context: TLSContext, until: Deadline)] = [:]  // under cacheLock
+    private static let cache = Mutex<[String: (context: TLSContext, until: Deadline)]>([:])
 
     fileprivate var raw: OpaquePointer { pointer }
 }

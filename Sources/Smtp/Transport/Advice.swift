@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A combination of port and connection security that was tried just now, without
 /// signing in, and works: what a failed test or check suggests instead
@@ -144,7 +145,7 @@ public enum SmtpAdvice {
         let failed = SmtpProbe(port: settings.port, security: normalized(settings.security))
         var result: [SmtpProbe] = []
         func add(_ probe: SmtpProbe) {
-            if probe != failed, !result.contains(probe), (1...65535).contains(probe.port) { result.append(probe) }
+            if probe != failed, !result.contains(probe), UInt16(exactly: probe.port).flatMap(PortNumber.init) != nil { result.append(probe) }
         }
         add(SmtpProbe(port: settings.port, security: .implicitTLS))
         add(SmtpProbe(port: settings.port, security: .startTLSRequired))
@@ -186,20 +187,13 @@ public enum SmtpAdvice {
     /// within `seconds`; returns the outcomes that finished, in the order of `probes`.
     public static func run(_ probes: [SmtpProbe], settings: SmtpSettings, seconds: Double) -> [SmtpProbeOutcome] {
         let probes = Array(probes.prefix(maximumProbes))
-        final class Results: @unchecked Sendable {
-            // @unchecked: `outcomes` is only touched under `lock`.
-            let lock = NSLock()
-            var outcomes: [Int: SmtpProbeOutcome] = [:]
-        }
-        let results = Results()
+        let results = Mutex<[Int: SmtpProbeOutcome]>([:])
         let group = DispatchGroup()
         for (index, probe) in probes.enumerated() {
             group.enter()
             let thread = Thread {
                 let outcome = Self.probe(probe, settings: settings, seconds: seconds)
-                results.lock.lock()
-                results.outcomes[index] = outcome
-                results.lock.unlock()
+                results.withLock { $0[index] = outcome }
                 group.leave()
             }
             thread.stackSize = 1 << 20
@@ -208,9 +202,8 @@ public enum SmtpAdvice {
         // Every probe ends by its own deadline; the wait is bounded anyway, and a probe
         // that has not answered by then simply counts as not working.
         _ = group.wait(timeout: .now() + seconds + 2)
-        results.lock.lock()
-        defer { results.lock.unlock() }
-        return probes.indices.compactMap { results.outcomes[$0] }
+        let outcomes = results.withLock { $0 }
+        return probes.indices.compactMap { outcomes[$0] }
     }
 
     /// The best working outcome, or nil: implicit TLS over STARTTLS over plain, the

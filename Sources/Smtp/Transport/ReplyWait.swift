@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// How a bulk session waits for the server's replies: it checks for them without
 /// sleeping for a short window first, when the server has lately been answering
@@ -78,26 +79,26 @@ final class ReplyWait {
 /// The process-wide number of threads allowed to spin in ``ReplyWait`` at once:
 /// one fewer than the cores, so a spinning client never takes the core its server
 /// (on loopback) or its other connections need. None on a single core.
-final class SpinSlots: @unchecked Sendable {
+final class SpinSlots: Sendable {
     /// The limit for this machine: active cores − 1.
     static let shared = SpinSlots(limit: ProcessInfo.processInfo.activeProcessorCount - 1)
 
-    private let lock = NSLock()
-    private var inUse = 0
+    private let inUse = Mutex(0)
     let limit: Int
 
     init(limit: Int) { self.limit = max(0, limit) }
 
     /// Takes a slot if one is free.
     func acquire() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        guard inUse < limit else { return false }
-        inUse += 1
-        return true
+        inUse.withLock { inUse in
+            guard inUse < limit else { return false }
+            inUse += 1
+            return true
+        }
     }
 
     /// Gives a slot back.
     func release() {
-        lock.lock(); inUse -= 1; lock.unlock()
+        inUse.withLock { $0 -= 1 }
     }
 }

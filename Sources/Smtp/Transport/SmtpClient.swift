@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Entry points of the SMTP transport: `check` (connect, TLS, EHLO, AUTH, QUIT — sends
 /// nothing), `send` (one message over one session), `sendBulk` (many messages over K
@@ -143,21 +144,21 @@ public enum SmtpClient {
                                 message: @escaping @Sendable (Int) -> Outgoing) -> [BulkOutcome] {
         let count = max(0, count)
         let workers = max(1, min(connections, 64, max(count, 1)))
-        final class Shared: @unchecked Sendable {
-            let lock = NSLock()
-            var next = 0
-            var outcomes: [BulkOutcome?]
-            init(count: Int) { outcomes = Array(repeating: nil, count: count) }
+        final class Shared: Sendable {
+            private let state: Mutex<(next: Int, outcomes: [BulkOutcome?])>
+            init(count: Int) { state = Mutex((0, Array(repeating: nil, count: count))) }
             func take(_ chunk: Int) -> Range<Int>? {
-                lock.lock(); defer { lock.unlock() }
-                guard next < outcomes.count else { return nil }
-                let range = next..<min(next + chunk, outcomes.count)
-                next = range.upperBound
-                return range
+                state.withLock { state in
+                    guard state.next < state.outcomes.count else { return nil }
+                    let range = state.next..<min(state.next + chunk, state.outcomes.count)
+                    state.next = range.upperBound
+                    return range
+                }
             }
             func put(_ outcome: BulkOutcome) {
-                lock.lock(); outcomes[outcome.index] = outcome; lock.unlock()
+                state.withLock { $0.outcomes[outcome.index] = outcome }
             }
+            var outcomes: [BulkOutcome?] { state.withLock { $0.outcomes } }
         }
         // Small chunks keep every connection busy; larger ones keep the pipeline full.
         let chunk = max(1, min(64, count / (workers * 4)))

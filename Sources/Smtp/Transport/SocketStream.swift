@@ -5,6 +5,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// Calls a system function, retrying on EINTR; throws `.system` with errno otherwise.
 /// Returns the result when it is not -1. EAGAIN/EINPROGRESS are returned as `nil` so
@@ -210,29 +211,25 @@ final class SocketStream: ByteStream {
         if isIPLiteral(literal) {
             return try getAddresses(host: literal, port: port, numeric: true)
         }
-        final class Box: @unchecked Sendable {
-            let condition = NSCondition()
-            var result: Result<[ResolvedAddress], Error>?
+        final class Box: Sendable {
+            let result = Mutex<Result<[ResolvedAddress], Error>?>(nil)
+            let done = DispatchSemaphore(value: 0)
         }
         let box = Box()
         let thread = Thread {
             let result = Result { try getAddresses(host: literal, port: port, numeric: false) }
-            box.condition.lock()
-            box.result = result
-            box.condition.signal()
-            box.condition.unlock()
+            box.result.withLock { $0 = result }
+            box.done.signal()
         }
         thread.start()
-        box.condition.lock()
-        defer { box.condition.unlock() }
-        while box.result == nil {
+        while true {
+            if let result = box.result.withLock({ $0 }) { return try result.get() }
             let remaining = Double(deadline.pollMilliseconds) / 1000
             if remaining <= 0 { throw ConnectFailure.resolveTimeout }
             if hasHungUp(abort) { throw ConnectFailure.abandoned }
             // In slices of a quarter second when someone may go away meanwhile.
-            _ = box.condition.wait(until: Date(timeIntervalSinceNow: abort == nil ? remaining : min(remaining, 0.25)))
+            _ = box.done.wait(timeout: .now() + (abort == nil ? remaining : min(remaining, 0.25)))
         }
-        return try box.result!.get()
     }
 
     private static func getAddresses(host: String, port: Int, numeric: Bool) throws -> [ResolvedAddress] {

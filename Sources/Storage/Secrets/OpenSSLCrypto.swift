@@ -113,6 +113,7 @@ final class MemoryBIO {
 /// The transport key pair: an RSA `EVP_PKEY`. Immutable after creation; OpenSSL 3
 /// allows one `EVP_PKEY` to be used from several threads at once, each call making
 /// its own `EVP_PKEY_CTX`.
+// @unchecked: an immutable EVP_PKEY handle; OpenSSL 3 makes concurrent use of one key safe.
 final class RSATransportKey: @unchecked Sendable {
     private let pointer: OpaquePointer
 

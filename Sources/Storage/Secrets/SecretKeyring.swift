@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The server's keys for password secrets, kept in one key directory: the RSA key pair
 /// the browser encrypts passwords to (transport), and the AES-256 data keys that seal
@@ -42,7 +43,7 @@ import Foundation
 /// let stored = try keyring.seal(opened.secret)   // "v1:3f9a0c1e:…"
 /// let again = try keyring.open(stored)           // == opened.secret
 /// ```
-public final class SecretKeyring: @unchecked Sendable {
+public final class SecretKeyring: Sendable {
     /// The size of the RSA transport key generated on first use.
     public static let transportKeyBits = 3072
     /// The longest password accepted from the browser, in UTF-8 bytes. (RSA-3072 with
@@ -72,11 +73,14 @@ public final class SecretKeyring: @unchecked Sendable {
     public let publicKeyPEM: String
 
     private let transportKey: RSATransportKey
-    private let lock = NSLock()
-    /// Data keys by id; guarded by `lock`.
-    private var dataKeys: [String: [UInt8]]
-    /// The id in `current` as last read; guarded by `lock`.
-    private var currentID: String
+    /// What a rotation or a lookup changes, behind one lock.
+    private struct Keys {
+        /// Data keys by id.
+        var dataKeys: [String: [UInt8]]
+        /// The id in `current` as last read.
+        var currentID: String
+    }
+    private let keys: Mutex<Keys>
 
     /// Opens the key directory, creating the directory and any missing keys.
     ///
@@ -100,8 +104,7 @@ public final class SecretKeyring: @unchecked Sendable {
         guard keys[current] != nil else {
             throw StorageError(.keyFile, "key file \(trimmed)/\(Self.dataKeyFileName(current)) is missing, but \(trimmed)/\(Self.currentFileName) names key \(current)")
         }
-        currentID = current
-        dataKeys = keys
+        self.keys = Mutex(Keys(dataKeys: keys, currentID: current))
     }
 
     // MARK: Transport
@@ -217,13 +220,13 @@ public final class SecretKeyring: @unchecked Sendable {
     /// try keyring.retireKeys(except: [newID])
     /// ```
     public func rotate() throws -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        let (id, key) = try Self.createDataKey(in: directory)
-        try KeyFiles.replace(directory: directory, name: Self.currentFileName, contents: Array("\(id)\n".utf8))
-        dataKeys[id] = key
-        currentID = id
-        return id
+        try keys.withLock { keys in
+            let (id, key) = try Self.createDataKey(in: directory)
+            try KeyFiles.replace(directory: directory, name: Self.currentFileName, contents: Array("\(id)\n".utf8))
+            keys.dataKeys[id] = key
+            keys.currentID = id
+            return id
+        }
     }
 
     /// Opens `stored` with whichever key it names and seals it with the current key.
@@ -249,18 +252,18 @@ public final class SecretKeyring: @unchecked Sendable {
     /// - Parameter keep: key ids to keep besides the current one.
     /// - Returns: the ids deleted, sorted.
     public func retireKeys(except keep: Set<String>) throws -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        let current = try Self.readCurrent(in: directory)
-        var removed: [String] = []
-        for name in try KeyFiles.names(in: directory) {
-            guard let id = Self.keyID(fromFileName: name), id != current, !keep.contains(id) else { continue }
-            try KeyFiles.remove(directory: directory, name: name)
-            if var key = dataKeys.removeValue(forKey: id) { cleanse(&key) }
-            removed.append(id)
+        try keys.withLock { keys in
+            let current = try Self.readCurrent(in: directory)
+            var removed: [String] = []
+            for name in try KeyFiles.names(in: directory) {
+                guard let id = Self.keyID(fromFileName: name), id != current, !keep.contains(id) else { continue }
+                try KeyFiles.remove(directory: directory, name: name)
+                if var key = keys.dataKeys.removeValue(forKey: id) { cleanse(&key) }
+                removed.append(id)
+            }
+            keys.currentID = current
+            return removed.sorted()
         }
-        currentID = current
-        return removed.sorted()
     }
 
     /// The ids of the data keys in the directory now, sorted.
@@ -272,31 +275,31 @@ public final class SecretKeyring: @unchecked Sendable {
 
     /// The current key, following `current` on disk.
     private func currentKey() throws -> (id: String, key: [UInt8]) {
-        lock.lock()
-        defer { lock.unlock() }
-        let id = try Self.readCurrent(in: directory)
-        if let key = dataKeys[id] {
-            currentID = id
+        try keys.withLock { keys in
+            let id = try Self.readCurrent(in: directory)
+            if let key = keys.dataKeys[id] {
+                keys.currentID = id
+                return (id, key)
+            }
+            guard let key = try Self.readDataKey(id, in: directory) else {
+                throw StorageError(.keyFile, "key file \(directory)/\(Self.dataKeyFileName(id)) is missing, but \(directory)/\(Self.currentFileName) names key \(id)")
+            }
+            keys.dataKeys[id] = key
+            keys.currentID = id
             return (id, key)
         }
-        guard let key = try Self.readDataKey(id, in: directory) else {
-            throw StorageError(.keyFile, "key file \(directory)/\(Self.dataKeyFileName(id)) is missing, but \(directory)/\(Self.currentFileName) names key \(id)")
-        }
-        dataKeys[id] = key
-        currentID = id
-        return (id, key)
     }
 
     /// The key with this id, from memory or (made by another process since) from disk.
     private func key(for id: String) throws -> [UInt8] {
-        lock.lock()
-        defer { lock.unlock() }
-        if let key = dataKeys[id] { return key }
-        guard let key = try Self.readDataKey(id, in: directory) else {
-            throw StorageError(.secretUnknownKey, "sealed secret names data key \(id), which is not in \(directory) (retired, or sealed by another installation)")
+        try keys.withLock { keys in
+            if let key = keys.dataKeys[id] { return key }
+            guard let key = try Self.readDataKey(id, in: directory) else {
+                throw StorageError(.secretUnknownKey, "sealed secret names data key \(id), which is not in \(directory) (retired, or sealed by another installation)")
+            }
+            keys.dataKeys[id] = key
+            return key
         }
-        dataKeys[id] = key
-        return key
     }
 
     // MARK: Loading and creating
