@@ -64,7 +64,7 @@ final class HostsAndProbingEndToEndTests: XCTestCase {
             let r = try save(["smtp_host": host])
             XCTAssertEqual(r.status, 400, "\(host) saved: \(r.text)")
             XCTAssertEqual(r.errors?["smtp_host"],
-                           "\(host) is in smtp_denied_networks (\(network)) of the responder's configuration; this destination is refused")
+                           "\(host) is in smtp_denied_networks (\(network)) of the responder's configuration; this destination is refused.")
         }
     }
 
@@ -81,7 +81,7 @@ final class HostsAndProbingEndToEndTests: XCTestCase {
         XCTAssertEqual(try save(["smtp_host": "localhost", "smtp_port": String(server.port)], through: client).status, 200,
                        "a name is not refused at save time")
         XCTAssertEqual(try save(["smtp_host": "127.0.0.1", "smtp_port": String(server.port)], through: client).errors?["smtp_host"],
-                       "127.0.0.1 is in smtp_denied_networks (127.0.0.0/8) of the responder's configuration; this destination is refused")
+                       "127.0.0.1 is in smtp_denied_networks (127.0.0.0/8) of the responder's configuration; this destination is refused.")
 
         let refused = try client.post("/api/setup/email_check", json: "")
         let diagnosis = try SmtpDiagnosis(refused)
