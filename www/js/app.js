@@ -45,6 +45,21 @@ const SECRETS = {
 };
 const SECRET_NAMES = Object.keys(SECRETS);
 
+/**
+ * The fields a provider preset owns: it sets each of them, to its own value or the
+ * default, so nothing of the previous provider stays (SendGrid's user name "apikey"
+ * under Gmail). The sender address, the password and an OAuth application's ID,
+ * secret and tenant belong to the user and stay; so do timeouts and extra CAs.
+ */
+const PRESET_OWNED = [
+  'smtp_host', 'smtp_port', 'smtp_connection_type', 'smtp_authentication_type', 'smtp_username',
+  'smtp_tls_verify', 'smtp_tls_pin_sha256', 'oauth_provider', 'oauth_grant', 'oauth_scope',
+  'oauth_authorization_endpoint', 'oauth_token_endpoint', 'oauth_device_endpoint', 'oauth_revocation_endpoint',
+];
+
+/** An AWS region name as SES uses it in its host names: eu-west-1, us-gov-west-1, ap-southeast-2. */
+const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$/;
+
 const PRESETS = {
   gmail: {
     name: 'Gmail',
@@ -75,7 +90,7 @@ const PRESETS = {
     note: 'Mailgun: the user name is the SMTP login of your domain (e.g. postmaster@mg.example.com); EU domains use smtp.eu.mailgun.org.',
   },
   local: {
-    name: 'Local relay', values: { smtp_host: 'localhost', smtp_port: '25', smtp_connection_type: 'None', smtp_authentication_type: 'None' },
+    name: 'Local relay', values: { smtp_host: 'localhost', smtp_port: '25', smtp_connection_type: 'None', smtp_authentication_type: 'None', smtp_tls_verify: 'Full' },
     note: 'Local relay: a mail server on this machine that accepts mail without signing in.',
   },
 };
@@ -93,6 +108,9 @@ const state = {
   warnings: {},           // field → message from the last save
   submitted: false,
   saving: false,
+  regionError: null,      // the SES region field's own error (it is not a setting)
+  conflict: null,         // { data, etag }: the other save a 409 told of, while the user chooses
+  probeBlocked: false,    // Check/Test disabled because nothing is saved yet
   publicKey: null,        // Promise<CryptoKey>
   keyProblem: null,       // why a new password can't be encrypted, or null
   // What GET tells about OAuth beyond the fields. `supported`: this server knows the
@@ -245,14 +263,52 @@ function refresh() {
 
   const dirty = isDirty();
   const ind = $('dirty-indicator');
-  ind.textContent = dirty ? 'Unsaved changes' : (state.saved ? 'All changes saved' : '');
+  // Nothing saved yet: the version line says so; "All changes saved" would contradict it.
+  ind.textContent = dirty ? 'Unsaved changes' : (state.saved && !firstRun() ? 'All changes saved' : '');
   ind.classList.toggle('is-dirty', dirty);
   form.classList.toggle('is-dirty', dirty);
   $('undo').disabled = !dirty || state.saving;
   $('save').disabled = state.saving;
   document.title = (dirty ? '• ' : '') + 'Email setup';
   renderVersionLine();
+  renderProbeAvailability();
+  renderRequired(values);
+  if (state.conflict) renderConflict();
   page.onChange && page.onChange();
+}
+
+/** True while nothing was ever saved (GET answers version 0). */
+function firstRun() { return state.version !== null && String(state.version) === '0'; }
+
+/**
+ * Check connection and Send test email use the saved settings: with nothing saved
+ * they are disabled, with the reason beside them. Only the change of state touches
+ * the buttons, so the probe module's own disabling (a run, a rate-limit wait) stands.
+ */
+function renderProbeAvailability() {
+  const blocked = firstRun();
+  if (blocked === state.probeBlocked) return;
+  state.probeBlocked = blocked;
+  $('probe-first-run').hidden = !blocked;
+  for (const id of ['check-button', 'test-button']) {
+    $(id).disabled = blocked;
+    describedBy($(id), 'probe-first-run', blocked);
+  }
+}
+
+/** The required marker (visible asterisk, `required` for screen readers) on fields required right now. */
+function renderRequired(values) {
+  const auth = values.smtp_authentication_type;
+  const conditional = {
+    smtp_username: auth !== 'None',
+    smtp_tls_pin_sha256: values.smtp_tls_verify === 'Pinned',
+  };
+  for (const [name, on] of Object.entries(conditional)) {
+    const input = el(name);
+    input.required = on;
+    const star = form.querySelector(`label[for="${name}"] .req`);
+    if (star) star.hidden = !on;
+  }
 }
 
 /** What is wrong with the secrets as they stand: { name: message }. */
@@ -369,6 +425,7 @@ async function save(event) {
   refresh();
   const values = outgoingValues();
   const errors = { ...validate(currentValues()), ...secretProblems(currentValues()) };
+  if (state.regionError && !$('ses-region-row').hidden) errors['ses-region'] = state.regionError;
   const invalid = Object.keys(errors);
   if (invalid.length) {
     setStatus(`Not saved: ${invalid.length === 1 ? 'one field needs' : `${invalid.length} fields need`} attention.`, 'error');
@@ -393,6 +450,7 @@ async function save(event) {
       }
     }
     const { data: answer, etag } = await api.saveSettings(data, state.etag);
+    hideConflict();
     state.warnings = answer.warnings && typeof answer.warnings === 'object' ? answer.warnings : {};
     applySaved(answer, etag);
     const wcount = Object.keys(state.warnings).length;
@@ -420,7 +478,7 @@ function order(a, b) {
 }
 
 function focusField(name) {
-  const input = el(name);
+  const input = el(name) || $(name);
   if (!input) return;
   if (input.closest('details')) input.closest('details').open = true;
   input.focus();
@@ -434,10 +492,7 @@ function handleSaveError(e) {
   }
   const errors = e.errors || {};
   if (e.status === 409) {
-    setStatus('Not saved.', 'error');
-    showBanner('Someone else saved these settings after you opened this page. Reload to see their version (your unsaved changes here will be lost), or copy what you need first.', 'error', [
-      h('button', { type: 'button', class: 'primary small', id: 'conflict-reload', onclick: () => load(true) }, 'Reload the saved settings'),
-    ]);
+    showConflict();
     return;
   }
   const fieldErrors = {};
@@ -462,6 +517,130 @@ function handleSaveError(e) {
   }
 }
 
+// ---------------------------------------------------------------- conflict (409)
+
+/** Field values of a GET or save answer, defaults filled in, as the form holds them. */
+function valuesOf(data) {
+  const v = {};
+  for (const f of ALL_FIELDS) v[f] = data[f] === undefined || data[f] === null ? ALL_DEFAULTS[f] : String(data[f]);
+  return v;
+}
+
+/**
+ * Someone saved after this page loaded. Fetches their version and shows, by the
+ * Save button, field by field what they changed and what the user changed, with
+ * "Keep mine and save" and "Take theirs". The form keeps the user's edits meanwhile.
+ */
+async function showConflict() {
+  setStatus('Not saved: someone else saved these settings meanwhile. Compare below and choose.', 'error');
+  let answer;
+  try {
+    answer = await api.getSettings();
+  } catch (e) {
+    showBanner(`Someone else saved these settings meanwhile, and their version could not be loaded (${e.message}). Your changes are still in the form; try saving again in a moment.`);
+    return;
+  }
+  state.conflict = { data: answer.data, etag: answer.etag };
+  renderConflict();
+  const panel = $('conflict');
+  panel.hidden = false;
+  // By the Save button: the bar stops floating over the page and both come into view together.
+  form.classList.add('has-conflict');
+  const actions = $('actions');
+  const both = actions.getBoundingClientRect().bottom - panel.getBoundingClientRect().top;
+  if (both <= window.innerHeight) actions.scrollIntoView({ block: 'end' });
+  else panel.scrollIntoView({ block: 'start' });
+  panel.focus({ preventScroll: true });
+}
+
+function shown(value) {
+  return value === '' ? h('span', { class: 'muted-value' }, '(empty)') : value;
+}
+
+/** The comparison: every field that the other save or the user changed against the loaded version. */
+function renderConflict() {
+  const { data } = state.conflict;
+  const base = state.saved;
+  const theirs = valuesOf(data);
+  const mine = currentValues();
+  const rows = [];
+  for (const f of ALL_FIELDS) {
+    if (!el(f) || (!state.oauth.supported && OAUTH_FIELDS.includes(f))) continue;
+    const theyChanged = theirs[f] !== base[f];
+    const iChanged = mine[f] !== base[f];
+    if (!theyChanged && !iChanged) continue;
+    const clash = theyChanged && iChanged && theirs[f] !== mine[f];
+    rows.push(h('tr', { class: clash ? 'clash' : '', 'data-field': f },
+      h('th', { scope: 'row' }, page.label(f), clash ? h('span', { class: 'clash-mark' }, ' both changed') : null),
+      h('td', { class: theyChanged ? '' : 'unchanged' }, theyChanged ? shown(theirs[f]) : 'not changed'),
+      h('td', { class: iChanged ? '' : 'unchanged' }, iChanged ? shown(mine[f]) : 'not changed')));
+  }
+  for (const n of SECRET_NAMES) {
+    if (n === 'oauth_client_secret' && !state.oauth.supported) continue;
+    const theirsSet = Boolean(data[SECRETS[n].setKey]);
+    const theyChanged = theirsSet !== state.secretSet[n];
+    const change = secretChange(n);
+    if (!theyChanged && change === 'keep') continue;
+    const noun = SECRETS[n].noun;
+    rows.push(h('tr', { 'data-field': n },
+      h('th', { scope: 'row' }, page.label(n)),
+      h('td', { class: theyChanged ? '' : 'unchanged' }, theyChanged ? (theirsSet ? `a ${noun} was set` : `the ${noun} was removed`) : 'not changed'),
+      h('td', { class: change === 'keep' ? 'unchanged' : '' }, { keep: 'not changed', new: `a new ${noun}`, clear: `remove the ${noun}` }[change])));
+  }
+  const who = data.smtp_settings_version !== undefined ? `version ${data.smtp_settings_version}` : 'a newer version';
+  $('conflict-text').textContent = rows.length
+    ? `You loaded version ${state.version}; meanwhile ${who} was saved. What each side changed:`
+    : `You loaded version ${state.version}; meanwhile ${who} was saved, with the same values as yours.`;
+  const table = $('conflict-table');
+  clear(table);
+  if (rows.length) {
+    table.append(h('table', {},
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Field'), h('th', { scope: 'col' }, `Theirs (${who})`), h('th', { scope: 'col' }, 'Yours'))),
+      h('tbody', {}, rows)));
+  }
+}
+
+function hideConflict() {
+  state.conflict = null;
+  $('conflict').hidden = true;
+  form.classList.remove('has-conflict');
+}
+
+/**
+ * Saves the user's changes on top of the other version: fields the user changed
+ * take the user's value, the others keep theirs; If-Match names their version.
+ */
+async function keepMine() {
+  if (!state.conflict) return;
+  const { data, etag } = state.conflict;
+  const mine = currentValues();
+  const base = state.saved;
+  const secrets = {};
+  for (const n of SECRET_NAMES) secrets[n] = { value: el(n).value, clear: state.secretClear[n] };
+  const portTyped = state.portTyped;
+  const touched = new Set(state.touched);
+  hideConflict();
+  applySaved(data, etag);
+  for (const f of ALL_FIELDS) if (mine[f] !== base[f]) setField(f, mine[f]);
+  for (const n of SECRET_NAMES) { el(n).value = secrets[n].value; state.secretClear[n] = secrets[n].clear; }
+  state.portTyped = portTyped;
+  state.touched = touched;
+  refresh();
+  if (await save()) $('save-status').focus();
+}
+
+/** Shows the other version as saved; the user's changes are dropped, by their choice. */
+function takeTheirs() {
+  if (!state.conflict) return;
+  const { data, etag } = state.conflict;
+  hideConflict();
+  state.warnings = {};
+  applySaved(data, etag);
+  setStatus(`The form shows version ${state.version}, the other save; your changes were dropped.`, 'ok');
+  page.onSaved && page.onSaved();
+  $('save-status').focus();
+}
+
 function capitalize(m) { return typeof m === 'string' && m ? m[0].toUpperCase() + m.slice(1) : String(m); }
 
 // ---------------------------------------------------------------- load
@@ -471,6 +650,7 @@ async function load(discard = false, quiet = false) {
   try {
     const { data, etag } = await api.getSettings();
     state.warnings = {};
+    hideConflict();
     applySaved(data, etag);
     if (discard && !quiet) setStatus(`Reloaded version ${state.version}.`, 'ok');
     $('loading').hidden = true;
@@ -488,6 +668,9 @@ async function load(discard = false, quiet = false) {
 
 // ---------------------------------------------------------------- events
 
+/** A value changed (typed, preset, fix): live checking follows. */
+function onValuesChanged() {}
+
 function onInput(event) {
   const name = event.target.name;
   if (!name) return;
@@ -495,7 +678,8 @@ function onInput(event) {
   if (ALL_FIELDS.includes(name) || SECRET_NAMES.includes(name)) {
     delete state.serverErrors[name];
     delete state.warnings[name];
-    if (event.type === 'input' && event.target.value !== '') state.touched.add(name);
+    // Changed by the user: its errors show from now on (tabbing through leaves it alone).
+    if (event.type === 'input' || event.type === 'change') state.touched.add(name);
   }
   if (name === 'smtp_connection_type') linkPort();
   if (name === 'oauth_provider' && el('oauth_provider').value === 'Google' && el('oauth_grant').value === 'client_credentials') {
@@ -511,6 +695,7 @@ function onInput(event) {
     state.touched.add('oauth_client_secret');
   }
   setStatus('');
+  onValuesChanged();
   refresh();
 }
 
@@ -526,27 +711,39 @@ function linkPort() {
 
 function applyPreset(key) {
   const preset = PRESETS[key];
-  for (const [f, v] of Object.entries(preset.values)) setField(f, v);
+  for (const f of PRESET_OWNED) {
+    if (!el(f)) continue;
+    setField(f, preset.values[f] ?? ALL_DEFAULTS[f]);
+    delete state.serverErrors[f];
+    delete state.warnings[f];
+  }
   // With OAuth the user name is the mailbox, usually the sender address itself.
-  if (isOAuth(preset.values.smtp_authentication_type) && el('smtp_username').value.trim() === '' && el('from_address').value.trim() !== '') {
+  if (isOAuth(preset.values.smtp_authentication_type) && el('from_address').value.trim() !== '') {
     setField('smtp_username', el('from_address').value.trim());
   }
-  if (key === 'ses') {
-    $('ses-region-row').hidden = false;
-    $('ses-region').value = 'us-east-1';
-  } else {
-    $('ses-region-row').hidden = true;
-  }
+  $('ses-region-row').hidden = key !== 'ses';
+  if (key === 'ses') $('ses-region').value = 'us-east-1';
+  state.regionError = null;
+  message('ses-region', 'error', null);
   state.portTyped = false;
-  for (const f of Object.keys(preset.values)) { delete state.serverErrors[f]; delete state.warnings[f]; }
   $('preset-note').textContent = `${preset.name} filled in. ${preset.note}`;
+  onValuesChanged();
   refresh();
 }
 
+/** The SES region decides the host; a region that can't be one leaves the host as it was. */
 function onRegion() {
   const region = $('ses-region').value.trim().toLowerCase();
-  setField('smtp_host', `email-smtp.${region || 'us-east-1'}.amazonaws.com`);
-  state.touched.add('smtp_host');
+  if (region === '') state.regionError = 'Enter the region of your SES account, like eu-west-1.';
+  else if (!AWS_REGION.test(region)) {
+    state.regionError = 'Not a region name: it looks like eu-west-1 (lower-case letters and a number joined by hyphens, no spaces).';
+  } else {
+    state.regionError = null;
+    setField('smtp_host', `email-smtp.${region}.amazonaws.com`);
+    delete state.serverErrors.smtp_host;
+    onValuesChanged();
+  }
+  message('ses-region', 'error', state.regionError);
   refresh();
 }
 
@@ -555,12 +752,15 @@ function init() {
   form.addEventListener('change', onInput);
   form.addEventListener('focusout', (e) => {
     const name = e.target.name;
-    if (ALL_FIELDS.includes(name) && e.target.value !== (state.saved ? state.saved[name] : '')) { state.touched.add(name); refresh(); }
-    else if (ALL_FIELDS.includes(name) && e.target.value === '' && e.target.required) { state.touched.add(name); refresh(); }
+    // A value that differs from the saved one (autofill fires no input event) counts as changed.
+    if (ALL_FIELDS.includes(name) && state.saved && e.target.value !== state.saved[name]) { state.touched.add(name); refresh(); }
   });
   form.addEventListener('submit', save);
+  $('conflict-keep-mine').addEventListener('click', keepMine);
+  $('conflict-take-theirs').addEventListener('click', takeTheirs);
   $('undo').addEventListener('click', () => {
     showBanner(null);
+    hideConflict();
     state.warnings = {};
     resetForm();
     setStatus('Changes undone: the form shows the saved settings again.', 'ok');
