@@ -9,11 +9,11 @@ final class OAuthSettingsValidatorTests: XCTestCase {
     let base: [(String, JSONValue)] = [("from_address", "app@example.com"), ("smtp_host", "smtp.office365.com"),
                                        ("smtp_port", "587"), ("smtp_connection_type", "STARTTLS")]
 
-    func validate(_ extra: [(String, JSONValue)], stored: [String: String] = [:]) -> Result<ValidatedSettings, APIError> {
+    func validate(_ extra: [(String, JSONValue)], stored: [String: String] = [:]) -> Result<ValidatedSettings, SettingsRefusal> {
         validator.validate(base + extra, stored: stored)
     }
 
-    func errors(_ result: Result<ValidatedSettings, APIError>) -> [String: String] {
+    func errors(_ result: Result<ValidatedSettings, SettingsRefusal>) -> [String: String] {
         guard case .failure(let error) = result else { return [:] }
         return Dictionary(error.errors, uniquingKeysWith: { a, _ in a })
     }

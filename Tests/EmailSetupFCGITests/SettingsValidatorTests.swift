@@ -6,7 +6,7 @@ final class SettingsValidatorTests: XCTestCase {
     let validator = SettingsValidator()
     let base: [(String, JSONValue)] = [("from_address", "app@example.com"), ("smtp_host", "smtp.example.com")]
 
-    func values(_ extra: [(String, JSONValue)], stored: [String: String] = [:]) -> Result<ValidatedSettings, APIError> {
+    func values(_ extra: [(String, JSONValue)], stored: [String: String] = [:]) -> Result<ValidatedSettings, SettingsRefusal> {
         validator.validate(base + extra, stored: stored)
     }
 
@@ -117,7 +117,7 @@ final class SettingsValidatorTests: XCTestCase {
     func testLegacyIPv4SpellingsRefusedAskingForADottedQuad() {
         for typed in ["0x7f000001", "127.1", "0177.0.0.1"] {
             let message = hostError(typed) ?? ""
-            XCTAssertTrue(message.hasPrefix("is not a valid host name or IP address: "), "\(typed): \(message)")
+            XCTAssertTrue(message.hasPrefix("SMTP server is not a valid host name or IP address: "), "\(typed): \(message)")
             XCTAssertTrue(message.contains("dotted quad") && message.contains("127.0.0.1"), "\(typed): \(message)")
         }
     }
@@ -126,11 +126,11 @@ final class SettingsValidatorTests: XCTestCase {
         var denying = SettingsValidator()
         denying.deniedNetworks = try IPNetwork.list(IPNetwork.defaultDeniedText)
         XCTAssertEqual(hostError("169.254.169.254", denying),
-                       "169.254.169.254 is in smtp_denied_networks (169.254.0.0/16) of the responder's configuration; this destination is refused")
+                       "169.254.169.254 is in smtp_denied_networks (169.254.0.0/16) of the responder's configuration; this destination is refused.")
         XCTAssertEqual(hostError("[::ffff:169.254.169.254]", denying),
-                       "::ffff:169.254.169.254 is in smtp_denied_networks (169.254.0.0/16) of the responder's configuration; this destination is refused")
+                       "::ffff:169.254.169.254 is in smtp_denied_networks (169.254.0.0/16) of the responder's configuration; this destination is refused.")
         XCTAssertEqual(hostError("FE80::1", denying),
-                       "fe80::1 is in smtp_denied_networks (fe80::/10) of the responder's configuration; this destination is refused")
+                       "fe80::1 is in smtp_denied_networks (fe80::/10) of the responder's configuration; this destination is refused.")
         XCTAssertNil(hostError("metadata.example", denying), "names are checked after resolution, at connect time")
         XCTAssertNil(hostError("169.254.169.254"), "no denied networks, no refusal")
     }

@@ -69,22 +69,18 @@ struct APIHandler {
         } catch let error as StorageError where error.code == .unavailable {
             // Logged once per outage, then as counts (StorageOutageLog), not per request.
             storageOutage.requestFailed(error: error, path: request.path)
-            return APIError(error).response
-        } catch let error as StorageError {
-            let apiError = APIError(error)
-            if apiError.status >= 500 {
-                logger.error("storage failure", metadata: ["error": "\(error)", "path": "\(request.path)"])
-            }
-            return apiError.response
+            return ErrorResponses.response(for: error, logger: logger)
         } catch {
-            logger.error("unexpected failure", metadata: ["error": "\(error)", "path": "\(request.path)"])
-            return APIError(500, "server", "Internal error; the server log has details.").response
+            // Every other error's status is decided in ErrorResponses.
+            var logger = self.logger
+            logger[metadataKey: "path"] = "\(request.path)"
+            return ErrorResponses.response(for: error, logger: logger)
         }
     }
 
     /// The endpoints, by path segments after /api/setup/.
     private enum Endpoint {
-        case settings, test(address: String), check, publicKey, history, restore(version: Int), audit, health
+        case settings, settingsSchema, validateSettings, test(address: String), check, publicKey, history, restore(version: Int), audit, health
         case oauth(OAuthAction)
     }
 
@@ -104,7 +100,11 @@ struct APIHandler {
         case "email_audit": endpoint = .audit; allowed = ["GET"]
         case "health": endpoint = .health; allowed = ["GET"]
         default:
-            if segments.count == 2, segments[0] == "email_test" {
+            if segments.count == 2, segments[0] == "email_smtp", segments[1] == "schema" {
+                endpoint = .settingsSchema; allowed = ["GET"]
+            } else if segments.count == 2, segments[0] == "email_smtp", segments[1] == "validate" {
+                endpoint = .validateSettings; allowed = ["POST"]
+            } else if segments.count == 2, segments[0] == "email_test" {
                 guard let address = segments[1].removingPercentEncoding, !address.isEmpty else { throw APIError.notFound }
                 endpoint = .test(address: address); allowed = ["POST"]
             } else if segments.count >= 2, segments[0] == "oauth",
@@ -129,6 +129,8 @@ struct APIHandler {
         switch (endpoint, method) {
         case (.settings, "GET"): return try getSettings()
         case (.settings, _): return try saveSettings(request, actor: actor)
+        case (.settingsSchema, _): return .success(SettingsSchema.json)
+        case (.validateSettings, _): return try validateSettings(request)
         case (.publicKey, _): return try publicKey()
         case (.health, _): return try health()
         case let (.test(address), _): return try sendTestEmail(to: address, request: request, actor: actor)
@@ -250,24 +252,10 @@ struct APIHandler {
 
     private func saveSettings(_ request: Request, actor: String) throws -> Response {
         let expected = try ETag.expectedVersion(ifMatch: request.headers["if-match"])
-        let body: JSONValue
-        do {
-            body = try JSONValue.parse(request.body)
-        } catch let error as JSONValue.ParseError {
-            throw APIError.badRequest("body", "The body is not valid JSON: \(error).")
-        }
-        guard let data = body["data"]?.objectMembers else {
-            throw APIError.badRequest("body", "The body must be a JSON object {\"data\":{…}} with the settings.")
-        }
+        let data = try Self.settingsSubmission(request)
         // One read gives both; saving does not change which version was last proven good.
         let (stored, good) = try repository.loadSettingsWithLastKnownGood()
-        var validated: ValidatedSettings
-        var validator = self.validator
-        validator.deniedNetworks = deniedNetworks
-        switch validator.validate(data, stored: stored.values) {
-        case .failure(let error): throw error
-        case .success(let v): validated = v
-        }
+        var validated = try configuredValidator.validate(data, stored: stored.values).get()
         var toSave = validated.values
         var nonces: [String: String] = [:]
         switch validated.password {
@@ -313,7 +301,7 @@ struct APIHandler {
             // A stale If-Match is still a 409, as it would be for any other save: the
             // client's view is out of date either way (docs/DECISIONS.md).
             if let expected, expected != stored.version {
-                throw APIError(StorageError(.conflict, "stale If-Match", currentVersion: stored.version))
+                throw StorageError(.conflict, "stale If-Match", currentVersion: stored.version)
             }
             let view = Self.publicView(SettingsSnapshot(values: stored.values, version: stored.version), lastKnownGood: good)
                 + [("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) })), ("unchanged", true)]
@@ -344,6 +332,40 @@ struct APIHandler {
         let view = Self.publicView(SettingsSnapshot(values: saved, version: version), lastKnownGood: good)
             + [("warnings", .object(validated.warnings.map { ($0.0, .string($0.1)) }))]
         return .success(.object(view), headers: [("ETag", ETag.format(version))])
+    }
+
+    /// The members of `{"data":{…}}`: the body of a save and of a validate.
+    static func settingsSubmission(_ request: Request) throws -> [(String, JSONValue)] {
+        let body = try JSONValue.parse(request.body)
+        guard let data = body["data"]?.objectMembers else {
+            throw APIError.badRequest("body", "The body must be a JSON object {\"data\":{…}} with the settings.")
+        }
+        return data
+    }
+
+    /// The validator with this responder's `smtp_denied_networks`.
+    var configuredValidator: SettingsValidator {
+        var validator = self.validator
+        validator.deniedNetworks = deniedNetworks
+        return validator
+    }
+
+    /// `POST …/email_smtp/validate`: what a save of the same body would answer — field
+    /// errors, warnings, the values it would store — and the fixes for misplaced input,
+    /// with 200 whether valid or not. Saves nothing, opens no secret, writes no audit row.
+    private func validateSettings(_ request: Request) throws -> Response {
+        let data = try Self.settingsSubmission(request)
+        let stored = try repository.loadSettings()
+        let result = configuredValidator.check(data, stored: stored.values)
+        func messages(_ list: [(String, String)]) -> JSONValue { .object(list.map { ($0.0, .string($0.1)) }) }
+        let values = SettingsKey.plain.map { ($0.rawValue, JSONValue.string(result.values[$0.rawValue] ?? "")) }
+        let fixes = result.fixes.map { field, fix in
+            (field, JSONValue.object([("set", .object(fix.set.map { ($0.0, .string($0.1)) })), ("note", .string(fix.note))]))
+        }
+        return .success(.object([
+            ("valid", .bool(result.isValid)), ("errors", messages(result.errors)), ("warnings", messages(result.warnings)),
+            ("values", .object(values)), ("fixes", .object(fixes)),
+        ]))
     }
 
     /// What to do about any refused transport ciphertext.

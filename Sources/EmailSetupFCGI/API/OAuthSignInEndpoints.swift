@@ -44,7 +44,7 @@ extension APIHandler {
                 let flow = OAuthSignIn(setup: setup, vault: vault, store: oauthStore, actor: actor, remoteAddress: remoteAddress)
                 return .success(.object([("authorization_url", .string(try flow.start(redirectURI: redirectURI)))]))
             } catch let error as OAuthError {
-                return Self.diagnosisResponse(SmtpError(oauth: error), version: snapshot.version)
+                return ErrorResponses.diagnosis(SmtpError(oauth: error), version: snapshot.version)
             }
 
         case .callback:
@@ -139,7 +139,7 @@ extension APIHandler {
             return try body()
         } catch let error as OAuthError {
             logger.notice("OAuth request failed", metadata: ["code": "\(error.code ?? "-")", "hint": "\(error.hint)"])
-            return diagnosisResponse(SmtpError(oauth: error), version: version)
+            return ErrorResponses.diagnosis(SmtpError(oauth: error), version: version)
         } catch let error as APIError {
             return error.response
         } catch {

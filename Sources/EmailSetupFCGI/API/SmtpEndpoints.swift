@@ -58,7 +58,7 @@ extension APIHandler {
                 ("ok", true), ("settings_version", .string(String(snapshot.version))), ("recipient", .string(recipient.address)),
                 ("message_id", .string("<\(messageID)>")),
                 ("server_reply", .string("\(report.reply.code) \(report.reply.text)")),
-            ] + Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+            ] + SmtpJSON.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
         }
     }
 
@@ -73,7 +73,7 @@ extension APIHandler {
         return sessionWork(slot: slot, record: record, settings: settings, snapshot: snapshot) { settings in
             let report = try smtp.check(settings)
             return [("ok", true), ("settings_version", .string(String(snapshot.version)))]
-                + Self.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+                + SmtpJSON.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
         }
     }
 
@@ -132,17 +132,11 @@ extension APIHandler {
             "stage": "\(error.stage.rawValue)", "kind": "\(error.kind.rawValue)", "hint": "\(error.hint)",
             "host": "\(record.host)", "port": "\(record.port)",
         ])
-        return diagnosisResponse(error, version: record.version)
+        return ErrorResponses.diagnosis(error, version: record.version)
     }
 
     private static func unexpected(_ error: any Error, logger: Logger) -> Response {
-        if let storage = error as? StorageError {
-            let apiError = APIError(storage)
-            if apiError.status >= 500 { logger.error("storage failure", metadata: ["error": "\(storage)"]) }
-            return apiError.response
-        }
-        logger.error("unexpected failure", metadata: ["error": "\(error)"])
-        return APIError(500, "server", "Internal error; the server log has details.").response
+        ErrorResponses.response(for: error, logger: logger)
     }
 
     /// A place in the SMTP work pool, or 503 at once: a test never waits behind others.
@@ -200,21 +194,18 @@ extension APIHandler {
     private func sessionSettings(_ snapshot: SettingsSnapshot) throws -> SmtpSettings {
         let sealed = snapshot.values[SettingsKey.password.rawValue] ?? ""
         let vault = self.vault
-        do {
-            var settings = try SmtpSettingsMapper.smtpSettings(from: snapshot.values, deniedNetworks: deniedNetworks) { [vault] in
-                guard let vault else { return "" }
-                return try vault.openStored(sealed)
-            }
-            // Whatever the saved timeouts say, the session ends before the web server
-            // gives up on us, and the timeout hint names the limit that stopped it.
-            if settings.sessionTimeout > sessionLimit {
-                settings.sessionTimeout = sessionLimit
-                settings.sessionLimitName = "smtp_session_limit of the responder"
-            }
-            return settings
-        } catch let incomplete as SmtpSettingsMapper.Incomplete {
-            throw APIError(409, incomplete.field, incomplete.message)
+        // Not saved yet, or a saved value that no longer parses: EmailSettings.Incomplete (409, ErrorResponses).
+        var settings = try EmailSettings(stored: snapshot.values).smtpSettings(deniedNetworks: deniedNetworks) { [vault] in
+            guard let vault else { return "" }
+            return try vault.openStored(sealed)
         }
+        // Whatever the saved timeouts say, the session ends before the web server
+        // gives up on us, and the timeout hint names the limit that stopped it.
+        if settings.sessionTimeout > sessionLimit {
+            settings.sessionTimeout = sessionLimit
+            settings.sessionLimitName = "smtp_session_limit of the responder"
+        }
+        return settings
     }
 
     /// Per user and overall, counted in MariaDB so all responders share the limit.
@@ -242,52 +233,6 @@ extension APIHandler {
         if let code = error.replyCode { d.append(("code", .number(Double(code)))) }
         if let enhanced = error.enhancedCode { d.append(("enhanced_code", .string(enhanced))) }
         return d
-    }
-
-    static func certificateJSON(_ c: SmtpCertificate?) -> JSONValue {
-        guard let c else { return .null }
-        return .object([("subject", .string(c.subject)), ("issuer", .string(c.issuer)),
-                        ("not_before", .string(c.notBefore)), ("not_after", .string(c.notAfter)),
-                        ("sha256_fingerprint", .string(c.sha256Fingerprint)),
-                        ("subject_alt_names", .array(c.subjectAlternativeNames.map { .string($0) }))])
-    }
-
-    static func timingsJSON(_ timings: [String: Double]) -> JSONValue {
-        .object(timings.keys.sorted().map { ($0, .number((timings[$0]! * 10).rounded() / 10)) })
-    }
-
-    static func sessionFacts(timings: [String: Double], transcript: SmtpTranscript, server: SmtpServerInfo) -> [(String, JSONValue)] {
-        [
-            ("timings_ms", timingsJSON(timings)),
-            ("server", .object([
-                ("remote_address", .string(server.remoteAddress)), ("greeting", .string(server.greeting)),
-                ("tls_version", server.tlsVersion.map { .string($0) } ?? .null), ("cipher", server.cipher.map { .string($0) } ?? .null),
-                ("auth_mechanism", server.authMechanism.map { .string($0) } ?? .null),
-                ("extensions", .array(server.capabilities.keywords.keys.sorted().map { .string($0) })),
-            ])),
-            ("certificate", certificateJSON(server.certificate)),
-            ("transcript", .array(transcript.lines.map { .string($0) })),
-        ]
-    }
-
-    /// 504 for a timeout, 400 for input refused before anything reached the wire
-    /// (e.g. a stored CA bundle OpenSSL cannot load), 502 for every other SMTP
-    /// failure; the hint first.
-    static func diagnosisResponse(_ error: SmtpError, version: Int) -> Response {
-        let diagnosis: JSONValue = .object([
-            ("stage", .string(error.stage.rawValue)), ("kind", .string(error.kind.rawValue)),
-            ("code", error.replyCode.map { .number(Double($0)) } ?? error.providerCode.map { .string($0) } ?? .null),
-            ("enhanced_code", error.enhancedCode.map { .string($0) } ?? .null),
-            ("reply_text", error.replyText.map { .string($0) } ?? .null),
-            ("hint", .string(error.hint)), ("transient", .bool(error.isTransient)),
-            ("settings_version", .string(String(version))),
-            ("certificate", certificateJSON(error.certificate)),
-            ("transcript", .array(error.transcript.lines.map { .string($0) })),
-        ] + suggestionMember(error.suggestion))
-        let status = error.kind == .timeout ? 504 : (error.kind == .invalidInput ? 400 : 502)
-        return .json(status, .object([
-            ("status", "error"), ("errors", .object([("smtp", .string(error.hint))])), ("diagnosis", diagnosis),
-        ]))
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -54,7 +54,7 @@ struct CheckCommand: ParsableCommand {
             }
         } catch let error as SmtpError {
             let error = SmtpAdvice.advise(error, settings: settings, startedAt: started)
-            if options.json { CLIOutput.json(error.diagnosis) } else { CLIOutput.describe(error, transcript: true) }
+            if options.json { CLIOutput.json(CLIOutput.diagnosis(error)) } else { CLIOutput.describe(error, transcript: true) }
             throw ExitCode(CLIOutput.exitStatus(for: [error]))
         }
     }

@@ -88,9 +88,7 @@ struct SendCommand: ParsableCommand {
             } catch let error as SmtpError {
                 let error = SmtpAdvice.advise(error, settings: settings, startedAt: started)
                 if options.json {
-                    var object = error.diagnosis
-                    object["index"] = 0
-                    CLIOutput.json(object)
+                    CLIOutput.json(CLIOutput.diagnosis(error, [("index", .number(0))]))
                 } else {
                     CLIOutput.describe(error, transcript: true)
                 }
@@ -110,24 +108,22 @@ struct SendCommand: ParsableCommand {
         for outcome in outcomes {
             failures += outcome.error.map { [$0] } ?? outcome.recipients.compactMap(\.error)
             if options.json {
-                var object: [String: Any] = outcome.error?.diagnosis ?? ["ok": outcome.ok]
-                object["ok"] = outcome.ok
-                object["index"] = outcome.index
-                object["connection"] = outcome.connection
-                object["recipients"] = outcome.recipients.map { recipient -> [String: Any] in
-                    var entry: [String: Any] = ["address": recipient.address, "delivered": recipient.delivered]
+                var members: [(String, JSONValue)] = [("ok", .bool(outcome.ok)), ("index", .number(Double(outcome.index))),
+                                                      ("connection", .number(Double(outcome.connection)))]
+                // A failed copy carries the diagnosis of the HTTP API, without the transcript.
+                if let error = outcome.error { members += SmtpJSON.diagnosis(error).filter { $0.0 != "transcript" } }
+                members.append(("recipients", .array(outcome.recipients.map { recipient in
+                    var entry: [(String, JSONValue)] = [("address", .string(recipient.address)), ("delivered", .bool(recipient.delivered))]
                     if let error = recipient.error, outcome.error == nil {
-                        entry["code"] = error.replyCode
-                        entry["enhanced_code"] = error.enhancedCode
-                        entry["hint"] = error.hint
+                        entry += [("code", error.replyCode.map { .number(Double($0)) } ?? .null),
+                                  ("enhanced_code", error.enhancedCode.map { .string($0) } ?? .null), ("hint", .string(error.hint))]
                     }
-                    return entry
-                }
+                    return .object(entry)
+                })))
                 if let reply = outcome.report?.reply {
-                    object["reply"] = "\(reply.code)" + (reply.enhancedCode.map { " " + $0 } ?? "") + " " + reply.text
+                    members.append(("reply", .string("\(reply.code)" + (reply.enhancedCode.map { " " + $0 } ?? "") + " " + reply.text)))
                 }
-                object.removeValue(forKey: "transcript")
-                CLIOutput.json(object)
+                CLIOutput.json(.object(members))
             } else if let error = outcome.error {
                 CLIOutput.stderr("message \(outcome.index):")
                 CLIOutput.describe(error, transcript: false)

@@ -140,8 +140,11 @@ struct SmtpOptions: ParsableArguments {
             throw CLIUsage("--security must be none, starttls, starttls-opportunistic or ssl, not \(securityName)")
         }
         let defaultPort = securityMode == .implicitTLS ? 465 : securityMode == .none ? 25 : 587
-        var settings = SmtpSettings(host: host, port: port ?? defaultPort, security: securityMode)
-        guard (1...65535).contains(settings.port) else { throw CLIUsage("--port must be 1–65535") }
+        // The one range check of a port: PortNumber's.
+        guard let portNumber = UInt16(exactly: port ?? defaultPort).flatMap(PortNumber.init) else {
+            throw CLIUsage("--port must be \(PortNumber.range.lowerBound)–\(PortNumber.range.upperBound)")
+        }
+        var settings = SmtpSettings(host: host, port: Int(portNumber.value), security: securityMode)
         guard let from else { throw CLIUsage("--from ADDRESS is required") }
         switch EmailAddress.validate(from) {
         // The A-label form: it goes into MAIL FROM and names the EHLO default.
@@ -224,6 +227,17 @@ enum CLIOutput {
     static func json(_ object: [String: Any]) {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    /// One JSON value on one line (the HTTP API's renderer, ``SmtpJSON``).
+    static func json(_ value: JSONValue) {
+        FileHandle.standardOutput.write(Data(value.serialized()) + Data("\n".utf8))
+    }
+
+    /// A failure as `--json` prints it: `ok` false and the diagnosis of the HTTP API
+    /// (``SmtpJSON/diagnosis(_:)``), with `extra` members (the message's index…).
+    static func diagnosis(_ error: SmtpError, _ extra: [(String, JSONValue)] = []) -> JSONValue {
+        .object([("ok", false)] + extra + SmtpJSON.diagnosis(error))
     }
 
     /// An Encodable as a JSON dictionary.

@@ -24,7 +24,7 @@ enum StoredSmtpSettings {
             case configuration
             /// The database cannot be reached or read.
             case database
-            /// The settings were never saved (no server or no sender).
+            /// The settings were never saved (no server or no sender), or a saved value no longer parses.
             case notSaved
         }
 
@@ -64,7 +64,7 @@ enum StoredSmtpSettings {
             }
             return settings
         } catch let incomplete as SmtpSettingsMapper.Incomplete {
-            throw Problem(kind: .notSaved, description: "\(incomplete.message) (\(incomplete.field) is empty)")
+            throw Problem(kind: .notSaved, description: "\(incomplete.message) (\(incomplete.field))")
         } catch {
             throw Problem(kind: .notSaved, description: "the saved settings cannot be used: \(error)")
         }

@@ -1,12 +1,10 @@
 import Foundation
-import Storage
 
 /// Every failure the API reports, as a value: the HTTP status and the field (or
 /// topic) errors of the envelope `{"status":"error","errors":{…}}`.
 ///
-/// This is the one place where errors become HTTP (as hummingbird's `HTTPError`
-/// renders itself): handlers throw `APIError`, or module errors that
-/// `APIError.init(_:)` maps here.
+/// Handlers throw `APIError` for what they refuse themselves; the errors of the other
+/// modules (Storage, Smtp, the settings) become HTTP in one place, `ErrorResponses`.
 struct APIError: Error, Sendable, Equatable {
     /// The HTTP status code.
     var status: Int
@@ -39,25 +37,6 @@ struct APIError: Error, Sendable, Equatable {
     static let unauthenticated = APIError(401, "auth", "Authentication required: the web server passed no REMOTE_USER.")
     static let databaseUnavailable = APIError(503, "database", "The settings database is unreachable; try again shortly.",
                                               headers: [("Retry-After", "5")])
-
-    /// Maps a Storage error: unreachable database → 503, version conflict → 409,
-    /// a missing history version → 404, anything else → 500 (details are logged,
-    /// not sent).
-    init(_ error: StorageError) {
-        switch error.code {
-        case .unavailable:
-            self = .databaseUnavailable
-        case .conflict:
-            let current = error.currentVersion ?? 0
-            self.init(409, "version",
-                      "Someone else saved these settings (now version \(current)); reload them and apply your change again.",
-                      headers: [("ETag", ETag.format(current))])
-        case .notFound:
-            self.init(404, "version", error.message)
-        default:
-            self.init(500, "server", "Internal error while reading or writing the settings; the server log has details.")
-        }
-    }
 
     /// The JSON error envelope.
     var response: Response {

@@ -27,23 +27,9 @@ enum SettingsKey: String, CaseIterable, Sendable {
     case oauthDeviceEndpoint = "oauth_device_endpoint"
     case oauthRevocationEndpoint = "oauth_revocation_endpoint"
 
-    /// The value a key has before anyone saved it; nil for the required ones.
+    /// The value a key has before anyone saved it (``SettingsSchema``); nil for the required ones.
     var defaultValue: String? {
-        switch self {
-        case .fromAddress, .host: return nil
-        case .username, .password, .tlsPinSHA256, .tlsCAPEM: return ""
-        case .oauthProvider: return "Microsoft"
-        case .oauthGrant: return "authorization_code"
-        case .oauthTenant, .oauthClientID, .oauthClientSecret, .oauthScope, .oauthAuthorizationEndpoint,
-             .oauthTokenEndpoint, .oauthDeviceEndpoint, .oauthRevocationEndpoint: return ""
-        case .port: return "25"
-        case .connectionType: return "None"
-        case .authenticationType: return "None"
-        case .tlsVerify: return "Full"
-        case .connectTimeout: return "10"
-        case .commandTimeout: return "30"
-        case .settingsVersion: return "0"
-        }
+        self == .settingsVersion ? "0" : SettingsSchema.field(self)?.defaultValue
     }
 
     /// Keys a client may write with POST email_smtp (the version is the server's).
@@ -76,15 +62,18 @@ enum SettingsKey: String, CaseIterable, Sendable {
     static let signInIdentity: [SettingsKey] = [.oauthProvider, .oauthTenant, .oauthClientID, .oauthTokenEndpoint]
 }
 
-/// The accepted spellings of the enumerated settings, mapped to the stored form.
+/// The accepted spellings of the enumerated settings (from ``SettingsSchema``),
+/// mapped to the stored form.
 enum SettingsEnumerations {
-    static let connectionTypes = ["None", "STARTTLS", "SSL", "TLS"]
-    static let authenticationTypes = ["None", "Plain", "Login", "Cram_MD5", "Auto", "XOAUTH2", "OAUTHBEARER"]
-    static let oauthProviders = ["Microsoft", "Google", "Generic"]
-    static let oauthGrants = ["authorization_code", "client_credentials"]
+    static let connectionTypes = accepted(.connectionType)
+    static let authenticationTypes = accepted(.authenticationType)
+    static let oauthProviders = accepted(.oauthProvider)
+    static let oauthGrants = accepted(.oauthGrant)
     /// The sign-in methods that use an OAuth 2.0 access token.
     static let oauthAuthenticationTypes: Set<String> = ["XOAUTH2", "OAUTHBEARER"]
-    static let tlsVerifyModes = ["Full", "Pinned", "None"]
+    static let tlsVerifyModes = accepted(.tlsVerify)
+
+    private static func accepted(_ key: SettingsKey) -> [String] { SettingsSchema.field(key)?.acceptedValues ?? [] }
 
     /// The canonical spelling of `value` among `allowed`, ignoring case and
     /// treating "-" like "_" (so "cram-md5" is "Cram_MD5"); nil if not allowed.

@@ -12,11 +12,13 @@ enum PasswordChange: Equatable, Sendable {
 }
 
 /// The outcome of validating a settings submission: the complete set of values to
-/// store (input merged over what is stored, then defaults), the password change,
-/// and warnings for combinations that are valid but probably wrong.
+/// store (input merged over what is stored, then defaults), the typed settings, the
+/// password change, and warnings for combinations that are valid but probably wrong.
 struct ValidatedSettings: Sendable {
     /// Every writable key except the password, in canonical form.
     var values: [String: String]
+    /// The same settings as one typed value.
+    var settings: EmailSettings
     var password: PasswordChange
     /// What the submission asks for `oauth_client_secret` (same rules as the password).
     var clientSecret: PasswordChange = .unchanged
@@ -24,8 +26,40 @@ struct ValidatedSettings: Sendable {
     var warnings: [(String, String)]
 }
 
+/// A submission the validator refuses: every field error at once (a 400 for a save).
+struct SettingsRefusal: Error, Sendable {
+    /// Field → message, in the page's order.
+    var errors: [(String, String)]
+}
+
+/// Input the validator recognises as misplaced (`smtp.example.com:587` in the server
+/// field), with the field values that repair it and a note for the person.
+struct SettingsFix: Sendable {
+    /// Field → value, in the order the page should apply them.
+    var set: [(String, String)]
+    var note: String
+}
+
+/// Everything the validator found, valid or not: what `POST …/validate` answers.
+struct SettingsCheck: Sendable {
+    /// Every writable key except the secrets: canonical where valid, else as given.
+    var values: [String: String]
+    var password: PasswordChange
+    var clientSecret: PasswordChange
+    /// Field → message, in the page's order.
+    var errors: [(String, String)]
+    /// Field → message; computed from the fields that are valid, even when others are not.
+    var warnings: [(String, String)]
+    var fixes: [(String, SettingsFix)]
+    /// The typed settings, when there are no errors.
+    var settings: EmailSettings?
+
+    var isValid: Bool { errors.isEmpty && settings != nil }
+}
+
 /// Checks a settings submission field by field and across fields, reporting every
-/// problem at once, keyed by field, with a message a person can act on.
+/// problem at once, keyed by field, in whole sentences that name fields with the
+/// page's labels (``SettingsSchema``).
 ///
 /// Semantics of a submission (documented in the README): a field that is absent
 /// keeps its stored value (or default); `null` or `""` resets an optional field;
@@ -50,49 +84,63 @@ struct SettingsValidator: Sendable {
     /// Returns the canonical fingerprint (64 lower-case hex digits) or nil if invalid.
     var normalizeFingerprint: @Sendable (String) -> String? = SettingsValidator.smtpFingerprint
 
-    static let connectTimeoutRange = 1...120
-    static let commandTimeoutRange = 1...600
+    static let connectTimeoutRange = SettingsSchema.field(.connectTimeout)!.range!
+    static let commandTimeoutRange = SettingsSchema.field(.commandTimeout)!.range!
     /// Longest accepted value of a one-line field.
-    static let maxLineLength = 1024
+    static let maxLineLength = SettingsSchema.maxLineLength
     /// Longest accepted CA bundle.
-    static let maxPEMLength = 60_000
+    static let maxPEMLength = SettingsSchema.maxPEMLength
 
     /// Validates `submission` (the members of `data`) against the stored values.
     /// - Returns: the values to save, or every field error at once.
-    func validate(_ submission: [(String, JSONValue)], stored: [String: String]) -> Result<ValidatedSettings, APIError> {
+    func validate(_ submission: [(String, JSONValue)], stored: [String: String]) -> Result<ValidatedSettings, SettingsRefusal> {
+        let result = check(submission, stored: stored)
+        guard result.errors.isEmpty, let settings = result.settings else { return .failure(SettingsRefusal(errors: result.errors)) }
+        return .success(ValidatedSettings(values: result.values, settings: settings, password: result.password,
+                                          clientSecret: result.clientSecret, warnings: result.warnings))
+    }
+
+    /// Checks `submission` without deciding: errors, warnings, fixes and the values a
+    /// save would store (the dry run of `POST …/email_smtp/validate`).
+    func check(_ submission: [(String, JSONValue)], stored: [String: String]) -> SettingsCheck {
         var errors: [(String, String)] = []
         func fail(_ key: String, _ message: String) { if !errors.contains(where: { $0.0 == key }) { errors.append((key, message)) } }
+        func label(_ key: SettingsKey) -> String { SettingsSchema.label(key) }
+        let numeric: Set<SettingsKey> = Set(SettingsSchema.fields.filter { $0.type == .integer }.map(\.key))
 
         var given: [String: String] = [:]
         var password = PasswordChange.unchanged
         var clientSecret = PasswordChange.unchanged
         for (name, value) in submission {
             if SettingsKey.readOnlyFields.contains(name) { continue }
-            guard let key = SettingsKey(rawValue: name), key != .settingsVersion else {
-                fail(name.count > 64 ? String(name.prefix(64)) : name, "unknown field")
+            guard let key = SettingsKey(rawValue: name), let field = SettingsSchema.field(key) else {
+                let shown = name.count > 64 ? String(name.prefix(64)) : name
+                fail(shown, "“\(shown)” is not a setting this server knows; check its spelling.")
                 continue
             }
             let text: String
             switch value {
             case .string(let s): text = s
             case .null: text = ""
-            case .number(let n) where [.port, .connectTimeout, .commandTimeout].contains(key):
-                guard n == n.rounded(), abs(n) < 1e9 else { fail(name, "must be a whole number"); continue }
+            case .number(let n) where numeric.contains(key):
+                guard n == n.rounded(), abs(n) < 1e9 else { fail(name, "\(field.label) must be a whole number."); continue }
                 text = String(Int(n))
             default:
-                fail(name, [.port, .connectTimeout, .commandTimeout].contains(key) ? "must be a whole number" : "must be a string")
+                fail(name, numeric.contains(key) ? "\(field.label) must be a whole number." : "\(field.label) must be text (a JSON string).")
                 continue
             }
-            if text.utf8.contains(0) { fail(name, "must not contain NUL characters"); continue }
-            if key == .tlsCAPEM {
-                guard text.utf8.count <= Self.maxPEMLength else { fail(name, "is longer than \(Self.maxPEMLength) bytes"); continue }
+            if text.utf8.contains(0) { fail(name, "\(field.label) must not contain NUL characters."); continue }
+            if field.multiline {
+                guard text.utf8.count <= field.maxLength else { fail(name, "\(field.label) is longer than \(field.maxLength) bytes."); continue }
                 // PEM is multi-line by nature: line breaks are allowed here and only here,
                 // stored as LF whatever the client sent (CRLF, or a lone CR as old Macs write).
                 given[name] = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
                 continue
             }
-            if text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) { fail(name, "must not contain line breaks"); continue }
-            guard text.utf8.count <= Self.maxLineLength else { fail(name, "is longer than \(Self.maxLineLength) bytes"); continue }
+            if text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) {
+                fail(name, "\(field.label) must be on one line (no line breaks)."); continue
+            }
+            guard text.utf8.count <= field.maxLength else { fail(name, "\(field.label) is longer than \(field.maxLength) bytes."); continue }
             if key == .password {
                 password = text.isEmpty ? .cleared : .encrypted(text)
                 continue
@@ -115,106 +163,129 @@ struct SettingsValidator: Sendable {
             if let message = body(v) { fail(key.rawValue, message) }
         }
 
-        check(.fromAddress) { v in v.isEmpty ? "is required: the address every email is sent from" : checkAddress(v) }
+        var fixes: [(String, SettingsFix)] = []
+        check(.fromAddress) { v in
+            if v.isEmpty { return "\(label(.fromAddress)) is required: the address every email is sent from." }
+            return checkAddress(v).map { "\(label(.fromAddress)) \(Self.sentence($0))" }
+        }
         check(.host) { v in
-            if v.isEmpty { return "is required: the SMTP server's host name or IP address" }
+            if v.isEmpty { return "\(label(.host)) is required: the host name or IP address of the server that accepts your mail." }
+            if let (fix, message) = misplacedHost(v) {
+                fixes.append((SettingsKey.host.rawValue, fix))
+                return message
+            }
             switch canonicalHost(v) {
             case .failure(let error):
-                return HostName.refusal(error)
+                return "\(label(.host)) \(Self.sentence(HostName.refusal(error)))"
             case .success(let host):
                 // Names are checked after resolution, at connect time; literals now.
                 if host.kind != .domainName, let network = IPNetwork.firstContaining(host.ascii, in: deniedNetworks) {
-                    return IPNetwork.refusal(address: host.ascii, network: network)
+                    return Self.sentence(IPNetwork.refusal(address: host.ascii, network: network))
                 }
                 values[SettingsKey.host.rawValue] = host.ascii
                 return nil
             }
         }
         check(.port) { v in
-            guard let p = Int(v), String(p) == v, (1...65535).contains(p) else { return "must be a whole number from 1 to 65535" }
-            return nil
+            switch PortNumber.validate(v) {
+            case .success: return nil
+            case .failure(let error):
+                let range = "\(label(.port)) must be a whole number from \(SettingsSchema.portRange.lowerBound) to \(SettingsSchema.portRange.upperBound)"
+                return error.code == .outOfRange || error.code == .empty ? range + "." : "\(range) (\(error.reason))."
+            }
         }
-        func canonicalize(_ key: SettingsKey, _ allowed: [String]) {
+        for field in SettingsSchema.fields where field.type == .enumeration {
+            let key = field.key
             check(key) { v in
-                guard let c = SettingsEnumerations.canonical(v.isEmpty ? (key.defaultValue ?? "") : v, in: allowed) else {
-                    return "must be one of \(allowed.joined(separator: ", "))"
+                guard let c = SettingsEnumerations.canonical(v.isEmpty ? (key.defaultValue ?? "") : v, in: field.acceptedValues) else {
+                    return "\(field.label) must be one of \(field.acceptedValues.joined(separator: ", ")), not “\(v.prefix(40))”."
                 }
                 values[key.rawValue] = c
                 return nil
             }
         }
-        canonicalize(.connectionType, SettingsEnumerations.connectionTypes)
-        canonicalize(.authenticationType, SettingsEnumerations.authenticationTypes)
-        canonicalize(.tlsVerify, SettingsEnumerations.tlsVerifyModes)
-        canonicalize(.oauthProvider, SettingsEnumerations.oauthProviders)
-        canonicalize(.oauthGrant, SettingsEnumerations.oauthGrants)
         check(.oauthTenant) { v in
             v.isEmpty || (v.count <= 100 && v.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "." || $0 == "-" })
-                ? nil : "must be the directory (tenant) ID or a domain such as contoso.onmicrosoft.com: letters, digits, dots and hyphens"
+                ? nil : "\(label(.oauthTenant)) must be the directory (tenant) ID or a domain such as contoso.onmicrosoft.com: letters, digits, dots and hyphens."
         }
         check(.oauthClientID) { v in
-            v.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F } ? nil : "must be the application (client) ID as the provider shows it: no spaces"
+            v.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F } ? nil
+                : "\(label(.oauthClientID)) must be the application (client) ID as the provider shows it, without spaces."
         }
-        check(.oauthScope) { v in v.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F } ? nil : "must be scopes separated by spaces (ASCII)" }
-        for key in [SettingsKey.oauthAuthorizationEndpoint, .oauthTokenEndpoint, .oauthDeviceEndpoint, .oauthRevocationEndpoint] {
-            check(key) { v in
+        check(.oauthScope) { v in
+            v.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F } ? nil : "\(label(.oauthScope)) must be scopes separated by spaces, in ASCII."
+        }
+        for field in SettingsSchema.fields where field.type == .url {
+            check(field.key) { v in
                 guard !v.isEmpty else { return nil }
                 guard let url = URL(string: v), url.scheme?.lowercased() == "https", let host = url.host, !host.isEmpty,
                       url.user == nil, url.fragment == nil else {
-                    return "must be an https:// URL of the authorization server"
+                    return "\(field.label) must be an https:// URL of the authorization server."
                 }
                 return nil
             }
         }
         check(.tlsPinSHA256) { v in
             if v.isEmpty { return nil }
-            guard let normalized = normalizeFingerprint(v) else { return "must be a SHA-256 fingerprint: 64 hex digits (colons allowed)" }
+            guard let normalized = normalizeFingerprint(v) else {
+                return "\(label(.tlsPinSHA256)) must be a SHA-256 fingerprint: 64 hex digits (colons allowed)."
+            }
             values[SettingsKey.tlsPinSHA256.rawValue] = normalized
             return nil
         }
-        check(.tlsCAPEM) { v in v.isEmpty ? nil : checkCertificatesPEM(v) }
-        func checkTimeout(_ key: SettingsKey, _ range: ClosedRange<Int>) {
-            check(key) { v in
+        check(.tlsCAPEM) { v in v.isEmpty ? nil : checkCertificatesPEM(v).map { "\(label(.tlsCAPEM)) \(Self.sentence($0))" } }
+        for field in SettingsSchema.fields where field.type == .integer && field.key != .port {
+            guard let range = field.range else { continue }
+            check(field.key) { v in
                 guard let t = Int(v), String(t) == v, range.contains(t) else {
-                    return "must be a whole number of seconds from \(range.lowerBound) to \(range.upperBound)"
+                    return "\(field.label) must be a whole number of seconds from \(range.lowerBound) to \(range.upperBound)."
                 }
                 return nil
             }
         }
-        checkTimeout(.connectTimeout, Self.connectTimeoutRange)
-        checkTimeout(.commandTimeout, Self.commandTimeoutRange)
         // The SMTP client's rule (SmtpConnection.checkLine): DEL is a control character too.
-        check(.username) { v in v.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } ? "must not contain control characters" : nil }
+        check(.username) { v in
+            v.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } ? "\(label(.username)) must not contain control characters." : nil
+        }
 
         // Across fields.
         if values[SettingsKey.tlsVerify.rawValue] == "Pinned", (values[SettingsKey.tlsPinSHA256.rawValue] ?? "").isEmpty {
-            fail(SettingsKey.tlsPinSHA256.rawValue, "is required when smtp_tls_verify is Pinned")
+            fail(SettingsKey.tlsPinSHA256.rawValue,
+                 "\(label(.tlsPinSHA256)) is required when \(label(.tlsVerify)) is Pinned: the SHA-256 fingerprint of the server’s certificate.")
         }
         let auth = values[SettingsKey.authenticationType.rawValue] ?? "None"
         if auth != "None", (values[SettingsKey.username.rawValue] ?? "").isEmpty {
             fail(SettingsKey.username.rawValue, SettingsEnumerations.oauthAuthenticationTypes.contains(auth)
-                 ? "is required for OAuth 2.0: the mailbox the token sends as" : "is required when smtp_authentication_type is \(auth)")
+                 ? "\(label(.username)) is required for OAuth 2.0: the mailbox the token sends as."
+                 : "\(label(.username)) is required when the \(label(.authenticationType)) is \(SettingsSchema.valueLabel(.authenticationType, auth)).")
         }
         if SettingsEnumerations.oauthAuthenticationTypes.contains(auth) {
             let provider = values[SettingsKey.oauthProvider.rawValue] ?? "Microsoft"
             let grant = values[SettingsKey.oauthGrant.rawValue] ?? "authorization_code"
             func require(_ key: SettingsKey, _ why: String) {
-                if (values[key.rawValue] ?? "").isEmpty { fail(key.rawValue, "is required \(why)") }
+                if (values[key.rawValue] ?? "").isEmpty { fail(key.rawValue, "\(label(key)) is required \(why).") }
             }
             require(.oauthClientID, "for OAuth 2.0: the application (client) ID registered at the provider")
-            if provider == "Microsoft" { require(.oauthTenant, "for Microsoft 365: the directory (tenant) ID or domain") }
+            if provider == "Microsoft" { require(.oauthTenant, "for Microsoft 365: the directory (tenant) ID or one of its domains") }
             if provider == "Generic" {
-                require(.oauthTokenEndpoint, "for a Generic provider")
-                if grant == "authorization_code" { require(.oauthAuthorizationEndpoint, "for a Generic provider signing in as a user") }
+                require(.oauthTokenEndpoint, "for another OAuth provider: the full https:// URL where tokens are issued")
+                if grant == "authorization_code" {
+                    require(.oauthAuthorizationEndpoint, "for another OAuth provider when a user signs in: the full https:// URL of its sign-in page")
+                }
             }
             if provider == "Google", grant == "client_credentials" {
-                fail(SettingsKey.oauthGrant.rawValue, "client_credentials is not offered by Google for SMTP; choose authorization_code (Sign in with Google)")
+                fail(SettingsKey.oauthGrant.rawValue, "Google offers no app-only sign-in (client credentials) for SMTP; choose “Sign in as a user” (Sign in with Google).")
             }
         }
 
-        guard errors.isEmpty else { return .failure(APIError(status: 400, errors: errors)) }
-        var warned = warnings(for: values, password: password, stored: stored)
-        if SettingsEnumerations.oauthAuthenticationTypes.contains(auth), values[SettingsKey.oauthGrant.rawValue] == "client_credentials" {
+        let order = Dictionary(uniqueKeysWithValues: SettingsSchema.fields.enumerated().map { ($0.element.key.rawValue, $0.offset) })
+        let rank = { (key: String) in order[key] ?? Int.max }
+        errors = errors.enumerated().sorted { (rank($0.element.0), $0.offset) < (rank($1.element.0), $1.offset) }.map(\.element)
+
+        let errored = Set(errors.map(\.0))
+        var warned = warnings(for: values, password: password, stored: stored, errored: errored)
+        if SettingsEnumerations.oauthAuthenticationTypes.contains(auth), values[SettingsKey.oauthGrant.rawValue] == "client_credentials",
+           !errored.contains(SettingsKey.oauthGrant.rawValue), !errored.contains(SettingsKey.authenticationType.rawValue) {
             let hasSecret: Bool
             switch clientSecret {
             case .encrypted: hasSecret = true
@@ -222,29 +293,46 @@ struct SettingsValidator: Sendable {
             case .unchanged: hasSecret = !(stored[SettingsKey.oauthClientSecret.rawValue] ?? "").isEmpty
             }
             if !hasSecret {
-                warned.append((SettingsKey.oauthClientSecret.rawValue, "App-only sign-in (client credentials) needs the client secret of the application; none is set."))
+                warned.append((SettingsKey.oauthClientSecret.rawValue,
+                               "App-only sign-in (client credentials) needs the \(label(.oauthClientSecret).lowercased()) of the application; none is set."))
             }
         }
-        return .success(ValidatedSettings(values: values, password: password, clientSecret: clientSecret, warnings: warned))
+        var settings: EmailSettings?
+        if errors.isEmpty {
+            do {
+                settings = try EmailSettings(stored: values)
+            } catch {
+                // The checks above and the typed value disagree: refuse rather than store what cannot be used.
+                errors.append((error.field, error.message))
+            }
+        }
+        return SettingsCheck(values: values, password: password, clientSecret: clientSecret, errors: errors,
+                             warnings: warned, fixes: fixes, settings: settings)
     }
 
-    /// Valid but probably wrong: said in the answer, never blocking a save.
-    func warnings(for values: [String: String], password: PasswordChange, stored: [String: String]) -> [(String, String)] {
+    /// Valid but probably wrong: said in the answer, never blocking a save. A warning
+    /// that reads a field with an error (`errored`) is left out.
+    func warnings(for values: [String: String], password: PasswordChange, stored: [String: String],
+                  errored: Set<String> = []) -> [(String, String)] {
         var w: [(String, String)] = []
+        func ok(_ keys: SettingsKey...) -> Bool { keys.allSatisfy { !errored.contains($0.rawValue) } }
+        func label(_ key: SettingsKey) -> String { SettingsSchema.label(key) }
         let port = values[SettingsKey.port.rawValue] ?? "25"
         let type = values[SettingsKey.connectionType.rawValue] ?? "None"
         let auth = values[SettingsKey.authenticationType.rawValue] ?? "None"
-        if port == "465", type == "STARTTLS" || type == "None" {
-            w.append((SettingsKey.connectionType.rawValue, "Port 465 normally expects SSL/TLS (implicit TLS), not \(type == "None" ? "a plain connection" : "STARTTLS")."))
+        if ok(.port, .connectionType), port == "465", type == "STARTTLS" || type == "None" {
+            w.append((SettingsKey.connectionType.rawValue,
+                      "Port 465 normally expects SSL/TLS (encrypted from the start), not \(type == "None" ? "a plain connection" : "STARTTLS"); set \(label(.connectionType)) to SSL/TLS."))
         }
-        if port == "587", type == "SSL" || type == "TLS" {
-            w.append((SettingsKey.connectionType.rawValue, "Port 587 normally expects STARTTLS, not SSL/TLS."))
+        if ok(.port, .connectionType), port == "587", type == "SSL" || type == "TLS" {
+            w.append((SettingsKey.connectionType.rawValue, "Port 587 normally expects STARTTLS, not SSL/TLS; set \(label(.connectionType)) to STARTTLS."))
         }
-        if auth == "Plain" || auth == "Login", type == "None" {
-            w.append((SettingsKey.authenticationType.rawValue, "With connection type None the password may cross the network unencrypted if the server does not offer STARTTLS; choose STARTTLS or SSL/TLS."))
+        if ok(.authenticationType, .connectionType), auth == "Plain" || auth == "Login", type == "None" {
+            w.append((SettingsKey.authenticationType.rawValue,
+                      "With \(label(.connectionType)) None the password may cross the network unencrypted when the server does not offer STARTTLS; choose STARTTLS or SSL/TLS."))
         }
-        if values[SettingsKey.tlsVerify.rawValue] == "None" {
-            w.append((SettingsKey.tlsVerify.rawValue, "Certificate verification is off: anyone between this system and the server can read the password and the mail. Prefer Full, or Pinned for a self-signed server."))
+        if ok(.tlsVerify), values[SettingsKey.tlsVerify.rawValue] == "None" {
+            w.append((SettingsKey.tlsVerify.rawValue, "\(label(.tlsVerify)) is None: anyone between this system and the server can read the password and the mail. Prefer Full, or Pinned for a self-signed server."))
         }
         let hasPassword: Bool
         switch password {
@@ -252,10 +340,19 @@ struct SettingsValidator: Sendable {
         case .cleared: hasPassword = false
         case .unchanged: hasPassword = !(stored[SettingsKey.password.rawValue] ?? "").isEmpty
         }
-        if auth != "None", !SettingsEnumerations.oauthAuthenticationTypes.contains(auth), !hasPassword {
-            w.append((SettingsKey.password.rawValue, "Authentication \(auth) is chosen but no password is set."))
+        if ok(.authenticationType), auth != "None", !SettingsEnumerations.oauthAuthenticationTypes.contains(auth), !hasPassword {
+            w.append((SettingsKey.password.rawValue,
+                      "\(label(.authenticationType)) \(SettingsSchema.valueLabel(.authenticationType, auth)) is chosen but no password is set."))
         }
         return w
+    }
+
+    /// A message from a lower layer ("is not a valid email address: …") as the end of
+    /// a sentence: a full stop added when it has none.
+    static func sentence(_ text: String) -> String {
+        var text = text
+        if !(text.hasSuffix(".") || text.hasSuffix("?") || text.hasSuffix("!")) { text += "." }
+        return text
     }
 
     // MARK: - Checks from the Smtp module, so the form and the client agree

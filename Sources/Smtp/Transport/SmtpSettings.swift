@@ -114,6 +114,12 @@ public struct SmtpSettings: Sendable {
         self.security = security
     }
 
+    /// Makes settings from parsed values (what a settings form validated): the host in
+    /// the form the client connects to, the port already known to be in range.
+    public init(host: HostName, port: PortNumber, security: Security) {
+        self.init(host: host.ascii, port: Int(port.value), security: security)
+    }
+
     /// The EHLO name to use: `ehloName`, else the sender's ASCII domain, else the host name.
     public var effectiveEHLOName: String {
         if let name = ehloName, !name.isEmpty { return name }

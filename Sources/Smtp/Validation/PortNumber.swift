@@ -14,6 +14,9 @@ public struct PortNumber: Sendable, Hashable, CustomStringConvertible {
     /// The port, 1…65535.
     public let value: UInt16
 
+    /// The ports accepted: the one place their range is written down.
+    public static let range: ClosedRange<UInt16> = 1...65535
+
     /// The port in decimal.
     public var description: String { String(value) }
 
@@ -44,7 +47,7 @@ public struct PortNumber: Sendable, Hashable, CustomStringConvertible {
     private init(checked value: UInt16) { self.value = value }
 
     private static func parse(_ text: String) throws(ValidationError) -> PortNumber {
-        let range = "the port must be a number between 1 and 65535"
+        let range = "the port must be a number between \(Self.range.lowerBound) and \(Self.range.upperBound)"
         if text.isEmpty { throw ValidationError(.empty, "the port is empty") }
         // Checked before digits so that a hostile megabyte is refused at once.
         if text.utf8.count > 5 {
@@ -60,7 +63,7 @@ public struct PortNumber: Sendable, Hashable, CustomStringConvertible {
         if text.utf8.count > 1, text.utf8.first == 0x30 {
             throw ValidationError(.invalidSyntax, "the port has a leading zero; write it without (e.g. 25)")
         }
-        guard let number = Int(text), number >= 1, number <= 65535 else {
+        guard let number = UInt16(text), Self.range.contains(number) else {
             throw ValidationError(.outOfRange, range)
         }
         return PortNumber(checked: UInt16(number))
