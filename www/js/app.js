@@ -6,8 +6,8 @@
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy } from './dom.js';
 import {
-  FIELDS, DEFAULTS, OAUTH_FIELDS, OAUTH_DEFAULTS, isOAuth, validate, normalizeFingerprint, suggestedPort, STANDARD_PORTS,
-} from './rules.js';
+  loadSchema, localErrors, validateRemote, isOAuth, suggestedPort, STANDARD_PORTS,
+} from './schema.js';
 import { cryptoAvailable, importPublicKey, encryptSecret } from './secret.js';
 import { initProbe } from './probe.js';
 import { initHistory } from './history.js';
@@ -25,9 +25,29 @@ const LABELS = {
   oauth_device_endpoint: 'Device authorization endpoint', oauth_revocation_endpoint: 'Revocation endpoint',
 };
 
-/** Every plain field of the form: the SMTP settings, then OAuth's. */
-const ALL_FIELDS = FIELDS.concat(OAUTH_FIELDS);
-const ALL_DEFAULTS = { ...DEFAULTS, ...OAUTH_DEFAULTS };
+/** The server's settings schema (GET …/email_smtp/schema): keys, defaults, labels, local rules. */
+let schema = null;
+/** Every plain (not secret) field of the form in page order: the SMTP settings, then OAuth's. */
+let ALL_FIELDS = [];
+let OAUTH_FIELDS = [];
+let ALL_DEFAULTS = {};
+
+/** Takes the field list and defaults from the schema: only keys this page has an input for. */
+function useSchema(s) {
+  schema = s;
+  ALL_FIELDS = s.fields.filter((f) => f.type !== 'secret' && form.elements.namedItem(f.key)).map((f) => f.key);
+  OAUTH_FIELDS = ALL_FIELDS.filter((k) => k.startsWith('oauth_'));
+  ALL_DEFAULTS = s.defaults();
+}
+
+/** What the page can check alone, at once (the schema's rules; the server's live check does the rest). */
+const validate = (values) => localErrors(schema, values);
+
+/** A SHA-256 fingerprint as stored: 64 lower-case hex digits, or null. */
+function normalizeFingerprint(value) {
+  const hex = String(value).replace(/:/g, '').toLowerCase();
+  return /^[0-9a-f]{64}$/.test(hex) ? hex : null;
+}
 
 /**
  * The secrets: typed here, encrypted in this browser, never shown again. The form
@@ -108,7 +128,8 @@ const state = {
   warnings: {},           // field → message from the last save
   submitted: false,
   saving: false,
-  regionError: null,      // the SES region field's own error (it is not a setting)
+  regionError: null,
+  fixNotes: {},           // field → the live check's note on a repair it applied      // the SES region field's own error (it is not a setting)
   conflict: null,         // { data, etag }: the other save a 409 told of, while the user chooses
   probeBlocked: false,    // Check/Test disabled because nothing is saved yet
   publicKey: null,        // Promise<CryptoKey>
@@ -197,6 +218,7 @@ function resetForm() {
   state.touched.clear();
   state.submitted = false;
   state.serverErrors = {};
+  state.fixNotes = {};
   $('preset-note').textContent = '';
   $('ses-region-row').hidden = true;
   refresh();
@@ -213,7 +235,7 @@ function message(name, kind, text) {
   let p = $(id);
   if (text) {
     if (!p) {
-      p = h('p', { id, class: kind === 'error' ? 'field-error' : 'field-warning' });
+      p = h('p', { id, class: `field-${kind}` });
       const help = $(`${name}-help`);
       if (help) help.before(p); else box.append(p);
     }
@@ -225,7 +247,7 @@ function message(name, kind, text) {
   if (kind === 'error') {
     if (text) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
     box.classList.toggle('has-error', Boolean(text));
-  } else {
+  } else if (kind === 'warning') {
     box.classList.toggle('has-warning', Boolean(text));
   }
 }
@@ -233,17 +255,19 @@ function message(name, kind, text) {
 function refresh() {
   const values = currentValues();
   const errors = validate(values);
+  // Errors show once a field was changed, or after Save; warnings and repairs at once.
   for (const f of ALL_FIELDS) {
-    const shown = state.serverErrors[f] || ((state.submitted || state.touched.has(f)) ? errors[f] : null);
+    const shown = state.serverErrors[f] || ((state.submitted || state.touched.has(f)) ? (errors[f] || liveError(f)) : null);
     message(f, 'error', shown || null);
-    message(f, 'warning', shown ? null : (state.warnings[f] || null));
+    message(f, 'warning', shown ? null : (state.warnings[f] || liveWarning(f)));
+    message(f, 'fix', state.fixNotes[f] || null);
   }
   const secretErrors = secretProblems(values);
   for (const n of SECRET_NAMES) {
-    const own = state.serverErrors[n] || secretErrors[n];
+    const own = state.serverErrors[n] || secretErrors[n] || liveError(n);
     const shown = n === 'oauth_client_secret' && !(state.submitted || state.touched.has(n)) ? state.serverErrors[n] : own;
     message(n, 'error', shown || null);
-    message(n, 'warning', state.warnings[n] || null);
+    message(n, 'warning', shown ? null : (state.warnings[n] || liveWarning(n)));
   }
 
   const pinned = values.smtp_tls_verify === 'Pinned';
@@ -422,6 +446,9 @@ async function save(event) {
   state.submitted = true;
   state.serverErrors = {};
   showBanner(null);
+  // A repair the live check found for the field still being typed in applies now.
+  if (live.changed.size && !live.unavailable) await checkLive(0);
+  applyFixes(true);
   refresh();
   const values = outgoingValues();
   const errors = { ...validate(currentValues()), ...secretProblems(currentValues()) };
@@ -450,9 +477,13 @@ async function save(event) {
       }
     }
     const { data: answer, etag } = await api.saveSettings(data, state.etag);
+    const fixNotes = state.fixNotes; // what the live check repaired stays explained after the save
     hideConflict();
     state.warnings = answer.warnings && typeof answer.warnings === 'object' ? answer.warnings : {};
     applySaved(answer, etag);
+    state.fixNotes = fixNotes;
+    live.answer = { errors: {}, warnings: { ...state.warnings }, fixes: {} };
+    live.sent = currentValues();
     const wcount = Object.keys(state.warnings).length;
     setStatus(`Saved as version ${state.version}.` + (wcount ? ` ${wcount === 1 ? 'One note' : `${wcount} notes`} to look at, marked below.` : ''), wcount ? 'warn' : 'ok');
     const unplaced = Object.entries(state.warnings).filter(([k]) => !LABELS[k]);
@@ -636,6 +667,7 @@ function takeTheirs() {
   hideConflict();
   state.warnings = {};
   applySaved(data, etag);
+  checkLive(0);
   setStatus(`The form shows version ${state.version}, the other save; your changes were dropped.`, 'ok');
   page.onSaved && page.onSaved();
   $('save-status').focus();
@@ -648,10 +680,12 @@ function capitalize(m) { return typeof m === 'string' && m ? m[0].toUpperCase() 
 async function load(discard = false, quiet = false) {
   if (discard) showBanner(null);
   try {
+    if (!schema) useSchema(await loadSchema(api));
     const { data, etag } = await api.getSettings();
     state.warnings = {};
     hideConflict();
     applySaved(data, etag);
+    checkLive(0); // the saved settings' warnings, before anything is typed
     if (discard && !quiet) setStatus(`Reloaded version ${state.version}.`, 'ok');
     $('loading').hidden = true;
     form.hidden = false;
@@ -666,10 +700,138 @@ async function load(discard = false, quiet = false) {
   }
 }
 
-// ---------------------------------------------------------------- events
+// ---------------------------------------------------------------- live checking
 
-/** A value changed (typed, preset, fix): live checking follows. */
-function onValuesChanged() {}
+/**
+ * While the user types, the server's validate endpoint (the same rules as a save,
+ * saving nothing) is asked again after a pause: its errors, warnings and fixes are
+ * shown as a save would give them. `form.dataset.live` is "pending" until the
+ * answer for the current values arrived ("done"), or "off" on a server without it.
+ */
+const live = {
+  timer: null, controller: null, seq: 0,
+  answer: null,           // { errors, warnings, fixes } for `sent`
+  sent: null,             // the form's values when the answer's request went out
+  changed: new Set(),     // fields typed in since: their remote errors are stale
+  unavailable: false,
+  waiters: [],            // resolved when an answer for the newest values arrived
+  scheduled: false,       // a check is waiting for its pause to end
+};
+const LIVE_DELAY_MS = 350;
+
+/** A value changed (typed, preset, fix): check it again after a pause. */
+function onValuesChanged(name) {
+  if (name) live.changed.add(name);
+  checkLive(LIVE_DELAY_MS);
+}
+
+/** Asks again after `delay` ms; resolves when the newest values have their answer. */
+function checkLive(delay) {
+  clearTimeout(live.timer);
+  if (live.unavailable) { form.dataset.live = 'off'; return Promise.resolve(); }
+  form.dataset.live = 'pending';
+  const done = new Promise((resolve) => live.waiters.push(resolve));
+  live.scheduled = true;
+  live.timer = setTimeout(runLiveCheck, delay);
+  return done;
+}
+
+function liveSettled() {
+  form.dataset.live = live.unavailable ? 'off' : 'done';
+  const waiters = live.waiters;
+  live.waiters = [];
+  for (const w of waiters) w();
+}
+
+/** The body of a validate request: what a save would send, secrets as "keep" unless removed. */
+function liveData() {
+  const data = outgoingValues();
+  for (const n of SECRET_NAMES) {
+    if (n === 'oauth_client_secret' && !state.oauth.supported) continue;
+    if (secretChange(n) === 'clear') data[n] = '';
+  }
+  return data;
+}
+
+async function runLiveCheck() {
+  live.scheduled = false;
+  if (!state.saved || live.unavailable) { liveSettled(); return; }
+  if (live.controller) live.controller.abort();
+  const controller = new AbortController();
+  live.controller = controller;
+  const seq = ++live.seq;
+  const sent = currentValues();
+  const changedBefore = new Set(live.changed);
+  live.changed.clear();
+  try {
+    const answer = await validateRemote(api, liveData(), { signal: controller.signal });
+    if (seq !== live.seq) return;
+    live.answer = {
+      errors: answer.errors || {}, warnings: answer.warnings || {}, fixes: answer.fixes || {},
+    };
+    live.sent = sent;
+    state.warnings = {}; // the newest answer replaces the last save's warnings
+    applyFixes(false);
+  } catch (e) {
+    if (seq !== live.seq) return;
+    if (e instanceof ApiError && e.notAvailable) live.unavailable = true;
+    // Unreachable for a moment: the local checks stand; the next change asks again.
+    for (const f of changedBefore) live.changed.add(f);
+  }
+  if (seq === live.seq) {
+    refresh();
+    if (!live.scheduled) liveSettled();
+  }
+}
+
+/**
+ * Applies the server's repairs of misplaced input (`host:port`, a URL in the
+ * server field): the values it names go to their fields, with the server's note.
+ * Not under the cursor: a field being typed in is repaired when the user leaves it
+ * (or saves).
+ */
+function applyFixes(force) {
+  const fixes = live.answer ? live.answer.fixes : {};
+  let applied = false;
+  for (const [field, fix] of Object.entries(fixes)) {
+    const input = el(field);
+    if (!input || !fix || typeof fix.set !== 'object') continue;
+    if (!force && document.activeElement === input) continue;
+    if (input.value !== live.sent[field]) continue; // typed on since: the next answer decides
+    for (const [k, v] of Object.entries(fix.set)) {
+      if (!el(k)) continue;
+      setField(k, String(v));
+      delete state.serverErrors[k];
+      delete live.answer.errors[k];
+      live.changed.add(k);
+      state.touched.add(k);
+    }
+    if ('smtp_port' in fix.set) state.portTyped = true; // chosen for this server: keep it
+    state.fixNotes[field] = fix.note || 'Moved parts of this value to the fields they belong in.';
+    delete fixes[field];
+    applied = true;
+  }
+  if (applied) {
+    checkLive(0);
+    refresh();
+  }
+  return applied;
+}
+
+/** The error the live check gives a field, unless the field was typed in since it was asked. */
+function liveError(f) {
+  if (!live.answer || live.changed.has(f)) return null;
+  return live.answer.errors[f] || null;
+}
+
+/** A warning of the live check; a "no password" warning is moot while a new one is typed. */
+function liveWarning(f) {
+  if (!live.answer) return null;
+  if (SECRET_NAMES.includes(f) && secretChange(f) === 'new') return null;
+  return live.answer.warnings[f] || null;
+}
+
+// ---------------------------------------------------------------- events
 
 function onInput(event) {
   const name = event.target.name;
@@ -678,6 +840,7 @@ function onInput(event) {
   if (ALL_FIELDS.includes(name) || SECRET_NAMES.includes(name)) {
     delete state.serverErrors[name];
     delete state.warnings[name];
+    delete state.fixNotes[name];
     // Changed by the user: its errors show from now on (tabbing through leaves it alone).
     if (event.type === 'input' || event.type === 'change') state.touched.add(name);
   }
@@ -695,7 +858,7 @@ function onInput(event) {
     state.touched.add('oauth_client_secret');
   }
   setStatus('');
-  onValuesChanged();
+  onValuesChanged(name);
   refresh();
 }
 
@@ -754,6 +917,8 @@ function init() {
     const name = e.target.name;
     // A value that differs from the saved one (autofill fires no input event) counts as changed.
     if (ALL_FIELDS.includes(name) && state.saved && e.target.value !== state.saved[name]) { state.touched.add(name); refresh(); }
+    // The field is left: a repair the live check proposed for it is applied now.
+    setTimeout(() => applyFixes(false), 0);
   });
   form.addEventListener('submit', save);
   $('conflict-keep-mine').addEventListener('click', keepMine);
@@ -763,6 +928,7 @@ function init() {
     hideConflict();
     state.warnings = {};
     resetForm();
+    checkLive(0);
     setStatus('Changes undone: the form shows the saved settings again.', 'ok');
     $('save').focus();
   });
