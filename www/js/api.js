@@ -86,6 +86,8 @@ function defaultMessage(status) {
 export const api = {
   getSettings: () => call('GET', 'email_smtp'),
   saveSettings: (data, etag) => call('POST', 'email_smtp', { body: { data }, ifMatch: etag }),
+  schema: () => call('GET', 'email_smtp/schema'),
+  validateSettings: (data, signal) => call('POST', 'email_smtp/validate', { body: { data }, signal }),
   publicKey: () => call('GET', 'email_public_key'),
   test: (address, signal) => call('POST', 'email_test/' + encodeURIComponent(address), { body: {}, signal }),
   check: (signal) => call('POST', 'email_check', { body: {}, signal }),

@@ -5,25 +5,12 @@
 
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy } from './dom.js';
-import {
-  loadSchema, localErrors, validateRemote, isOAuth, suggestedPort, STANDARD_PORTS,
-} from './schema.js';
+import { loadSchema, localErrors, validateRemote, isOAuth, suggestedPort, STANDARD_PORTS } from './schema.js';
 import { cryptoAvailable, importPublicKey, encryptSecret } from './secret.js';
 import { initProbe } from './probe.js';
 import { initHistory } from './history.js';
 import { initOAuth } from './oauth.js';
 
-const LABELS = {
-  from_address: 'From address', smtp_host: 'SMTP server', smtp_port: 'Port',
-  smtp_connection_type: 'Connection security', smtp_authentication_type: 'Sign-in method',
-  smtp_username: 'User name', smtp_password: 'Password', smtp_tls_verify: 'Certificate check',
-  smtp_tls_pin_sha256: 'Certificate fingerprint', smtp_tls_ca_pem: 'Extra certificate authorities',
-  smtp_connect_timeout: 'Connect timeout', smtp_command_timeout: 'Command timeout',
-  oauth_provider: 'OAuth provider', oauth_grant: 'OAuth tokens', oauth_tenant: 'Tenant',
-  oauth_client_id: 'Client ID', oauth_client_secret: 'Client secret', oauth_scope: 'Scope',
-  oauth_authorization_endpoint: 'Authorization endpoint', oauth_token_endpoint: 'Token endpoint',
-  oauth_device_endpoint: 'Device authorization endpoint', oauth_revocation_endpoint: 'Revocation endpoint',
-};
 
 /** The server's settings schema (GET …/email_smtp/schema): keys, defaults, labels, local rules. */
 let schema = null;
@@ -35,7 +22,7 @@ let ALL_DEFAULTS = {};
 /** Takes the field list and defaults from the schema: only keys this page has an input for. */
 function useSchema(s) {
   schema = s;
-  ALL_FIELDS = s.fields.filter((f) => f.type !== 'secret' && form.elements.namedItem(f.key)).map((f) => f.key);
+  ALL_FIELDS = s.fields.filter((f) => !f.secret && form.elements.namedItem(f.key)).map((f) => f.key);
   OAUTH_FIELDS = ALL_FIELDS.filter((k) => k.startsWith('oauth_'));
   ALL_DEFAULTS = s.defaults();
 }
@@ -43,11 +30,8 @@ function useSchema(s) {
 /** What the page can check alone, at once (the schema's rules; the server's live check does the rest). */
 const validate = (values) => localErrors(schema, values);
 
-/** A SHA-256 fingerprint as stored: 64 lower-case hex digits, or null. */
-function normalizeFingerprint(value) {
-  const hex = String(value).replace(/:/g, '').toLowerCase();
-  return /^[0-9a-f]{64}$/.test(hex) ? hex : null;
-}
+/** The page's label of a field, from the schema; undefined for what is not a field. */
+const labelOf = (k) => (schema && schema.field(k) ? schema.label(k) : undefined);
 
 /**
  * The secrets: typed here, encrypted in this browser, never shown again. The form
@@ -154,8 +138,6 @@ function currentValues() {
 function outgoingValues() {
   const v = currentValues();
   for (const f of ALL_FIELDS) if (f !== 'smtp_tls_ca_pem') v[f] = v[f].trim();
-  const pin = normalizeFingerprint(v.smtp_tls_pin_sha256);
-  if (pin) v.smtp_tls_pin_sha256 = pin;
   if (!state.oauth.supported) for (const f of OAUTH_FIELDS) delete v[f];
   return v;
 }
@@ -253,6 +235,7 @@ function message(name, kind, text) {
 }
 
 function refresh() {
+  if (!schema) return;
   const values = currentValues();
   const errors = validate(values);
   // Errors show once a field was changed, or after Save; warnings and repairs at once.
@@ -459,6 +442,17 @@ async function save(event) {
     focusField(invalid.sort(order)[0]);
     return false;
   }
+  // The grammar (host, address, fingerprint, certificates) is the server's: ask before saving.
+  const remote = await validateRemote(api, liveData()).catch(() => null);
+  if (remote && !remote.valid) {
+    const fieldErrors = Object.fromEntries(Object.entries(remote.errors).filter(([k]) => labelOf(k)));
+    state.serverErrors = fieldErrors;
+    const n = Object.keys(fieldErrors).length;
+    setStatus(`Not saved: ${n === 1 ? 'one field needs' : `${n} fields need`} attention.`, 'error');
+    refresh();
+    if (n) focusField(Object.keys(fieldErrors).sort(order)[0]);
+    return false;
+  }
   const data = { ...values };
   state.saving = true;
   $('save').textContent = 'Saving…';
@@ -486,7 +480,7 @@ async function save(event) {
     live.sent = currentValues();
     const wcount = Object.keys(state.warnings).length;
     setStatus(`Saved as version ${state.version}.` + (wcount ? ` ${wcount === 1 ? 'One note' : `${wcount} notes`} to look at, marked below.` : ''), wcount ? 'warn' : 'ok');
-    const unplaced = Object.entries(state.warnings).filter(([k]) => !LABELS[k]);
+    const unplaced = Object.entries(state.warnings).filter(([k]) => !labelOf(k));
     if (unplaced.length) showBanner(unplaced.map(([, m]) => m).join(' '), 'warning');
     page.onSaved && page.onSaved();
     return true;
@@ -529,7 +523,7 @@ function handleSaveError(e) {
   const fieldErrors = {};
   const other = [];
   for (const [k, m] of Object.entries(errors)) {
-    if (LABELS[k]) fieldErrors[k] = capitalize(m);
+    if (labelOf(k)) fieldErrors[k] = capitalize(m);
     else other.push(m);
   }
   state.serverErrors = fieldErrors;
@@ -975,7 +969,7 @@ export const page = {
   /** "Trust this certificate": Pinned with this fingerprint; the user still saves. */
   trustCertificate(sha256) {
     setField('smtp_tls_verify', 'Pinned');
-    setField('smtp_tls_pin_sha256', normalizeFingerprint(sha256) || sha256);
+    setField('smtp_tls_pin_sha256', sha256);
     delete state.serverErrors.smtp_tls_pin_sha256;
     state.touched.add('smtp_tls_pin_sha256');
     refresh();
@@ -1009,7 +1003,7 @@ export const page = {
   save: () => save(),
   /** The form's current value of a field. */
   value: (name) => el(name).value,
-  label: (f) => LABELS[f] || f,
+  label: (f) => labelOf(f) || f,
 };
 
 init();

@@ -7,7 +7,7 @@
 
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, formatDate } from './dom.js';
-import { isOAuth, defaultScope } from './rules.js';
+import { isOAuth, defaultScope } from './schema.js';
 
 const PROVIDER_NAMES = { Microsoft: 'Microsoft', Google: 'Google' };
 const USERNAME_HELP = {

@@ -4,7 +4,7 @@
 
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy, formatDate } from './dom.js';
-import { checkAddress } from './rules.js';
+import { checkAddress } from './schema.js';
 
 const STAGES = {
   dns: 'looking up the server’s address', connect: 'connecting', tls: 'TLS handshake',

@@ -14,8 +14,8 @@ import Storage
 /// let response = handler.handle(Request(method: "GET", path: "/api/setup/email_smtp", remoteUser: "admin"))
 /// ```
 struct APIHandler {
-    /// Bodies larger than this get 413.
-    static let bodyLimit = 64 * 1024
+    /// Bodies larger than this get 413 (``Request/bodyLimit``).
+    static let bodyLimit = Request.bodyLimit
     static let prefix = "/api/setup/"
 
     var policy = AccessPolicy()

@@ -59,37 +59,6 @@ extension SettingsRepository {
     }
 }
 
-/// A secret a client sent for one field, opened from its transport ciphertext and
-/// already sealed for storage.
-struct TransportSecret: Sendable, Equatable {
-    /// The field it was sent in, e.g. `smtp_password`.
-    var field: String
-    /// The nonce inside the ciphertext; the save consumes it.
-    var nonce: String
-    /// The secret sealed for storage (`v1:…`).
-    var sealed: String
-}
-
-/// Opens transport ciphertexts (the browser's RSA-OAEP over
-/// `{"nonce":…,"secret":…}`) for any secret field — the SMTP password today, OAuth
-/// client secrets next — and seals them for storage; opens stored secrets for the
-/// SMTP client. Crypto only: nonces are issued and consumed by the repository.
-protocol PasswordVault: AnyObject {
-    /// The RSA public key (SPKI PEM) browsers and curl users encrypt with.
-    var publicKeyPEM: String { get }
-    /// Decrypts a base64 transport ciphertext sent in `field`, checks its framing and
-    /// seals the secret; the clear text lives only inside this call. Throws
-    /// `StorageError` (`.secretMalformed`, `.secretAuthentication`, …) → 400 on `field`.
-    func openTransportCiphertext(_ base64: String, field: String) throws -> TransportSecret
-    /// Opens a stored (sealed or legacy) secret; "" stays "".
-    func openStored(_ stored: String) throws -> String
-    /// A stored value in the original system's format, re-sealed as v1; nil when
-    /// it is already v1 or empty (nothing to migrate).
-    func migratedLegacy(_ stored: String) throws -> String?
-    /// Seals a secret the server itself received (a refresh or access token).
-    func seal(_ secret: String) throws -> String
-}
-
 /// The SMTP sessions the API runs: the real client in production, scripted in unit tests.
 protocol SmtpOperations: Sendable {
     func check(_ settings: SmtpSettings) throws -> SmtpCheckReport
@@ -119,57 +88,10 @@ struct LiveSmtp: SmtpOperations {
     }
 }
 
-/// Who may use the API: the web server authenticates, we authorise.
-struct AccessPolicy: Sendable {
-    enum Mode: String, Sendable {
-        /// REMOTE_USER must be set by the web server (auth_basic, auth_request, SSO…).
-        case remoteUser = "remote_user"
-        /// No authentication: local runs only; the responder warns at start.
-        case none
-    }
-    var mode: Mode = .remoteUser
-    /// When not empty, only these users are administrators.
-    var admins: UserNames = []
-}
-
-/// A set of user names compared byte for byte (their UTF-8), not as Swift `String`s:
-/// `String` equality is canonical equivalence, which would admit "\u{212A}ate"
-/// (KELVIN SIGN) or an NFD "José" for the listed "Kate" and NFC "José". The web
-/// server decides who a user is, including any normalisation of its own; we add none.
-///
-/// ```swift
-/// let admins: UserNames = ["Kate"]
-/// admins.contains("\u{212A}ate")   // false
-/// ```
-struct UserNames: Sendable, Equatable, ExpressibleByArrayLiteral {
-    private var names: Set<[UInt8]>
-
-    init(_ names: some Sequence<String>) { self.names = Set(names.map { Array($0.utf8) }) }
-    init(arrayLiteral names: String...) { self.init(names) }
-
-    var isEmpty: Bool { names.isEmpty }
-    var count: Int { names.count }
-
-    /// Whether `user` is in the set with exactly these bytes.
-    func contains(_ user: String) -> Bool { names.contains(Array(user.utf8)) }
-}
-
 /// How many test emails and checks are allowed per minute.
 struct TestRateLimits: Sendable {
     var perUser = 10
     var total = 60
-}
-
-/// Where OAuth 2.0 state lives (Storage's `SettingsStore` in production): the shared
-/// access-token cache with its renewal lock, sign-ins under way, and the sign-in labels.
-protocol OAuthTokenStore: AnyObject {
-    func cachedAccessToken(key: String) throws -> CachedAccessToken?
-    func withAccessTokenLock<T>(key: String, _ body: (CachedAccessToken?) throws -> AccessTokenUpdate<T>) throws -> T
-    func writeSignIn(_ labels: [String: String], action: String, actor: String, remoteAddress: String?, detail: String?) throws
-    func putPendingSignIn(handle: String, kind: String, actor: String, sealed: String, lifetime: Int) throws
-    func pendingSignIn(handle: String, kind: String, actor: String, consume: Bool) throws -> String?
-    func forgetAccessTokens() throws
-    func currentRefreshToken() throws -> String?
 }
 
 /// What work on the SMTP pool writes through: the settings repository (audit rows)

@@ -11,6 +11,9 @@ struct Request: Sendable {
     var headers: [String: String]
     /// The body as read, at most `bodyLimit + 1` bytes (the adapter stops reading there).
     var body: [UInt8]
+    /// Bodies larger than this are not read past it and get 413.
+    static let bodyLimit = 64 * 1024
+
     /// CONTENT_LENGTH as the web server declared it.
     var declaredContentLength: Int
     /// The user the web server authenticated (REMOTE_USER), if any.
@@ -53,7 +56,7 @@ struct Request: Sendable {
     /// past the limit (enough for the handler to answer 413) and never negative.
     static func bodyBytesToRead(_ env: [String: String]) -> Int {
         let declared = Int(env["CONTENT_LENGTH"] ?? "") ?? 0
-        return min(max(declared, 0), APIHandler.bodyLimit + 1)
+        return min(max(declared, 0), bodyLimit + 1)
     }
 
     /// "X_REQUESTED_WITH" → "x-requested-with", on bytes: Foundation's

@@ -332,7 +332,7 @@ struct SettingsValidator: Sendable {
                       "With \(label(.connectionType)) None the password may cross the network unencrypted when the server does not offer STARTTLS; choose STARTTLS or SSL/TLS."))
         }
         if ok(.tlsVerify), values[SettingsKey.tlsVerify.rawValue] == "None" {
-            w.append((SettingsKey.tlsVerify.rawValue, "\(label(.tlsVerify)) is None: anyone between this system and the server can read the password and the mail. Prefer Full, or Pinned for a self-signed server."))
+            w.append((SettingsKey.tlsVerify.rawValue, "\(label(.tlsVerify)) is None, so verification is off: anyone between this system and the server can read the password and the mail. Prefer Full, or Pinned for a self-signed server."))
         }
         let hasPassword: Bool
         switch password {
