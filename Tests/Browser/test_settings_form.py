@@ -47,8 +47,8 @@ class SettingsFormTests(BrowserTestCase):
         self.fill({"from_address": "not-an-address", "smtp_host": "bad host", "smtp_port": "70000",
                    "smtp_authentication_type": "Plain", "smtp_username": "",
                    "smtp_tls_verify": "Pinned", "smtp_tls_pin_sha256": "abc123"})
-        # As you type: the address error is there before any save.
-        self.assertIn("@", self.error_of("from_address") or "")
+        # As you type: the address error is there before any save (from the server's live check).
+        self.wait_until(lambda: "@" in (self.error_of("from_address") or ""), "the address error showed while typing")
         self.record_requests()
         status = self.save_and_wait()
         self.assertTrue(status.startswith("Not saved"), status)
@@ -87,8 +87,9 @@ class SettingsFormTests(BrowserTestCase):
         self.record_requests()
         status = self.save_and_wait()
         self.assertTrue(status.startswith("Not saved"), status)
-        saves = [r for r in self.requests("email_smtp") if r["method"] == "POST" and r["url"].endswith("/email_smtp")]
-        self.assertEqual(len(saves), 1, "the page did not ask the server")
+        # The server decides (its validate endpoint before saving, or the save itself).
+        asked = [r for r in self.requests("email_smtp") if r["method"] == "POST"]
+        self.assertGreaterEqual(len(asked), 1, "the page did not ask the server")
         message = self.error_of("smtp_connection_type")
         self.assertTrue(message, "the server's error is not next to the field")
         self.assertIn("STARTTLS", message)

@@ -239,8 +239,10 @@ function refresh() {
   const values = currentValues();
   const errors = validate(values);
   // Errors show once a field was changed, or after Save; warnings and repairs at once.
+  const shownErrors = {};
   for (const f of ALL_FIELDS) {
     const shown = state.serverErrors[f] || ((state.submitted || state.touched.has(f)) ? (errors[f] || liveError(f)) : null);
+    if (shown) shownErrors[f] = shown;
     message(f, 'error', shown || null);
     message(f, 'warning', shown ? null : (state.warnings[f] || liveWarning(f)));
     message(f, 'fix', state.fixNotes[f] || null);
@@ -254,14 +256,14 @@ function refresh() {
   }
 
   const pinned = values.smtp_tls_verify === 'Pinned';
-  $('pin-row').hidden = !pinned && !(state.touched.has('smtp_tls_pin_sha256') && errors.smtp_tls_pin_sha256)
-    && !state.serverErrors.smtp_tls_pin_sha256;
+  // A section with an error shown in it is never hidden.
+  $('pin-row').hidden = !pinned && !shownErrors.smtp_tls_pin_sha256;
   const authNone = values.smtp_authentication_type === 'None';
-  $('auth-fields').hidden = authNone && !state.serverErrors.smtp_username && !state.serverErrors.smtp_password;
+  $('auth-fields').hidden = authNone && !shownErrors.smtp_username && !state.serverErrors.smtp_password;
   // OAuth signs in with a token: the password has no part in it.
   const oauth = isOAuth(values.smtp_authentication_type);
   $('password-field').hidden = oauth && !state.serverErrors.smtp_password;
-  $('oauth-section').hidden = !oauth && !OAUTH_FIELDS.concat('oauth_client_secret').some((f) => state.serverErrors[f]);
+  $('oauth-section').hidden = !oauth && !OAUTH_FIELDS.concat('oauth_client_secret').some((f) => shownErrors[f] || state.serverErrors[f]);
   if ((state.serverErrors.smtp_tls_ca_pem || state.serverErrors.smtp_connect_timeout || state.serverErrors.smtp_command_timeout
        || (state.submitted && (errors.smtp_tls_ca_pem || errors.smtp_connect_timeout || errors.smtp_command_timeout)))) {
     $('advanced').open = true;
@@ -322,12 +324,7 @@ function renderRequired(values) {
 function secretProblems(values) {
   const problems = {};
   for (const n of SECRET_NAMES) if (secretChange(n) === 'new' && state.keyProblem) problems[n] = state.keyProblem;
-  // App-only tokens are fetched with the client secret alone (the server's rule too).
-  const appOnly = isOAuth(values.smtp_authentication_type) && values.oauth_grant === 'client_credentials';
-  const secret = secretChange('oauth_client_secret');
-  if (appOnly && !problems.oauth_client_secret && (secret === 'clear' || (secret === 'keep' && !state.secretSet.oauth_client_secret))) {
-    problems.oauth_client_secret = 'Required for app-only sign-in: the client secret from the application’s registration.';
-  }
+  // A missing app-only client secret is the server's warning (the live check shows it), not an error here.
   return problems;
 }
 
@@ -430,11 +427,15 @@ async function save(event) {
   state.serverErrors = {};
   showBanner(null);
   // A repair the live check found for the field still being typed in applies now.
-  if (live.changed.size && !live.unavailable) await checkLive(0);
+  // (Bounded: a slow answer never holds the Save button; the save itself checks again.)
+  if (live.changed.size && !live.unavailable) await Promise.race([checkLive(0), new Promise((r) => setTimeout(r, 3000))]);
   applyFixes(true);
   refresh();
   const values = outgoingValues();
-  const errors = { ...validate(currentValues()), ...secretProblems(currentValues()) };
+  // Everything known wrong at once: the live check's answer for these values, then the local checks.
+  const fresh = live.answer && !live.changed.size && !live.scheduled
+    ? Object.fromEntries(Object.entries(live.answer.errors).filter(([k]) => labelOf(k) && el(k))) : {};
+  const errors = { ...fresh, ...validate(currentValues()), ...secretProblems(currentValues()) };
   if (state.regionError && !$('ses-region-row').hidden) errors['ses-region'] = state.regionError;
   const invalid = Object.keys(errors);
   if (invalid.length) {
