@@ -31,6 +31,16 @@ final class DeadlineTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 1.5)
     }
 
+    func testIPv6ServerAddressReachesCAres() throws {
+        // c-ares reads "[::1]:PORT"; nothing listens there, so DNS is unreachable
+        // (not "the servers could not be set", which would be `.other`).
+        let resolver = try DNSResolver(servers: ["[::1]:\(smtpUnusedLoopbackPort())"], timeout: 0.3, attempts: 1)
+        XCTAssertThrowsError(try resolver.query("example.test", .a)) { error in
+            XCTAssertEqual((error as! DNSError).kind, .timeout, "\(error)")
+            XCTAssertTrue((error as! DNSError).hint.contains("[::1]:"), "\(error)")
+        }
+    }
+
     func testQueryAllAsksEverythingAtOnce() throws {
         let slow = try LoopbackUDPServer(.nxdomainAfter(0.4))
         defer { slow.stop() }
