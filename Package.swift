@@ -58,6 +58,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // SPF, DKIM and DMARC of a sender domain (issue 18): pure logic over DomainCheckDNS.
+        .target(name: "DomainCheck"),
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
@@ -77,6 +79,7 @@ let package = Package(
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport"]),
+        .testTarget(name: "DomainCheckTests", dependencies: ["DomainCheck"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ProcessIO", "TestSupport"]),
 
         // libFuzzer harnesses, one per attack surface (Fuzz/README.md). A plain build
