@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
-                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO",
+                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "DomainCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport"]),
+        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport", "DomainCheck"]),
         .testTarget(name: "DomainCheckTests", dependencies: ["DomainCheck"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ProcessIO", "TestSupport"]),
 

@@ -97,7 +97,11 @@ final class SPFEvaluator {
             guard let target = expand(spec, context, term: directive.text) else { return .noMatch }
             path.append("include:\(target)")
             defer { path.removeLast() }
-            switch checkHost(target) {
+            // The include's own -all matching is no match here: forget it.
+            let before = matched
+            let result = checkHost(target)
+            if result != .pass { matched = before }
+            switch result {
             case .pass: return .match
             case .fail, .softfail, .neutral: return .noMatch
             case .temperror: return .error(.temperror)
