@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Smtp", targets: ["Smtp"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "OAuth", targets: ["OAuth"]),
+        .library(name: "MailDNS", targets: ["MailDNS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
         // IDNA2008 + UTS #46 for internationalized host names (Smtp/Validation/IDNA.swift).
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
+        // c-ares, the stub resolver behind MailDNS (issue 18; docs/DECISIONS.md "DNS through c-ares").
+        .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
         // A C target rather than a system library: it carries shims for OpenSSL macros.
         .target(
             name: "COpenSSL",
@@ -49,6 +52,8 @@ let package = Package(
             name: "Smtp",
             dependencies: ["COpenSSL", "CIDN2"]
         ),
+        // DNS queries (SRV, MX, TXT, A, AAAA, CNAME) through c-ares; Smtp for IDN names.
+        .target(name: "MailDNS", dependencies: ["CAres", "Smtp"]),
         // posix_spawn and unix-socket calls shared by the notifier and the tests.
         .target(name: "ProcessIO"),
         .target(
@@ -59,11 +64,11 @@ let package = Package(
             ]
         ),
         // SPF, DKIM and DMARC of a sender domain (issue 18): pure logic over DomainCheckDNS.
-        .target(name: "DomainCheck"),
+        .target(name: "DomainCheck", dependencies: ["MailDNS"]),
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
-                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "DomainCheck",
+                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "MailDNS", "DomainCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -76,10 +81,11 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
+        .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "TestSupport"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport", "DomainCheck"]),
-        .testTarget(name: "DomainCheckTests", dependencies: ["DomainCheck"]),
+        .testTarget(name: "DomainCheckTests", dependencies: ["DomainCheck", "MailDNS", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ProcessIO", "TestSupport"]),
 
         // libFuzzer harnesses, one per attack surface (Fuzz/README.md). A plain build
