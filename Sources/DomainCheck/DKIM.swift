@@ -44,12 +44,14 @@ enum DKIMCheck {
         var selectors: [String] = []
         for s in (provider?.dkimSelectors ?? []) + commonSelectors where !selectors.contains(s) { selectors.append(s) }
         let names = selectors.map { "\($0)._domainkey.\(domain)" }
-        dns.prefetch(names.map { ($0, .txt) })
+        // The CNAME too: a stub resolver's TXT answer does not say that it followed one,
+        // and a CNAME to a provider (Microsoft 365, SendGrid, SES) says whose key it is.
+        dns.prefetch(names.flatMap { [($0, .txt), ($0, .cname)] })
         var keys: [DKIMKey] = []
         for (selector, name) in zip(selectors, names) {
             let answer = dns.lookup(name, .txt)
             let texts = answer.texts.filter(looksLikeKey)
-            let cname = answer.cnameTarget
+            let cname = answer.cnameTarget ?? dns.lookup(name, .cname).cnameTarget
             if texts.isEmpty {
                 if let cname {
                     keys.append(DKIMKey(selector: selector, name: name, cnameTarget: cname, record: nil, keyType: "rsa", revoked: false,

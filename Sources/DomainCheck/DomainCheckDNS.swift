@@ -22,7 +22,7 @@ extension DomainCheckDNS {
 
 /// The record types the checks ask for.
 public enum DomainCheckDNSType: String, Sendable, Hashable {
-    case a = "A", aaaa = "AAAA", mx = "MX", txt = "TXT"
+    case a = "A", aaaa = "AAAA", mx = "MX", txt = "TXT", cname = "CNAME"
 }
 
 /// One answer record.

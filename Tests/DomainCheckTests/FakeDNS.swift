@@ -15,6 +15,7 @@ struct FakeDNS: DomainCheckDNS {
     func lookup(_ name: String, _ type: DomainCheckDNSType) -> DomainCheckDNSAnswer {
         if unreachable { return .failed(hint: "no DNS server answered at 127.0.0.1:1 within 1 s", unreachable: true) }
         let key = name.lowercased()
+        if type == .cname { return cname[key].map { .records([.cname($0)]) } ?? .noRecords }
         if let target = cname[key] {
             let rest = lookup(target, type)
             switch rest {
@@ -29,6 +30,7 @@ struct FakeDNS: DomainCheckDNS {
         case .a: records = (a[key] ?? []).map { .address($0) }
         case .aaaa: records = (aaaa[key] ?? []).map { .address($0) }
         case .mx: records = (mx[key] ?? []).enumerated().map { .mx(preference: $0.offset * 10, exchange: $0.element) }
+        case .cname: records = []
         }
         if !records.isEmpty { return .records(records) }
         let known = existing.contains(key) || txt[key] != nil || a[key] != nil || aaaa[key] != nil || mx[key] != nil
