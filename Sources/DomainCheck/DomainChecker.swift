@@ -44,13 +44,9 @@ public struct DomainChecker: Sendable {
         let dkim = DKIMCheck.run(domain: domain, provider: provider, dns: cache)
         var dmarc = DMARCCheck.run(domain: domain, dns: cache)
         dmarc.spfAlignment = spf.result.map { $0 == .pass ? "pass" : "fail" } ?? "unknown"
-        var dkimKeys = dkim.usableKeys
-        let org = dmarc.organizationalDomain
-        if dkimKeys.isEmpty, org != domain, dmarc.record?.dkimAlignment != "s" {
-            // Relaxed alignment: a signature with d= the organisational domain aligns too.
-            dkimKeys = DKIMCheck.run(domain: org, provider: provider, dns: cache).usableKeys
-        }
-        dmarc.dkimAlignment = dkimKeys.isEmpty ? "no_key" : "key_published"
+        // Keys of the From domain only: relaxed alignment would also accept d= the
+        // organisational domain, but a parent's key says nothing about who signs this mail.
+        dmarc.dkimAlignment = dkim.usableKeys.isEmpty ? "no_key" : "key_published"
 
         var report = DomainCheckReport(domain: domain, sendingAddressesFrom: addressesFrom, spf: spf, dkim: dkim, dmarc: dmarc, findings: [])
         report.findings = Findings.make(report, sender: sender)

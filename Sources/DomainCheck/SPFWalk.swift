@@ -48,7 +48,11 @@ struct SPFWalk {
             node.problem = "includes itself (a loop): receivers give up with permerror"
             return node
         }
-        guard depth < 10 else { node.problem = "not followed: nested more than 10 deep"; return node }
+        // Past the limit every receiver has given up; the count is what matters, not the rest of a huge tree.
+        guard depth < 25, lookups <= 2 * SPFEvaluator.lookupLimit else {
+            node.problem = "not followed: far past the lookup limit"
+            return node
+        }
         visiting.insert(key)
         defer { visiting.remove(key) }
 

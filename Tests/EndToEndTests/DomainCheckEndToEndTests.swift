@@ -28,10 +28,13 @@ final class DomainCheckEndToEndTests: XCTestCase {
         XCTAssertEqual((data["spf"] as? [String: Any])?["lookups"] as? Int, 11)
         let error = findings(data).first { $0["severity"] as? String == "error" && $0["topic"] as? String == "spf" }
         XCTAssertTrue((error?["message"] as? String)?.contains("11 DNS lookups") == true, r.text)
-        // The DMARC finding carries the record to publish.
-        let dmarc = findings(data).first { $0["topic"] as? String == "dmarc" }
-        XCTAssertEqual((dmarc?["record"] as? [String: Any])?["name"] as? String, "_dmarc.spf-toomany.example.test", r.text)
-        XCTAssertEqual((dmarc?["record"] as? [String: Any])?["type"] as? String, "TXT")
+        // Two SPF records: the finding carries the merged record to publish.
+        let two = try domainCheck(#"{"data":{"domain":"spf-two.example.test"}}"#)
+        let merge = findings(two.data).first { ($0["message"] as? String)?.contains("2 SPF records") == true }
+        let record = try XCTUnwrap(merge?["record"] as? [String: Any], two.text)
+        XCTAssertEqual(record["name"] as? String, "spf-two.example.test")
+        XCTAssertEqual(record["type"] as? String, "TXT")
+        XCTAssertEqual(record["value"] as? String, "v=spf1 ip4:127.0.0.0/8 ip4:192.0.2.0/24 -all")
     }
 
     func testTheSavedSenderDomainAndBadInput() throws {

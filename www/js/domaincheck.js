@@ -78,7 +78,7 @@ function record(r) {
 function details(dc) {
   const spf = dc.spf || {}, dkim = dc.dkim || {}, dmarc = dc.dmarc || {};
   const keys = Array.isArray(dkim.keys) ? dkim.keys : [];
-  return h('details', { class: 'transcript domain-details' },
+  return h('details', { class: 'domain-details' },
     h('summary', {}, 'Records found'),
     h('h4', {}, 'SPF'),
     spf.tree ? h('ul', { class: 'spf-tree' }, tree(spf.tree)) : null,
