@@ -7,7 +7,7 @@ import uuid
 
 from selenium.webdriver.common.by import By
 
-from support import BASELINE, BrowserTestCase, SmtpSink, save_via_api
+from support import BASELINE, BrowserTestCase, SmtpSink, save_via_api, set_viewport
 
 
 def relay(port, **extra):
@@ -49,3 +49,12 @@ class DomainCheckTests(BrowserTestCase):
         self.assertIn("2 SPF records", error.text)
         # The merged record, ready to copy.
         self.assertIn("v=spf1 ip4:127.0.0.0/8 ip4:192.0.2.0/24 -all", error.find_element(By.CSS_SELECTOR, ".publish").text)
+        # Long records and the include tree, opened, never widen the page at phone width.
+        for details in box.find_elements(By.TAG_NAME, "details"):
+            self.driver.execute_script("arguments[0].open = true", details)
+        set_viewport(self.driver, 390, 844, True)
+        try:
+            wide, inner = self.driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+            self.assertLessEqual(wide, inner, f"the domain check makes the page {wide} px wide at 390 px")
+        finally:
+            set_viewport(self.driver, 1280, 900, False)
