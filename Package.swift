@@ -63,10 +63,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // SPF, DKIM and DMARC of a sender domain (issue 18): pure logic over DomainCheckDNS.
+        .target(name: "DomainCheck", dependencies: ["MailDNS"]),
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
-                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "MailDNS",
+                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "MailDNS", "DomainCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,7 +84,8 @@ let package = Package(
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "TestSupport"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport"]),
+        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport", "DomainCheck"]),
+        .testTarget(name: "DomainCheckTests", dependencies: ["DomainCheck", "MailDNS", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ProcessIO", "TestSupport"]),
 
         // libFuzzer harnesses, one per attack surface (Fuzz/README.md). A plain build

@@ -1,4 +1,5 @@
 import Foundation
+import DomainCheck
 import Logging
 import Smtp
 import Storage
@@ -39,6 +40,9 @@ struct APIHandler {
     var deniedNetworks: [IPNetwork] = []
     /// Called after every committed save or restore with the new version (fire and forget).
     var settingsCommitted: (Int) -> Void = { _ in }
+    /// The resolver of the domain check (POST email_domain_check, a test email's
+    /// `domain_check`); nil: the check answers that no resolver is configured.
+    var domainCheckDNS: (any DomainCheckDNS)?
     /// Names this system in test emails (the host name by default).
     var systemName = ProcessInfo.processInfo.hostName
     var logger: Logger
@@ -80,7 +84,7 @@ struct APIHandler {
 
     /// The endpoints, by path segments after /api/setup/.
     private enum Endpoint {
-        case settings, settingsSchema, validateSettings, test(address: String), check, publicKey, history, restore(version: Int), audit, health
+        case settings, settingsSchema, validateSettings, test(address: String), check, domainCheck, publicKey, history, restore(version: Int), audit, health
         case oauth(OAuthAction)
     }
 
@@ -95,6 +99,7 @@ struct APIHandler {
         switch segments.count == 1 || (segments.count == 2 && segments[1].isEmpty) ? segments[0] : "" {
         case "email_smtp": endpoint = .settings; allowed = ["GET", "POST"]
         case "email_check": endpoint = .check; allowed = ["POST"]
+        case "email_domain_check": endpoint = .domainCheck; allowed = ["POST"]
         case "email_public_key": endpoint = .publicKey; allowed = ["GET"]
         case "email_history": endpoint = .history; allowed = ["GET"]
         case "email_audit": endpoint = .audit; allowed = ["GET"]
@@ -135,6 +140,7 @@ struct APIHandler {
         case (.health, _): return try health()
         case let (.test(address), _): return try sendTestEmail(to: address, request: request, actor: actor)
         case (.check, _): return try checkConnection(request: request, actor: actor)
+        case (.domainCheck, _): return try domainCheck(request)
         case (.history, _): return try history(request)
         case let (.restore(version), _): return try restore(version: version, request: request, actor: actor)
         case (.audit, _): return try audit(request)

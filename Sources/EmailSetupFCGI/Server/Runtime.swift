@@ -1,5 +1,7 @@
 import Foundation
+import DomainCheck
 import Logging
+import MailDNS
 import Storage
 
 /// Everything a started responder shares across worker threads: configuration,
@@ -118,6 +120,7 @@ final class Runtime: Sendable {
         handler.oauthOptions = oauthOptions
         handler.sessionLimit = config.smtpSessionLimit
         handler.deniedNetworks = config.smtpDeniedNetworks
+        handler.domainCheckDNS = try? config.dnsResolver()  // dns_servers was checked at start-up
         if !notifier.targets.isEmpty {
             let notifier = self.notifier
             if synchronousNotifications {
