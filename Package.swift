@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "Smtp", targets: ["Smtp"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "OAuth", targets: ["OAuth"]),
+        .library(name: "HTTPS", targets: ["HTTPS"]),
+        .library(name: "Discovery", targets: ["Discovery"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,10 +42,17 @@ let package = Package(
             name: "CCurl",
             linkerSettings: [.linkedLibrary("curl")]
         ),
-        // OAuth 2.0 token client (issue 13): grants, PKCE, provider hints; HTTPS through libcurl.
+        // HTTPS through libcurl (the one file with libcurl's pointers), for OAuth and discovery.
+        .target(name: "HTTPS", dependencies: ["CCurl"]),
+        // OAuth 2.0 token client (issue 13): grants, PKCE, provider hints.
         .target(
             name: "OAuth",
-            dependencies: ["CCurl", "COpenSSL"]
+            dependencies: ["HTTPS", "COpenSSL"]
+        ),
+        // From an address to verified SMTP settings (issue 18): SRV, autoconfig, MX, probes.
+        .target(
+            name: "Discovery",
+            dependencies: ["HTTPS", "Smtp"]
         ),
         .target(
             name: "Smtp",
@@ -61,7 +70,7 @@ let package = Package(
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
-                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO",
+                "CFastCGI", "Smtp", "Storage", "OAuth", "Discovery", "ProcessIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -74,7 +83,9 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
-        .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
+        .testTarget(name: "OAuthTests", dependencies: ["OAuth", "HTTPS", "TestSupport"]),
+        .testTarget(name: "HTTPSTests", dependencies: ["HTTPS", "TestSupport"]),
+        .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "HTTPS", "Smtp", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ProcessIO", "TestSupport"]),
