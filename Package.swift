@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Smtp", targets: ["Smtp"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "OAuth", targets: ["OAuth"]),
+        .library(name: "MailDNS", targets: ["MailDNS"]),
         .library(name: "HTTPS", targets: ["HTTPS"]),
         .library(name: "Discovery", targets: ["Discovery"]),
     ],
@@ -31,6 +32,8 @@ let package = Package(
         .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
         // IDNA2008 + UTS #46 for internationalized host names (Smtp/Validation/IDNA.swift).
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
+        // c-ares, the stub resolver behind MailDNS (issue 18; docs/DECISIONS.md "DNS through c-ares").
+        .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
         // A C target rather than a system library: it carries shims for OpenSSL macros.
         .target(
             name: "COpenSSL",
@@ -52,12 +55,14 @@ let package = Package(
         // From an address to verified SMTP settings (issue 18): SRV, autoconfig, MX, probes.
         .target(
             name: "Discovery",
-            dependencies: ["HTTPS", "Smtp"]
+            dependencies: ["HTTPS", "Smtp", "MailDNS"]
         ),
         .target(
             name: "Smtp",
             dependencies: ["COpenSSL", "CIDN2"]
         ),
+        // DNS queries (SRV, MX, TXT, A, AAAA, CNAME) through c-ares; Smtp for IDN names.
+        .target(name: "MailDNS", dependencies: ["CAres", "Smtp"]),
         // posix_spawn and unix-socket calls shared by the notifier and the tests.
         .target(name: "ProcessIO"),
         .target(
@@ -70,7 +75,7 @@ let package = Package(
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
-                "CFastCGI", "Smtp", "Storage", "OAuth", "Discovery", "ProcessIO",
+                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "MailDNS", "Discovery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -83,9 +88,10 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
+        .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "TestSupport"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "HTTPS", "TestSupport"]),
         .testTarget(name: "HTTPSTests", dependencies: ["HTTPS", "TestSupport"]),
-        .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "HTTPS", "Smtp", "TestSupport"]),
+        .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "MailDNS", "HTTPS", "Smtp", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ProcessIO", "TestSupport"]),
