@@ -107,8 +107,13 @@ public struct DNSResolver: Sendable {
         var options = ares_options()
         options.timeout = Int32(max(1, (timeout * 1000).rounded()))
         options.tries = Int32(attempts)
+        // NOCHECKRESP: c-ares 1.18 otherwise drops SERVFAIL and REFUSED answers to try
+        // again, and when no server is left reports ECONNREFUSED ("connection
+        // refused") for them; with it the server's own code reaches the callback. The
+        // answer's ID and source address are still checked (docs/DECISIONS.md).
+        options.flags = ARES_FLAG_NOCHECKRESP
         var channel: OpaquePointer?
-        let status = ares_init_options(&channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES)
+        let status = ares_init_options(&channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS)
         guard status == ARES_SUCCESS, let channel else {
             return .failure(DNSError(kind: .other, name: "", type: .a,
                                      hint: "the DNS resolver could not start: \(Self.describe(status))"

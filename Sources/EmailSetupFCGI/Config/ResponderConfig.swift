@@ -1,4 +1,5 @@
 import Foundation
+import MailDNS
 import Smtp
 import Storage
 
@@ -55,6 +56,8 @@ struct ResponderConfig: Sendable {
     var oauthCAFile: String?
     /// Destinations no test email or check may connect to (`smtp_denied_networks`).
     var smtpDeniedNetworks: [IPNetwork] = []
+    /// DNS servers for discovery and the domain check (`dns_servers`); empty: /etc/resolv.conf's.
+    var dnsServers: [DNSServerAddress] = []
 
     /// How to reach MariaDB.
     struct DatabaseSettings: Sendable {
@@ -85,7 +88,7 @@ struct ResponderConfig: Sendable {
         ("history_keep", "500"), ("audit_keep_days", "365"),
         ("smtp_sessions", "4"), ("smtp_session_limit", "170"),
         ("public_url", ""), ("oauth_base_override", ""), ("oauth_ca_file", ""),
-        ("smtp_denied_networks", IPNetwork.defaultDeniedText),
+        ("smtp_denied_networks", IPNetwork.defaultDeniedText), ("dns_servers", ""),
     ]
 
     /// Reads the file at `path` (nil: the default path, which may be absent when
@@ -202,6 +205,9 @@ struct ResponderConfig: Sendable {
         if let ca = optional("oauth_ca_file") {
             guard FileManager.default.isReadableFile(atPath: ca) else { throw problem("oauth_ca_file", "cannot read this file") }
             config.oauthCAFile = ca
+        }
+        do throws(DNSError) { config.dnsServers = try DNSServerAddress.list(value("dns_servers")) } catch {
+            throw problem("dns_servers", "\(error.hint); separate several with commas, or leave it empty for the system's resolver")
         }
         return config
     }
