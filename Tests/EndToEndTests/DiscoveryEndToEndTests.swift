@@ -45,19 +45,16 @@ final class DiscoveryFixtures: Sendable {
 /// configuration points discovery at the fixtures (its own PrivateWebStack).
 final class DiscoveryEndToEndTests: XCTestCase {
     private static let fixtures = Result { try DiscoveryFixtures() }
-    nonisolated(unsafe) private static var stack: PrivateWebStack?
+    private static let stack = Result {
+        try PrivateWebStack(try EndToEndEnvironment.require(), config: try fixtures.get().responderConfig + "\nadmins = disco", users: [("disco", "pw-disco")])
+    }
 
     private func client() throws -> HTTPTestClient {
-        let env = try EndToEndEnvironment.require()
-        if Self.stack == nil {
-            Self.stack = try PrivateWebStack(env, config: try Self.fixtures.get().responderConfig, users: [("disco", "pw-disco")])
-        }
-        return Self.stack!.client(user: "disco", password: "pw-disco")
+        try Self.stack.get().client(user: "disco", password: "pw-disco")
     }
 
     override class func tearDown() {
-        stack?.stop()
-        stack = nil
+        (try? stack.get())?.stop()
         super.tearDown()
     }
 
