@@ -47,7 +47,7 @@ async function discover() {
   button.textContent = 'Cancel';
   out.append(h('p', { class: 'discover-wait', text: `Looking for the mail server of ${address.split('@').pop()}… (up to 8 seconds)` }));
   try {
-    const data = await api.discover(address, controller.signal);
+    const { data } = await api.discover(address, controller.signal);
     show(out, data);
   } catch (e) {
     clear(out);
