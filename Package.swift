@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "OAuth", targets: ["OAuth"]),
         .library(name: "MailDNS", targets: ["MailDNS"]),
+        .library(name: "HTTPS", targets: ["HTTPS"]),
+        .library(name: "Discovery", targets: ["Discovery"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,10 +45,17 @@ let package = Package(
             name: "CCurl",
             linkerSettings: [.linkedLibrary("curl")]
         ),
-        // OAuth 2.0 token client (issue 13): grants, PKCE, provider hints; HTTPS through libcurl.
+        // HTTPS through libcurl (the one file with libcurl's pointers), for OAuth and discovery.
+        .target(name: "HTTPS", dependencies: ["CCurl"]),
+        // OAuth 2.0 token client (issue 13): grants, PKCE, provider hints.
         .target(
             name: "OAuth",
-            dependencies: ["CCurl", "COpenSSL"]
+            dependencies: ["HTTPS", "COpenSSL"]
+        ),
+        // From an address to verified SMTP settings (issue 18): SRV, autoconfig, MX, probes.
+        .target(
+            name: "Discovery",
+            dependencies: ["HTTPS", "Smtp", "MailDNS"]
         ),
         .target(
             name: "Smtp",
@@ -68,7 +77,7 @@ let package = Package(
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
-                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "MailDNS", "DomainCheck",
+                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "MailDNS", "DomainCheck", "Discovery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,7 +91,9 @@ let package = Package(
         ),
         .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "TestSupport"]),
-        .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
+        .testTarget(name: "OAuthTests", dependencies: ["OAuth", "HTTPS", "TestSupport"]),
+        .testTarget(name: "HTTPSTests", dependencies: ["HTTPS", "TestSupport"]),
+        .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "MailDNS", "HTTPS", "Smtp", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport", "DomainCheck"]),
         .testTarget(name: "DomainCheckTests", dependencies: ["DomainCheck", "MailDNS", "TestSupport"]),

@@ -10,6 +10,7 @@ import { cryptoAvailable, importPublicKey, encryptSecret } from './secret.js';
 import { initProbe } from './probe.js';
 import { initHistory } from './history.js';
 import { initOAuth } from './oauth.js';
+import { initDiscover } from './discover.js';
 
 
 /** The server's settings schema (GET …/email_smtp/schema): keys, defaults, labels, local rules. */
@@ -956,6 +957,7 @@ function init() {
   initProbe(page);
   initHistory(page);
   initOAuth(page);
+  initDiscover(page);
   load();
 }
 
@@ -987,6 +989,13 @@ export const page = {
     refresh();
     setStatus(`Port set to ${suggestion.port} and Connection security to ${LABELS_SECURITY[suggestion.smtp_connection_type] || suggestion.smtp_connection_type}. Save to apply them.`, 'warn');
     el('smtp_port').focus();
+  },
+  /** "Use these settings" of a discovery: fills the proposal's fields; the user still saves. */
+  applyDiscovery(proposal) {
+    for (const [f, v] of Object.entries(proposal)) if (form.elements.namedItem(f)) { setField(f, String(v)); delete state.serverErrors[f]; }
+    state.portTyped = true;
+    refresh();
+    setStatus('Filled in from what was verified just now. Enter the password if it signs in, then save.', 'warn');
   },
   /** Applies a save answer (restore) as if the user had saved. */
   applySaveAnswer(answer, etag) {

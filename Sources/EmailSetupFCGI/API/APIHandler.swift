@@ -38,6 +38,8 @@ struct APIHandler {
     /// The responder's `smtp_denied_networks`: refused at save time (IP literals) and
     /// by every SMTP session (every resolved address).
     var deniedNetworks: [IPNetwork] = []
+    /// DNS servers, CA file and ports of `POST /api/setup/email_discover/{address}`.
+    var discovery = DiscoverySetup()
     /// Called after every committed save or restore with the new version (fire and forget).
     var settingsCommitted: (Int) -> Void = { _ in }
     /// The resolver of the domain check (POST email_domain_check, a test email's
@@ -85,6 +87,7 @@ struct APIHandler {
     /// The endpoints, by path segments after /api/setup/.
     private enum Endpoint {
         case settings, settingsSchema, validateSettings, test(address: String), check, domainCheck, publicKey, history, restore(version: Int), audit, health
+        case discover(address: String)
         case oauth(OAuthAction)
     }
 
@@ -112,6 +115,9 @@ struct APIHandler {
             } else if segments.count == 2, segments[0] == "email_test" {
                 guard let address = segments[1].removingPercentEncoding, !address.isEmpty else { throw APIError.notFound }
                 endpoint = .test(address: address); allowed = ["POST"]
+            } else if segments.count == 2, segments[0] == "email_discover" {
+                guard let address = segments[1].removingPercentEncoding, !address.isEmpty else { throw APIError.notFound }
+                endpoint = .discover(address: address); allowed = ["POST"]
             } else if segments.count >= 2, segments[0] == "oauth",
                       let action = OAuthAction(rawValue: segments.dropFirst().joined(separator: "/")) {
                 endpoint = .oauth(action); allowed = [action.method]
@@ -141,6 +147,7 @@ struct APIHandler {
         case let (.test(address), _): return try sendTestEmail(to: address, request: request, actor: actor)
         case (.check, _): return try checkConnection(request: request, actor: actor)
         case (.domainCheck, _): return try domainCheck(request)
+        case let (.discover(address), _): return try discover(address: address)
         case (.history, _): return try history(request)
         case let (.restore(version), _): return try restore(version: version, request: request, actor: actor)
         case (.audit, _): return try audit(request)

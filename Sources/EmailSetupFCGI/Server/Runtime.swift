@@ -91,6 +91,13 @@ final class Runtime: Sendable {
         OAuthOptions(publicURL: config.publicURL, baseOverride: config.oauthBaseOverride, caFile: config.oauthCAFile)
     }
 
+    /// DNS servers, CA file and ports for discovery.
+    var discoverySetup: DiscoverySetup {
+        DiscoverySetup(dnsServers: config.dnsServers.map(\.description), caFile: config.discoveryCAFile,
+                       autoconfigPort: config.discoveryAutoconfigPort, probes: config.discoveryProbes,
+                       deniedNetworks: config.smtpDeniedNetworks)
+    }
+
     /// The SMTP sessions this process may run at once (`smtp_sessions`), shared by every
     /// worker: a test email beyond them is answered 503 at once.
     let smtpSlots: SmtpSlots
@@ -121,6 +128,7 @@ final class Runtime: Sendable {
         handler.sessionLimit = config.smtpSessionLimit
         handler.deniedNetworks = config.smtpDeniedNetworks
         handler.domainCheckDNS = try? config.dnsResolver()  // dns_servers was checked at start-up
+        handler.discovery = discoverySetup
         if !notifier.targets.isEmpty {
             let notifier = self.notifier
             if synchronousNotifications {
