@@ -11,7 +11,7 @@ import unittest
 
 from selenium.webdriver.common.by import By
 
-from support import BASELINE, BrowserTestCase, env, save_via_api, settings
+from support import BASELINE, BrowserTestCase, env, first_run, save_via_api, settings
 
 SELECTS = ("smtp_authentication_type", "smtp_tls_verify", "smtp_connection_type", "oauth_provider", "oauth_grant")
 
@@ -133,9 +133,7 @@ class LiveCheckingTests(BrowserTestCase):
         with open(path) as f:
             cases = [c for c in json.load(f) if not c.get("api_only")]
         # The cases assume nothing stored (defaults for absent fields), as on a first run.
-        from test_form_states import forget_all_settings
-        forget_all_settings()
-        self.addCleanup(save_via_api, BASELINE)
+        first_run(self)
         ran, not_typeable = 0, []
         for case in cases:
             data = case["data"]
