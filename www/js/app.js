@@ -852,9 +852,20 @@ function onInput(event) {
     // App-only needs the client secret: say so as soon as it is chosen.
     state.touched.add('oauth_client_secret');
   }
+  // The live answer's errors of the fields this choice governs were for the old choice:
+  // stale until the next answer, so a section they held open closes at once.
+  for (const f of governedBy(name)) live.changed.add(f);
   setStatus('');
   onValuesChanged(name);
   refresh();
+}
+
+/** The fields whose rules the choice `name` sets (which of them apply, what they need). */
+function governedBy(name) {
+  if (name === 'smtp_tls_verify') return ['smtp_tls_pin_sha256'];
+  if (name === 'smtp_authentication_type') return ['smtp_username', 'smtp_password', 'oauth_client_secret', ...OAUTH_FIELDS];
+  if (name === 'oauth_provider' || name === 'oauth_grant') return ['oauth_client_secret', ...OAUTH_FIELDS];
+  return [];
 }
 
 function linkPort() {
