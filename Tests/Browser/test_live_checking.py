@@ -89,6 +89,20 @@ class LiveCheckingTests(BrowserTestCase):
         self.assertEqual((stored["smtp_host"], stored["smtp_port"]), ("smtp.example.org", "2525"))
         self.assertIn("smtp.example.org:2525", self.fix_of("smtp_host") or "")
 
+    def test_save_clicked_while_a_repair_waits_for_the_field_to_be_left(self):
+        # The live check answered while the field still had focus, so its repair waits;
+        # clicking Save leaves the field. The repair (and its note above the button) must
+        # not move Save from under the pointer between press and release: the click saves.
+        self.set_value("smtp_host", "smtp.example.net:2526")
+        self.wait_until(lambda: self.driver.execute_script(
+            "return document.getElementById('settings-form').dataset.live") == "done", "the live check answered")
+        self.assertEqual(self.el("smtp_host").get_attribute("value"), "smtp.example.net:2526")
+        status = self.save_and_wait()
+        self.assertTrue(status.startswith("Saved"), status)
+        stored = settings().data
+        self.assertEqual((stored["smtp_host"], stored["smtp_port"]), ("smtp.example.net", "2526"))
+        self.assertIn("smtp.example.net:2526", self.fix_of("smtp_host") or "")
+
     # -- warnings before saving, in the page's words
 
     def test_warnings_appear_before_saving(self):

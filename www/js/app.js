@@ -828,9 +828,17 @@ function liveWarning(f) {
 
 // ---------------------------------------------------------------- events
 
+/** Each field's value as its last input or change event brought it. */
+const lastInput = new Map();
+
 function onInput(event) {
   const name = event.target.name;
   if (!name) return;
+  // The "change" a field fires when it is left repeats what its "input" events brought:
+  // nothing to check again, and no live message of it to drop (the layout would shift
+  // under the pointer that is leaving the field, and the click would miss Save).
+  if (event.type === 'change' && lastInput.get(name) === event.target.value) return;
+  lastInput.set(name, event.target.value);
   if (name === 'smtp_port' && event.isTrusted !== false) state.portTyped = true;
   if (ALL_FIELDS.includes(name) || SECRET_NAMES.includes(name)) {
     delete state.serverErrors[name];
@@ -923,9 +931,16 @@ function init() {
     const name = e.target.name;
     // A value that differs from the saved one (autofill fires no input event) counts as changed.
     if (ALL_FIELDS.includes(name) && state.saved && e.target.value !== state.saved[name]) { state.touched.add(name); refresh(); }
-    // The field is left: a repair the live check proposed for it is applied now.
-    setTimeout(() => applyFixes(false), 0);
+    // The field is left: a repair the live check proposed for it is applied now — or, when
+    // a click left it, once the click is over: the note would move the button (Save) from
+    // under the pointer between press and release, and the click would be lost.
+    if (!pressing) setTimeout(() => applyFixes(false), 0);
   });
+  let pressing = false;
+  document.addEventListener('pointerdown', () => { pressing = true; }, true);
+  for (const type of ['pointerup', 'pointercancel']) {
+    document.addEventListener(type, () => { pressing = false; setTimeout(() => applyFixes(false), 0); }, true);
+  }
   form.addEventListener('submit', save);
   $('conflict-keep-mine').addEventListener('click', keepMine);
   $('conflict-take-theirs').addEventListener('click', takeTheirs);
