@@ -129,9 +129,9 @@ def save_via_api(values, password=None):
 
 # ---------------------------------------------------------------- database
 
-def db_dump():
-    """Every row of the application's database as text (mariadb-dump), for
-    checking that a secret never reached it in clear."""
+def _db_connection():
+    """The private MariaDB's client arguments (socket, user, database) and an
+    environment with the application user's password, from scripts/lib/mariadb.sh."""
     e = env()
     script = os.path.join(e.root, "scripts", "lib", "mariadb.sh")
     exports = subprocess.run([script, "env", e.state_dir], check=True, capture_output=True, text=True).stdout
@@ -142,14 +142,57 @@ def db_dump():
             values[key] = shlex.split(value)[0] if value else ""
     with open(values["EMAILSETUP_DB_PASSWORD_FILE"]) as f:
         db_password = f.read().strip()
+    args = ["--no-defaults", "--protocol=socket", "--socket=" + values["EMAILSETUP_DB_SOCKET"], "-u" + values["EMAILSETUP_DB_USER"]]
+    return args, values["EMAILSETUP_DB_NAME"], {**os.environ, "MYSQL_PWD": db_password}
+
+
+def db_dump(*tables):
+    """Rows of the application's database as SQL text (mariadb-dump): every table,
+    or only `tables`. For checking that a secret never reached it in clear, and
+    for putting tables back as they were (`first_run`)."""
+    args, name, environment = _db_connection()
     result = subprocess.run(
-        ["mariadb-dump", "--no-defaults", "--protocol=socket", "--socket=" + values["EMAILSETUP_DB_SOCKET"],
-         "-u" + values["EMAILSETUP_DB_USER"], "--skip-comments", "--no-create-info", "--single-transaction", "--skip-lock-tables", "--skip-triggers",
-         values["EMAILSETUP_DB_NAME"]],
-        capture_output=True, text=True, env={**os.environ, "MYSQL_PWD": db_password}, timeout=60)
+        ["mariadb-dump", *args, "--skip-comments", "--no-create-info", "--single-transaction", "--skip-lock-tables",
+         "--skip-triggers", "--skip-add-locks", "--skip-disable-keys", "--complete-insert", name, *tables],
+        capture_output=True, text=True, env=environment, timeout=60)
     if result.returncode != 0:
         raise AssertionError("mariadb-dump failed: " + result.stderr.strip())
     return result.stdout
+
+
+def db_execute(sql):
+    """Runs SQL (one or more statements) in the stack's private MariaDB as the application's user."""
+    args, name, environment = _db_connection()
+    result = subprocess.run(["mariadb", *args, name], input=sql, capture_output=True, text=True, env=environment, timeout=60)
+    if result.returncode != 0:
+        raise AssertionError("mariadb failed: " + result.stderr.strip())
+
+
+# The settings labels of `information` (the larger system's table keeps its other rows).
+SETTINGS_LABELS = ("from_address", "smtp_username", "smtp_password", "smtp_host", "smtp_port",
+                   "smtp_connection_type", "smtp_authentication_type", "smtp_tls_verify", "smtp_tls_pin_sha256",
+                   "smtp_tls_ca_pem", "smtp_connect_timeout", "smtp_command_timeout", "smtp_settings_version")
+# What a first run has none of. The audit log goes too: its test rows name settings
+# versions, and versions count from 1 again after a first run, so an old row of a
+# successful test email would make "last known good" point at a version that now
+# means other settings (or does not exist yet).
+FIRST_RUN_TABLES = ("settings_history", "audit_log", "oauth_access_tokens", "oauth_pending")
+
+
+def first_run(test):
+    """A first run for one test: no settings, no history, no audit log, no OAuth
+    sign-in, as on a fresh installation. Everything is put back as it was when the
+    test ends (a cleanup of `test`), so later tests find the versions, history and
+    audit rows the earlier ones left."""
+    tables = ("information",) + FIRST_RUN_TABLES
+    saved = db_dump(*tables)
+    test.addCleanup(db_execute, "START TRANSACTION;\n" + "".join(f"DELETE FROM {t};\n" for t in tables)
+                    + saved + "\nCOMMIT;\n")
+    labels = ", ".join("'%s'" % k for k in SETTINGS_LABELS)
+    db_execute(f"START TRANSACTION; DELETE FROM information WHERE label IN ({labels}) OR label LIKE 'oauth\\_%';"
+               + "".join(f" DELETE FROM {t};" for t in FIRST_RUN_TABLES) + " COMMIT;")
+    assert str(settings().data.get("smtp_settings_version")) == "0", "the settings were not forgotten"
+    assert api("GET", "email_history").data.get("last_known_good_version") is None, "a last known good version is left"
 
 
 # ---------------------------------------------------------------- SMTP servers

@@ -3,45 +3,13 @@ the first run with nothing saved, required markers, the test address box, the
 phone layout (no cut option labels, no sideways scrolling) and a solid focus
 ring on everything the keyboard reaches."""
 
-import os
-import shlex
-import subprocess
 import unittest
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from support import BASELINE, BrowserTestCase, SmtpSink, env, save_via_api, set_viewport, settings
-
-SETTINGS_LABELS = ("from_address", "smtp_username", "smtp_password", "smtp_host", "smtp_port",
-                   "smtp_connection_type", "smtp_authentication_type", "smtp_tls_verify", "smtp_tls_pin_sha256",
-                   "smtp_tls_ca_pem", "smtp_connect_timeout", "smtp_command_timeout", "smtp_settings_version")
-
-
-def db_execute(sql):
-    """Runs SQL in the stack's private MariaDB as the application's user."""
-    e = env()
-    exports = subprocess.run([os.path.join(e.root, "scripts", "lib", "mariadb.sh"), "env", e.state_dir],
-                             check=True, capture_output=True, text=True).stdout
-    values = {}
-    for line in exports.splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export "):].partition("=")
-            values[key] = shlex.split(value)[0] if value else ""
-    with open(values["EMAILSETUP_DB_PASSWORD_FILE"]) as f:
-        password = f.read().strip()
-    subprocess.run(["mariadb", "--no-defaults", "--protocol=socket", "--socket=" + values["EMAILSETUP_DB_SOCKET"],
-                    "-u" + values["EMAILSETUP_DB_USER"], values["EMAILSETUP_DB_NAME"], "-e", sql],
-                   check=True, capture_output=True, text=True, env={**os.environ, "MYSQL_PWD": password}, timeout=60)
-
-
-def forget_all_settings():
-    """A first run: no settings and no history, as on a fresh installation."""
-    labels = ", ".join("'%s'" % k for k in SETTINGS_LABELS)
-    db_execute(f"DELETE FROM information WHERE label IN ({labels}) OR label LIKE 'oauth\\_%'; DELETE FROM settings_history;")
-    assert str(settings().data.get("smtp_settings_version")) == "0", "the settings were not forgotten"
-
+from support import BASELINE, BrowserTestCase, SmtpSink, first_run, save_via_api, set_viewport
 
 TEXT_WIDTH = """
   const el = arguments[0], text = arguments[1];
@@ -54,12 +22,8 @@ TEXT_WIDTH = """
 
 class FirstRunTests(BrowserTestCase):
 
-    def tearDown(self):
-        super().tearDown()
-        save_via_api(BASELINE)
-
     def test_first_run_is_coherent(self):
-        forget_all_settings()
+        first_run(self)
         self.open_page()
         self.assertIn("Not saved yet", self.el("version-line").text)
         self.assertEqual(self.el("dirty-indicator").text, "", "“All changes saved” beside “Not saved yet”")

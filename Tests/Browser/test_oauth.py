@@ -123,8 +123,14 @@ class OAuthFormTests(BrowserTestCase):
         self.assertTrue(self.error_of("oauth_token_endpoint"))
         self.assertEqual([r for r in self.requests("email_smtp") if r["method"] == "POST" and r["url"].endswith("/email_smtp")], [])
 
+        # Plain: the OAuth fields no longer apply, so their errors (the live check's, for
+        # XOAUTH2) no longer hold the section open — at once, and after the server's answer
+        # for the new method too (which finds nothing wrong in them).
         self.set_value("smtp_authentication_type", "Plain")
         self.assertTrue(self.visible("smtp_password"))
+        self.assertFalse(self.visible("oauth-section"))
+        self.wait_until(lambda: self.driver.execute_script(
+            "return document.getElementById('settings-form').dataset.live") == "done", "the live check answered")
         self.assertFalse(self.visible("oauth-section"))
 
     def test_presets_default_to_oauth_and_ask_only_for_what_the_provider_needs(self):

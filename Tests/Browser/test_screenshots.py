@@ -8,7 +8,7 @@ import unittest
 
 from selenium.webdriver.common.by import By
 
-from support import BASELINE, BrowserTestCase, SilentServer, SmtpSink, env, free_port, save_via_api, set_viewport
+from support import BASELINE, BrowserTestCase, SilentServer, SmtpSink, env, first_run, free_port, save_via_api, set_viewport
 
 SIZES = {"desktop": (1280, 900, False), "phone": (360, 780, True)}
 
@@ -32,9 +32,8 @@ class ScreenshotTests(BrowserTestCase):
             "return document.getElementById('settings-form').dataset.live") == "done", "the live check answered")
 
     def test_form_state_screenshots(self):
-        from test_form_states import forget_all_settings
         set_viewport(self.driver, 1280, 900, False)
-        forget_all_settings()
+        first_run(self)
         self.open_page()
         self.driver.execute_script("window.scrollTo(0, 0)")
         self.shoot("form-first-run")

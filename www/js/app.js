@@ -829,9 +829,17 @@ function liveWarning(f) {
 
 // ---------------------------------------------------------------- events
 
+/** Each field's value as its last input or change event brought it. */
+const lastInput = new Map();
+
 function onInput(event) {
   const name = event.target.name;
   if (!name) return;
+  // The "change" a field fires when it is left repeats what its "input" events brought:
+  // nothing to check again, and no live message of it to drop (the layout would shift
+  // under the pointer that is leaving the field, and the click would miss Save).
+  if (event.type === 'change' && lastInput.get(name) === event.target.value) return;
+  lastInput.set(name, event.target.value);
   if (name === 'smtp_port' && event.isTrusted !== false) state.portTyped = true;
   if (ALL_FIELDS.includes(name) || SECRET_NAMES.includes(name)) {
     delete state.serverErrors[name];
@@ -853,9 +861,20 @@ function onInput(event) {
     // App-only needs the client secret: say so as soon as it is chosen.
     state.touched.add('oauth_client_secret');
   }
+  // The live answer's errors of the fields this choice governs were for the old choice:
+  // stale until the next answer, so a section they held open closes at once.
+  for (const f of governedBy(name)) live.changed.add(f);
   setStatus('');
   onValuesChanged(name);
   refresh();
+}
+
+/** The fields whose rules the choice `name` sets (which of them apply, what they need). */
+function governedBy(name) {
+  if (name === 'smtp_tls_verify') return ['smtp_tls_pin_sha256'];
+  if (name === 'smtp_authentication_type') return ['smtp_username', 'smtp_password', 'oauth_client_secret', ...OAUTH_FIELDS];
+  if (name === 'oauth_provider' || name === 'oauth_grant') return ['oauth_client_secret', ...OAUTH_FIELDS];
+  return [];
 }
 
 function linkPort() {
@@ -913,9 +932,16 @@ function init() {
     const name = e.target.name;
     // A value that differs from the saved one (autofill fires no input event) counts as changed.
     if (ALL_FIELDS.includes(name) && state.saved && e.target.value !== state.saved[name]) { state.touched.add(name); refresh(); }
-    // The field is left: a repair the live check proposed for it is applied now.
-    setTimeout(() => applyFixes(false), 0);
+    // The field is left: a repair the live check proposed for it is applied now — or, when
+    // a click left it, once the click is over: the note would move the button (Save) from
+    // under the pointer between press and release, and the click would be lost.
+    if (!pressing) setTimeout(() => applyFixes(false), 0);
   });
+  let pressing = false;
+  document.addEventListener('pointerdown', () => { pressing = true; }, true);
+  for (const type of ['pointerup', 'pointercancel']) {
+    document.addEventListener(type, () => { pressing = false; setTimeout(() => applyFixes(false), 0); }, true);
+  }
   form.addEventListener('submit', save);
   $('conflict-keep-mine').addEventListener('click', keepMine);
   $('conflict-take-theirs').addEventListener('click', takeTheirs);
