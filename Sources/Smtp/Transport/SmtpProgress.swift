@@ -1,4 +1,16 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One step of a session as it begins: which stage, what exactly is awaited, and how
 /// long the session will wait for it at most.
@@ -33,10 +45,8 @@ public struct SmtpProgressStep: Sendable, Equatable {
 /// ```swift
 /// settings.progress = SmtpProgress { step in stream.send(step) }
 /// ```
-public final class SmtpProgress: @unchecked Sendable {
-    // @unchecked: `last` is only touched under `lock`.
-    private let lock = NSLock()
-    private var last: SmtpError.Stage?
+public final class SmtpProgress: Sendable {
+    private let last = Mutex<SmtpError.Stage?>(nil)
     private let report: @Sendable (SmtpProgressStep) -> Void
 
     /// - Parameter report: called with each new step.
@@ -47,10 +57,10 @@ public final class SmtpProgress: @unchecked Sendable {
     /// Reports `stage` unless it is the stage reported last. For callers outside the
     /// SMTP conversation too (the responder reports `.oauth` while it gets a token).
     public func enter(_ stage: SmtpError.Stage, detail: String, limitSeconds: Double) {
-        lock.lock()
-        let isNew = last != stage
-        last = stage
-        lock.unlock()
+        let isNew = last.withLock { last in
+            defer { last = stage }
+            return last != stage
+        }
         if isNew { report(SmtpProgressStep(stage: stage, detail: detail, limitSeconds: max(0, limitSeconds))) }
     }
 
