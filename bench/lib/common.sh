@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shared by bench/run and bench/load/run (sourced): a private MariaDB, responders on
 # unix sockets and an nginx in front of them, all under one state folder.
-#   bench_build                          release build → $BIN
+#   bench_build                          release build → $BIN (unless BIN is set)
 #   bench_prepare STATE [CONFIG_LINES]   MariaDB + emailsetup.conf (+ migrate)
 #   bench_responder STATE NAME THREADS   start `serve` on STATE/NAME.sock; pid in STATE/NAME.pid
 #   bench_nginx STATE PORT SOCKET…       nginx with one upstream of these sockets
@@ -20,6 +20,8 @@ free_port() {
 # uses: Package.swift links the Swift runtime statically and packs relocations in a
 # release build on Linux (issue 19), so nothing else needs saying here.
 bench_build() {
+    # BIN=/path/to/emailsetup measures that binary instead (e.g. a build from before a change).
+    if [[ -n ${BIN:-} ]]; then [[ -x $BIN ]] || { echo "BIN=$BIN is not executable" >&2; exit 2; }; return 0; fi
     echo "building (release)…" >&2
     (cd "$ROOT" && swift build -c release --product emailsetup 2>&1 | tail -1 >&2)
     BIN="$ROOT/.build/release/emailsetup"
