@@ -18,6 +18,9 @@ let package = Package(
         .library(name: "Smtp", targets: ["Smtp"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "OAuth", targets: ["OAuth"]),
+        .library(name: "MailDNS", targets: ["MailDNS"]),
+        .library(name: "HTTPS", targets: ["HTTPS"]),
+        .library(name: "Discovery", targets: ["Discovery"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -29,6 +32,8 @@ let package = Package(
         .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
         // IDNA2008 + UTS #46 for internationalized host names (Smtp/Validation/IDNA.swift).
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
+        // c-ares, the stub resolver behind MailDNS (issue 18; docs/DECISIONS.md "DNS through c-ares").
+        .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
         // A C target rather than a system library: it carries shims for OpenSSL macros.
         .target(
             name: "COpenSSL",
@@ -38,15 +43,24 @@ let package = Package(
         // fixed-arity shims. libcurl is not linked: shim.c loads it on first use
         // (dlopen), so a CGI request does not load its ~30 libraries (issue 19).
         .target(name: "CCurl"),
-        // OAuth 2.0 token client (issue 13): grants, PKCE, provider hints; HTTPS through libcurl.
+        // HTTPS through libcurl (the one file with libcurl's pointers), for OAuth and discovery.
+        .target(name: "HTTPS", dependencies: ["CCurl"]),
+        // OAuth 2.0 token client (issue 13): grants, PKCE, provider hints.
         .target(
             name: "OAuth",
-            dependencies: ["CCurl", "COpenSSL"]
+            dependencies: ["HTTPS", "COpenSSL"]
+        ),
+        // From an address to verified SMTP settings (issue 18): SRV, autoconfig, MX, probes.
+        .target(
+            name: "Discovery",
+            dependencies: ["HTTPS", "Smtp", "MailDNS", "ProcessIO"]
         ),
         .target(
             name: "Smtp",
             dependencies: ["COpenSSL", "CIDN2", "ProcessIO"]
         ),
+        // DNS queries (SRV, MX, TXT, A, AAAA, CNAME) through c-ares; Smtp for IDN names.
+        .target(name: "MailDNS", dependencies: ["CAres", "Smtp"]),
         // posix_spawn, unix-socket calls and threads, shared by the notifier, the SMTP
         // client, the FastCGI server and the tests.
         .target(name: "ProcessIO"),
@@ -57,10 +71,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // SPF, DKIM and DMARC of a sender domain (issue 18): pure logic over DomainCheckDNS.
+        .target(name: "DomainCheck", dependencies: ["MailDNS"]),
         .target(
             name: "EmailSetupFCGI",
             dependencies: [
-                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO",
+                "CFastCGI", "Smtp", "Storage", "OAuth", "ProcessIO", "MailDNS", "DomainCheck", "Discovery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -86,9 +102,13 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "SmtpTests", dependencies: ["Smtp", "TestSupport"]),
-        .testTarget(name: "OAuthTests", dependencies: ["OAuth", "TestSupport"]),
+        .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "TestSupport"]),
+        .testTarget(name: "OAuthTests", dependencies: ["OAuth", "HTTPS", "TestSupport"]),
+        .testTarget(name: "HTTPSTests", dependencies: ["HTTPS", "TestSupport"]),
+        .testTarget(name: "DiscoveryTests", dependencies: ["Discovery", "MailDNS", "HTTPS", "Smtp", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
-        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport"]),
+        .testTarget(name: "EmailSetupFCGITests", dependencies: ["EmailSetupFCGI", "Smtp", "Storage", "ProcessIO", "TestSupport", "DomainCheck"]),
+        .testTarget(name: "DomainCheckTests", dependencies: ["DomainCheck", "MailDNS", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ProcessIO", "TestSupport"]),
 
         // libFuzzer harnesses, one per attack surface (Fuzz/README.md). A plain build

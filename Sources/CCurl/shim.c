@@ -4,12 +4,12 @@
 #include <stddef.h>
 // libcurl is loaded on first use (dlopen), not by the dynamic loader at start:
 // with its ~30 dependencies (GnuTLS for librtmp, Kerberos, LDAP, SSH, …) it cost
-// ~4 ms of every process start, which under plain CGI is every request, and only an
-// OAuth 2.0 token request uses it (docs/DECISIONS.md, "CGI start-up"). So the
-// binary does not link -lcurl: this file defines the libcurl functions the Swift
-// code calls, each forwarding to the loaded library. A libcurl function used from
-// Swift must be listed in CURL_FUNCTIONS below, or the link fails with an
-// undefined symbol (which is the reminder).
+// ~4 ms of every process start, which under plain CGI is every request, and only
+// OAuth 2.0 token requests and discovery's autoconfig fetch use it
+// (docs/DECISIONS.md, "CGI start-up"). So the binary does not link -lcurl: this
+// file defines the libcurl functions the Swift code calls, each forwarding to the
+// loaded library. A libcurl function used from Swift must be listed in
+// CURL_FUNCTIONS below, or the link fails with an undefined symbol (the reminder).
 
 #define CURL_FUNCTIONS(X) \
     X(CURLcode, global_init, (long flags), (flags)) \

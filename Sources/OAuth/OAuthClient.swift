@@ -10,6 +10,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPS
 
 /// How the SMTP sender gets its tokens.
 public enum OAuthGrant: String, Sendable, Codable, CaseIterable {
@@ -123,7 +124,7 @@ public struct OAuthClient: Sendable {
 
     private var http: HTTPSClient {
         HTTPSClient(caFile: config.caFile, connectTimeout: config.connectTimeout, deadline: config.deadline,
-                    shouldAbort: config.shouldAbort)
+                    shouldAbort: config.shouldAbort, userAgent: "EmailSetup-OAuth/1")
     }
 
     /// App-only token (client credentials grant, RFC 6749 §4.4).
@@ -224,7 +225,11 @@ public struct OAuthClient: Sendable {
 
     private func post(_ endpoint: String, _ fields: [(String, String)]) throws -> HTTPSResponse {
         try config.endpoints.validate()
-        return try http.postForm(endpoint, fields: fields)
+        do {
+            return try http.postForm(endpoint, fields: fields)
+        } catch {
+            throw OAuthError(error)
+        }
     }
 
     private func errorAnswer(_ response: HTTPSResponse, endpoint: String, request: OAuthRequest) -> OAuthError {

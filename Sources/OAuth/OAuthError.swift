@@ -10,6 +10,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPS
 
 /// The one error type of the `OAuth` module: how a call to an authorization server
 /// failed (`kind`), the provider's error code, and a one-line `hint` that names the fix
@@ -137,5 +138,35 @@ extension OAuthError {
     public static func authorizationResponse(error: String, description: String?, provider: OAuthProvider) -> OAuthError {
         let answer = ProviderErrorBody(error: error, errorDescription: description, errorCodes: [])
         return OAuthHints.error(for: answer, httpStatus: nil, provider: provider, request: .authorization, endpoint: nil)
+    }
+}
+
+extension OAuthError {
+    /// The OAuth words for a failed HTTPS exchange with an authorization server: the
+    /// same kind (an oversized answer and a redirect are `protocol`), libcurl's message
+    /// as the description, and hints that name the OAuth settings.
+    public init(_ error: HTTPSError) {
+        let kind: Kind
+        var hint = error.hint
+        switch error.kind {
+        case .timeout: kind = .timeout
+        case .refused: kind = .refused
+        case .unreachable: kind = .unreachable
+        case .tlsVerify: kind = .tlsVerify
+        case .tlsHandshake: kind = .tlsHandshake
+        case .tooLarge:
+            kind = .protocol
+            hint += "; a token answer is a few KiB"
+        case .redirect:
+            kind = .protocol
+            hint = "the endpoint answered a redirect (HTTP \(error.httpStatus ?? 0)\(error.location.map { " to \($0)" } ?? "")); redirects are not followed: enter the final https URL of the endpoint"
+        case .protocol: kind = .protocol
+        case .invalidInput: kind = .invalidInput
+        case .aborted:
+            kind = .aborted
+            hint = "the request to the authorization server was abandoned: the client went away"
+        }
+        if error.kind == .tlsVerify { hint = hint.replacing("if the server uses a private CA", with: "if the authorization server uses a private CA") }
+        self.init(kind: kind, errorDescription: error.detail, httpStatus: error.httpStatus, endpoint: error.url, hint: hint)
     }
 }

@@ -31,7 +31,7 @@ class PasswordTests(BrowserTestCase):
         self.assertTrue(status.startswith("Saved"), status + " " + self.el("banner").text)
 
         # What the page sent: no clear password anywhere; RSA-OAEP ciphertext in base64.
-        posts = [r for r in self.requests("email_smtp") if r["method"] == "POST"]
+        posts = [r for r in self.requests("email_smtp") if r["method"] == "POST" and r["url"].endswith("/email_smtp")]
         self.assertEqual(len(posts), 1)
         # A fresh key and single-use nonce for this save, fetched when saving.
         self.assertEqual(len(self.requests("email_public_key")), 1)
@@ -59,7 +59,7 @@ class PasswordTests(BrowserTestCase):
         self.record_requests()
         self.set_value("smtp_host", "keep.example.com")
         self.save_and_wait()
-        body = json.loads([r for r in self.requests("email_smtp") if r["method"] == "POST"][0]["body"])
+        body = json.loads([r for r in self.requests("email_smtp") if r["method"] == "POST" and r["url"].endswith("/email_smtp")][0]["body"])
         self.assertNotIn("smtp_password", body["data"])
         self.assertTrue(settings().data["smtp_password_set"])
 
@@ -83,7 +83,7 @@ class PasswordTests(BrowserTestCase):
         self.assertIn("will be removed", self.el("password-state").text)
         self.assertEqual(self.el("dirty-indicator").text, "Unsaved changes")
         self.assertTrue(self.save_and_wait().startswith("Saved"))
-        body = json.loads([r for r in self.requests("email_smtp") if r["method"] == "POST"][0]["body"])
+        body = json.loads([r for r in self.requests("email_smtp") if r["method"] == "POST" and r["url"].endswith("/email_smtp")][0]["body"])
         self.assertEqual(body["data"]["smtp_password"], "")
         self.assertFalse(settings().data["smtp_password_set"])
         self.assertEqual(self.el("password-state").text, "No password is set.")

@@ -15,6 +15,54 @@ SIZES = {"desktop": (1280, 900, False), "phone": (360, 780, True)}
 
 class ScreenshotTests(BrowserTestCase):
 
+    # -- the settings form's states (issue 15, P2): first run, live checking, conflict, phone focus
+
+    def shoot(self, name, element_id=None):
+        folder = os.path.join(env().root, "docs", "screenshots")
+        os.makedirs(folder, exist_ok=True)
+        if element_id:
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", self.el(element_id))
+        path = os.path.join(folder, name + ".png")
+        self.driver.save_screenshot(path)
+        self.assertGreater(os.path.getsize(path), 10_000, path)
+
+    def live_done(self):
+        self.driver.execute_script("document.activeElement && document.activeElement.blur()")
+        self.wait_until(lambda: self.driver.execute_script(
+            "return document.getElementById('settings-form').dataset.live") == "done", "the live check answered")
+
+    def test_form_state_screenshots(self):
+        from test_form_states import forget_all_settings
+        set_viewport(self.driver, 1280, 900, False)
+        forget_all_settings()
+        self.open_page()
+        self.driver.execute_script("window.scrollTo(0, 0)")
+        self.shoot("form-first-run")
+
+        save_via_api(BASELINE)
+        self.open_page()
+        self.set_value("smtp_host", "smtp.example.com:465")
+        self.set_value("smtp_connection_type", "STARTTLS")
+        self.set_value("smtp_authentication_type", "Login")
+        self.set_value("smtp_username", "someone@example.com")
+        self.live_done()
+        self.shoot("form-live-checking", "smtp_host")
+
+        self.open_page()
+        self.set_value("smtp_host", "mine.example.com")
+        save_via_api({**BASELINE, "smtp_host": "theirs.example.com", "from_address": "theirs@example.com"})
+        self.click("save")
+        self.wait_until(lambda: self.el("conflict").is_displayed(), "the conflict panel appeared")
+        self.shoot("form-conflict")
+
+        save_via_api(BASELINE)
+        set_viewport(self.driver, 390, 844, True)
+        self.open_page()
+        self.set_value("smtp_authentication_type", "Auto")
+        self.el("smtp_host").click()
+        self.shoot("form-phone-focus", "smtp_host")
+        set_viewport(self.driver, 1280, 900, False)
+
     def test_screenshots(self):
         folder = os.path.join(env().root, "docs", "screenshots")
         os.makedirs(folder, exist_ok=True)

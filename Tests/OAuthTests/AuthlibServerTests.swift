@@ -1,5 +1,6 @@
 import Foundation
 import OAuth
+import HTTPS
 import TestSupport
 import XCTest
 

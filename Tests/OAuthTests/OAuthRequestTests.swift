@@ -1,4 +1,5 @@
 @testable import OAuth
+import HTTPS
 import XCTest
 
 /// Request building without the network: authorization URLs, form encoding, scopes.

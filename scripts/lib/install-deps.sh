@@ -9,6 +9,8 @@ packages=(
     libssl-dev openssl
     libcurl4-openssl-dev                   # HTTPS to OAuth token endpoints (Sources/CCurl)
     libidn2-dev                            # internationalized host names, IDNA2008/UTS #46 (Sources/CIDN2)
+    libc-ares-dev                          # the DNS stub resolver (Sources/CAres, Sources/MailDNS)
+    nsd                                    # the authoritative DNS server of the tests (Tests/Fixtures/dns)
     nginx
     python3 python3-aiosmtpd               # real SMTP servers for the tests
     python3-authlib python3-flask          # the OAuth 2.0 authorization server for the tests (Tests/Fixtures/oauth)

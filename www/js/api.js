@@ -159,6 +159,7 @@ export const api = {
   validateSettings: (data, signal) => call('POST', 'email_smtp/validate', { body: { data }, signal }),
   publicKey: () => call('GET', 'email_public_key'),
   test: (address, signal, onStep) => stream('POST', 'email_test/' + encodeURIComponent(address), { body: {}, signal, onStep }),
+  discover: (address, signal) => call('POST', 'email_discover/' + encodeURIComponent(address), { body: {}, signal }),
   check: (signal, onStep) => stream('POST', 'email_check', { body: {}, signal, onStep }),
   history: () => call('GET', 'email_history'),
   restore: (version, etag) => call('POST', `email_history/${encodeURIComponent(version)}/restore`, { body: {}, ifMatch: etag }),

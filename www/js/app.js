@@ -5,25 +5,31 @@
 
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy } from './dom.js';
-import { loadSchema, localErrors, isOAuth, suggestedPort, STANDARD_PORTS } from './schema.js';
+import { loadSchema, localErrors, validateRemote, isOAuth, suggestedPort, STANDARD_PORTS } from './schema.js';
 import { cryptoAvailable, importPublicKey, encryptSecret } from './secret.js';
 import { initProbe } from './probe.js';
 import { initHistory } from './history.js';
 import { initOAuth } from './oauth.js';
+import { initDiscover } from './discover.js';
 
-/** The settings schema from the server (GET email_smtp/schema): fields, labels, defaults. */
+
+/** The server's settings schema (GET …/email_smtp/schema): keys, defaults, labels, local rules. */
 let schema = null;
-/** Every plain field of the form (the schema's, secrets aside), the OAuth ones, their defaults. */
+/** Every plain (not secret) field of the form in page order: the SMTP settings, then OAuth's. */
 let ALL_FIELDS = [];
 let OAUTH_FIELDS = [];
 let ALL_DEFAULTS = {};
 
-function useSchema(loaded) {
-  schema = loaded;
-  ALL_FIELDS = schema.fields.filter((f) => !f.secret).map((f) => f.key);
+/** Takes the field list and defaults from the schema: only keys this page has an input for. */
+function useSchema(s) {
+  schema = s;
+  ALL_FIELDS = s.fields.filter((f) => !f.secret && form.elements.namedItem(f.key)).map((f) => f.key);
   OAUTH_FIELDS = ALL_FIELDS.filter((k) => k.startsWith('oauth_'));
-  ALL_DEFAULTS = schema.defaults();
+  ALL_DEFAULTS = s.defaults();
 }
+
+/** What the page can check alone, at once (the schema's rules; the server's live check does the rest). */
+const validate = (values) => localErrors(schema, values);
 
 /** The page's label of a field, from the schema; undefined for what is not a field. */
 const labelOf = (k) => (schema && schema.field(k) ? schema.label(k) : undefined);
@@ -43,6 +49,21 @@ const SECRETS = {
   },
 };
 const SECRET_NAMES = Object.keys(SECRETS);
+
+/**
+ * The fields a provider preset owns: it sets each of them, to its own value or the
+ * default, so nothing of the previous provider stays (SendGrid's user name "apikey"
+ * under Gmail). The sender address, the password and an OAuth application's ID,
+ * secret and tenant belong to the user and stay; so do timeouts and extra CAs.
+ */
+const PRESET_OWNED = [
+  'smtp_host', 'smtp_port', 'smtp_connection_type', 'smtp_authentication_type', 'smtp_username',
+  'smtp_tls_verify', 'smtp_tls_pin_sha256', 'oauth_provider', 'oauth_grant', 'oauth_scope',
+  'oauth_authorization_endpoint', 'oauth_token_endpoint', 'oauth_device_endpoint', 'oauth_revocation_endpoint',
+];
+
+/** An AWS region name as SES uses it in its host names: eu-west-1, us-gov-west-1, ap-southeast-2. */
+const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$/;
 
 const PRESETS = {
   gmail: {
@@ -74,7 +95,7 @@ const PRESETS = {
     note: 'Mailgun: the user name is the SMTP login of your domain (e.g. postmaster@mg.example.com); EU domains use smtp.eu.mailgun.org.',
   },
   local: {
-    name: 'Local relay', values: { smtp_host: 'localhost', smtp_port: '25', smtp_connection_type: 'None', smtp_authentication_type: 'None' },
+    name: 'Local relay', values: { smtp_host: 'localhost', smtp_port: '25', smtp_connection_type: 'None', smtp_authentication_type: 'None', smtp_tls_verify: 'Full' },
     note: 'Local relay: a mail server on this machine that accepts mail without signing in.',
   },
 };
@@ -92,6 +113,10 @@ const state = {
   warnings: {},           // field → message from the last save
   submitted: false,
   saving: false,
+  regionError: null,
+  fixNotes: {},           // field → the live check's note on a repair it applied      // the SES region field's own error (it is not a setting)
+  conflict: null,         // { data, etag }: the other save a 409 told of, while the user chooses
+  probeBlocked: false,    // Check/Test disabled because nothing is saved yet
   publicKey: null,        // Promise<CryptoKey>
   keyProblem: null,       // why a new password can't be encrypted, or null
   // What GET tells about OAuth beyond the fields. `supported`: this server knows the
@@ -176,6 +201,7 @@ function resetForm() {
   state.touched.clear();
   state.submitted = false;
   state.serverErrors = {};
+  state.fixNotes = {};
   $('preset-note').textContent = '';
   $('ses-region-row').hidden = true;
   refresh();
@@ -192,7 +218,7 @@ function message(name, kind, text) {
   let p = $(id);
   if (text) {
     if (!p) {
-      p = h('p', { id, class: kind === 'error' ? 'field-error' : 'field-warning' });
+      p = h('p', { id, class: `field-${kind}` });
       const help = $(`${name}-help`);
       if (help) help.before(p); else box.append(p);
     }
@@ -204,7 +230,7 @@ function message(name, kind, text) {
   if (kind === 'error') {
     if (text) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
     box.classList.toggle('has-error', Boolean(text));
-  } else {
+  } else if (kind === 'warning') {
     box.classList.toggle('has-warning', Boolean(text));
   }
 }
@@ -212,29 +238,33 @@ function message(name, kind, text) {
 function refresh() {
   if (!schema) return;
   const values = currentValues();
-  const errors = localErrors(schema, values);
+  const errors = validate(values);
+  // Errors show once a field was changed, or after Save; warnings and repairs at once.
+  const shownErrors = {};
   for (const f of ALL_FIELDS) {
-    const shown = state.serverErrors[f] || ((state.submitted || state.touched.has(f)) ? errors[f] : null);
+    const shown = state.serverErrors[f] || ((state.submitted || state.touched.has(f)) ? (errors[f] || liveError(f)) : null);
+    if (shown) shownErrors[f] = shown;
     message(f, 'error', shown || null);
-    message(f, 'warning', shown ? null : (state.warnings[f] || null));
+    message(f, 'warning', shown ? null : (state.warnings[f] || liveWarning(f)));
+    message(f, 'fix', state.fixNotes[f] || null);
   }
   const secretErrors = secretProblems(values);
   for (const n of SECRET_NAMES) {
-    const own = state.serverErrors[n] || secretErrors[n];
+    const own = state.serverErrors[n] || secretErrors[n] || liveError(n);
     const shown = n === 'oauth_client_secret' && !(state.submitted || state.touched.has(n)) ? state.serverErrors[n] : own;
     message(n, 'error', shown || null);
-    message(n, 'warning', state.warnings[n] || null);
+    message(n, 'warning', shown ? null : (state.warnings[n] || liveWarning(n)));
   }
 
   const pinned = values.smtp_tls_verify === 'Pinned';
-  $('pin-row').hidden = !pinned && !(state.touched.has('smtp_tls_pin_sha256') && errors.smtp_tls_pin_sha256)
-    && !state.serverErrors.smtp_tls_pin_sha256;
+  // A section with an error shown in it is never hidden.
+  $('pin-row').hidden = !pinned && !shownErrors.smtp_tls_pin_sha256;
   const authNone = values.smtp_authentication_type === 'None';
-  $('auth-fields').hidden = authNone && !state.serverErrors.smtp_username && !state.serverErrors.smtp_password;
+  $('auth-fields').hidden = authNone && !shownErrors.smtp_username && !state.serverErrors.smtp_password;
   // OAuth signs in with a token: the password has no part in it.
   const oauth = isOAuth(values.smtp_authentication_type);
   $('password-field').hidden = oauth && !state.serverErrors.smtp_password;
-  $('oauth-section').hidden = !oauth && !OAUTH_FIELDS.concat('oauth_client_secret').some((f) => state.serverErrors[f]);
+  $('oauth-section').hidden = !oauth && !OAUTH_FIELDS.concat('oauth_client_secret').some((f) => shownErrors[f] || state.serverErrors[f]);
   if ((state.serverErrors.smtp_tls_ca_pem || state.serverErrors.smtp_connect_timeout || state.serverErrors.smtp_command_timeout
        || (state.submitted && (errors.smtp_tls_ca_pem || errors.smtp_connect_timeout || errors.smtp_command_timeout)))) {
     $('advanced').open = true;
@@ -243,26 +273,59 @@ function refresh() {
 
   const dirty = isDirty();
   const ind = $('dirty-indicator');
-  ind.textContent = dirty ? 'Unsaved changes' : (state.saved ? 'All changes saved' : '');
+  // Nothing saved yet: the version line says so; "All changes saved" would contradict it.
+  ind.textContent = dirty ? 'Unsaved changes' : (state.saved && !firstRun() ? 'All changes saved' : '');
   ind.classList.toggle('is-dirty', dirty);
   form.classList.toggle('is-dirty', dirty);
   $('undo').disabled = !dirty || state.saving;
   $('save').disabled = state.saving;
   document.title = (dirty ? '• ' : '') + 'Email setup';
   renderVersionLine();
+  renderProbeAvailability();
+  renderRequired(values);
+  if (state.conflict) renderConflict();
   page.onChange && page.onChange();
+}
+
+/** True while nothing was ever saved (GET answers version 0). */
+function firstRun() { return state.version !== null && String(state.version) === '0'; }
+
+/**
+ * Check connection and Send test email use the saved settings: with nothing saved
+ * they are disabled, with the reason beside them. Only the change of state touches
+ * the buttons, so the probe module's own disabling (a run, a rate-limit wait) stands.
+ */
+function renderProbeAvailability() {
+  const blocked = firstRun();
+  if (blocked === state.probeBlocked) return;
+  state.probeBlocked = blocked;
+  $('probe-first-run').hidden = !blocked;
+  for (const id of ['check-button', 'test-button']) {
+    $(id).disabled = blocked;
+    describedBy($(id), 'probe-first-run', blocked);
+  }
+}
+
+/** The required marker (visible asterisk, `required` for screen readers) on fields required right now. */
+function renderRequired(values) {
+  const auth = values.smtp_authentication_type;
+  const conditional = {
+    smtp_username: auth !== 'None',
+    smtp_tls_pin_sha256: values.smtp_tls_verify === 'Pinned',
+  };
+  for (const [name, on] of Object.entries(conditional)) {
+    const input = el(name);
+    input.required = on;
+    const star = form.querySelector(`label[for="${name}"] .req`);
+    if (star) star.hidden = !on;
+  }
 }
 
 /** What is wrong with the secrets as they stand: { name: message }. */
 function secretProblems(values) {
   const problems = {};
   for (const n of SECRET_NAMES) if (secretChange(n) === 'new' && state.keyProblem) problems[n] = state.keyProblem;
-  // App-only tokens are fetched with the client secret alone (the server's rule too).
-  const appOnly = isOAuth(values.smtp_authentication_type) && values.oauth_grant === 'client_credentials';
-  const secret = secretChange('oauth_client_secret');
-  if (appOnly && !problems.oauth_client_secret && (secret === 'clear' || (secret === 'keep' && !state.secretSet.oauth_client_secret))) {
-    problems.oauth_client_secret = 'Required for app-only sign-in: the client secret from the application’s registration.';
-  }
+  // A missing app-only client secret is the server's warning (the live check shows it), not an error here.
   return problems;
 }
 
@@ -364,17 +427,34 @@ async function save(event) {
   state.submitted = true;
   state.serverErrors = {};
   showBanner(null);
+  // A repair the live check found for the field still being typed in applies now.
+  // (Bounded: a slow answer never holds the Save button; the save itself checks again.)
+  if (live.changed.size && !live.unavailable) await Promise.race([checkLive(0), new Promise((r) => setTimeout(r, 3000))]);
+  applyFixes(true);
   refresh();
   const values = outgoingValues();
-  const errors = { ...localErrors(schema, currentValues()), ...secretProblems(currentValues()) };
+  // Everything known wrong at once: the live check's answer for these values, then the local checks.
+  const fresh = live.answer && !live.changed.size && !live.scheduled
+    ? Object.fromEntries(Object.entries(live.answer.errors).filter(([k]) => labelOf(k) && el(k))) : {};
+  const errors = { ...fresh, ...validate(currentValues()), ...secretProblems(currentValues()) };
+  if (state.regionError && !$('ses-region-row').hidden) errors['ses-region'] = state.regionError;
   const invalid = Object.keys(errors);
   if (invalid.length) {
     setStatus(`Not saved: ${invalid.length === 1 ? 'one field needs' : `${invalid.length} fields need`} attention.`, 'error');
     focusField(invalid.sort(order)[0]);
     return false;
   }
-  // The grammar (host, address, fingerprint, certificates) is the server's: a save
-  // answers its errors field by field (live checking through validateRemote is next).
+  // The grammar (host, address, fingerprint, certificates) is the server's: ask before saving.
+  const remote = await validateRemote(api, liveData()).catch(() => null);
+  if (remote && !remote.valid) {
+    const fieldErrors = Object.fromEntries(Object.entries(remote.errors).filter(([k]) => labelOf(k)));
+    state.serverErrors = fieldErrors;
+    const n = Object.keys(fieldErrors).length;
+    setStatus(`Not saved: ${n === 1 ? 'one field needs' : `${n} fields need`} attention.`, 'error');
+    refresh();
+    if (n) focusField(Object.keys(fieldErrors).sort(order)[0]);
+    return false;
+  }
   const data = { ...values };
   state.saving = true;
   $('save').textContent = 'Saving…';
@@ -393,8 +473,13 @@ async function save(event) {
       }
     }
     const { data: answer, etag } = await api.saveSettings(data, state.etag);
+    const fixNotes = state.fixNotes; // what the live check repaired stays explained after the save
+    hideConflict();
     state.warnings = answer.warnings && typeof answer.warnings === 'object' ? answer.warnings : {};
     applySaved(answer, etag);
+    state.fixNotes = fixNotes;
+    live.answer = { errors: {}, warnings: { ...state.warnings }, fixes: {} };
+    live.sent = currentValues();
     const wcount = Object.keys(state.warnings).length;
     setStatus(`Saved as version ${state.version}.` + (wcount ? ` ${wcount === 1 ? 'One note' : `${wcount} notes`} to look at, marked below.` : ''), wcount ? 'warn' : 'ok');
     const unplaced = Object.entries(state.warnings).filter(([k]) => !labelOf(k));
@@ -420,7 +505,7 @@ function order(a, b) {
 }
 
 function focusField(name) {
-  const input = el(name);
+  const input = el(name) || $(name);
   if (!input) return;
   if (input.closest('details')) input.closest('details').open = true;
   input.focus();
@@ -434,10 +519,7 @@ function handleSaveError(e) {
   }
   const errors = e.errors || {};
   if (e.status === 409) {
-    setStatus('Not saved.', 'error');
-    showBanner('Someone else saved these settings after you opened this page. Reload to see their version (your unsaved changes here will be lost), or copy what you need first.', 'error', [
-      h('button', { type: 'button', class: 'primary small', id: 'conflict-reload', onclick: () => load(true) }, 'Reload the saved settings'),
-    ]);
+    showConflict();
     return;
   }
   const fieldErrors = {};
@@ -462,6 +544,131 @@ function handleSaveError(e) {
   }
 }
 
+// ---------------------------------------------------------------- conflict (409)
+
+/** Field values of a GET or save answer, defaults filled in, as the form holds them. */
+function valuesOf(data) {
+  const v = {};
+  for (const f of ALL_FIELDS) v[f] = data[f] === undefined || data[f] === null ? ALL_DEFAULTS[f] : String(data[f]);
+  return v;
+}
+
+/**
+ * Someone saved after this page loaded. Fetches their version and shows, by the
+ * Save button, field by field what they changed and what the user changed, with
+ * "Keep mine and save" and "Take theirs". The form keeps the user's edits meanwhile.
+ */
+async function showConflict() {
+  setStatus('Not saved: someone else saved these settings meanwhile. Compare below and choose.', 'error');
+  let answer;
+  try {
+    answer = await api.getSettings();
+  } catch (e) {
+    showBanner(`Someone else saved these settings meanwhile, and their version could not be loaded (${e.message}). Your changes are still in the form; try saving again in a moment.`);
+    return;
+  }
+  state.conflict = { data: answer.data, etag: answer.etag };
+  renderConflict();
+  const panel = $('conflict');
+  panel.hidden = false;
+  // By the Save button: the bar stops floating over the page and both come into view together.
+  form.classList.add('has-conflict');
+  const actions = $('actions');
+  const both = actions.getBoundingClientRect().bottom - panel.getBoundingClientRect().top;
+  if (both <= window.innerHeight) actions.scrollIntoView({ block: 'end' });
+  else panel.scrollIntoView({ block: 'start' });
+  panel.focus({ preventScroll: true });
+}
+
+function shown(value) {
+  return value === '' ? h('span', { class: 'muted-value' }, '(empty)') : value;
+}
+
+/** The comparison: every field that the other save or the user changed against the loaded version. */
+function renderConflict() {
+  const { data } = state.conflict;
+  const base = state.saved;
+  const theirs = valuesOf(data);
+  const mine = currentValues();
+  const rows = [];
+  for (const f of ALL_FIELDS) {
+    if (!el(f) || (!state.oauth.supported && OAUTH_FIELDS.includes(f))) continue;
+    const theyChanged = theirs[f] !== base[f];
+    const iChanged = mine[f] !== base[f];
+    if (!theyChanged && !iChanged) continue;
+    const clash = theyChanged && iChanged && theirs[f] !== mine[f];
+    rows.push(h('tr', { class: clash ? 'clash' : '', 'data-field': f },
+      h('th', { scope: 'row' }, page.label(f), clash ? h('span', { class: 'clash-mark' }, ' both changed') : null),
+      h('td', { class: theyChanged ? '' : 'unchanged' }, theyChanged ? shown(theirs[f]) : 'not changed'),
+      h('td', { class: iChanged ? '' : 'unchanged' }, iChanged ? shown(mine[f]) : 'not changed')));
+  }
+  for (const n of SECRET_NAMES) {
+    if (n === 'oauth_client_secret' && !state.oauth.supported) continue;
+    const theirsSet = Boolean(data[SECRETS[n].setKey]);
+    const theyChanged = theirsSet !== state.secretSet[n];
+    const change = secretChange(n);
+    if (!theyChanged && change === 'keep') continue;
+    const noun = SECRETS[n].noun;
+    rows.push(h('tr', { 'data-field': n },
+      h('th', { scope: 'row' }, page.label(n)),
+      h('td', { class: theyChanged ? '' : 'unchanged' }, theyChanged ? (theirsSet ? `a ${noun} was set` : `the ${noun} was removed`) : 'not changed'),
+      h('td', { class: change === 'keep' ? 'unchanged' : '' }, { keep: 'not changed', new: `a new ${noun}`, clear: `remove the ${noun}` }[change])));
+  }
+  const who = data.smtp_settings_version !== undefined ? `version ${data.smtp_settings_version}` : 'a newer version';
+  $('conflict-text').textContent = rows.length
+    ? `You loaded version ${state.version}; meanwhile ${who} was saved. What each side changed:`
+    : `You loaded version ${state.version}; meanwhile ${who} was saved, with the same values as yours.`;
+  const table = $('conflict-table');
+  clear(table);
+  if (rows.length) {
+    table.append(h('table', {},
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Field'), h('th', { scope: 'col' }, `Theirs (${who})`), h('th', { scope: 'col' }, 'Yours'))),
+      h('tbody', {}, rows)));
+  }
+}
+
+function hideConflict() {
+  state.conflict = null;
+  $('conflict').hidden = true;
+  form.classList.remove('has-conflict');
+}
+
+/**
+ * Saves the user's changes on top of the other version: fields the user changed
+ * take the user's value, the others keep theirs; If-Match names their version.
+ */
+async function keepMine() {
+  if (!state.conflict) return;
+  const { data, etag } = state.conflict;
+  const mine = currentValues();
+  const base = state.saved;
+  const secrets = {};
+  for (const n of SECRET_NAMES) secrets[n] = { value: el(n).value, clear: state.secretClear[n] };
+  const portTyped = state.portTyped;
+  const touched = new Set(state.touched);
+  hideConflict();
+  applySaved(data, etag);
+  for (const f of ALL_FIELDS) if (mine[f] !== base[f]) setField(f, mine[f]);
+  for (const n of SECRET_NAMES) { el(n).value = secrets[n].value; state.secretClear[n] = secrets[n].clear; }
+  state.portTyped = portTyped;
+  state.touched = touched;
+  refresh();
+  if (await save()) $('save-status').focus();
+}
+
+/** Shows the other version as saved; the user's changes are dropped, by their choice. */
+function takeTheirs() {
+  if (!state.conflict) return;
+  const { data, etag } = state.conflict;
+  hideConflict();
+  state.warnings = {};
+  applySaved(data, etag);
+  checkLive(0);
+  setStatus(`The form shows version ${state.version}, the other save; your changes were dropped.`, 'ok');
+  page.onSaved && page.onSaved();
+  $('save-status').focus();
+}
+
 function capitalize(m) { return typeof m === 'string' && m ? m[0].toUpperCase() + m.slice(1) : String(m); }
 
 // ---------------------------------------------------------------- load
@@ -472,7 +679,9 @@ async function load(discard = false, quiet = false) {
     if (!schema) useSchema(await loadSchema(api));
     const { data, etag } = await api.getSettings();
     state.warnings = {};
+    hideConflict();
     applySaved(data, etag);
+    checkLive(0); // the saved settings' warnings, before anything is typed
     if (discard && !quiet) setStatus(`Reloaded version ${state.version}.`, 'ok');
     $('loading').hidden = true;
     form.hidden = false;
@@ -487,6 +696,137 @@ async function load(discard = false, quiet = false) {
   }
 }
 
+// ---------------------------------------------------------------- live checking
+
+/**
+ * While the user types, the server's validate endpoint (the same rules as a save,
+ * saving nothing) is asked again after a pause: its errors, warnings and fixes are
+ * shown as a save would give them. `form.dataset.live` is "pending" until the
+ * answer for the current values arrived ("done"), or "off" on a server without it.
+ */
+const live = {
+  timer: null, controller: null, seq: 0,
+  answer: null,           // { errors, warnings, fixes } for `sent`
+  sent: null,             // the form's values when the answer's request went out
+  changed: new Set(),     // fields typed in since: their remote errors are stale
+  unavailable: false,
+  waiters: [],            // resolved when an answer for the newest values arrived
+  scheduled: false,       // a check is waiting for its pause to end
+};
+const LIVE_DELAY_MS = 350;
+
+/** A value changed (typed, preset, fix): check it again after a pause. */
+function onValuesChanged(name) {
+  if (name) live.changed.add(name);
+  checkLive(LIVE_DELAY_MS);
+}
+
+/** Asks again after `delay` ms; resolves when the newest values have their answer. */
+function checkLive(delay) {
+  clearTimeout(live.timer);
+  if (live.unavailable) { form.dataset.live = 'off'; return Promise.resolve(); }
+  form.dataset.live = 'pending';
+  const done = new Promise((resolve) => live.waiters.push(resolve));
+  live.scheduled = true;
+  live.timer = setTimeout(runLiveCheck, delay);
+  return done;
+}
+
+function liveSettled() {
+  form.dataset.live = live.unavailable ? 'off' : 'done';
+  const waiters = live.waiters;
+  live.waiters = [];
+  for (const w of waiters) w();
+}
+
+/** The body of a validate request: what a save would send, secrets as "keep" unless removed. */
+function liveData() {
+  const data = outgoingValues();
+  for (const n of SECRET_NAMES) {
+    if (n === 'oauth_client_secret' && !state.oauth.supported) continue;
+    if (secretChange(n) === 'clear') data[n] = '';
+  }
+  return data;
+}
+
+async function runLiveCheck() {
+  live.scheduled = false;
+  if (!state.saved || live.unavailable) { liveSettled(); return; }
+  if (live.controller) live.controller.abort();
+  const controller = new AbortController();
+  live.controller = controller;
+  const seq = ++live.seq;
+  const sent = currentValues();
+  const changedBefore = new Set(live.changed);
+  live.changed.clear();
+  try {
+    const answer = await validateRemote(api, liveData(), { signal: controller.signal });
+    if (seq !== live.seq) return;
+    live.answer = {
+      errors: answer.errors || {}, warnings: answer.warnings || {}, fixes: answer.fixes || {},
+    };
+    live.sent = sent;
+    state.warnings = {}; // the newest answer replaces the last save's warnings
+    applyFixes(false);
+  } catch (e) {
+    if (seq !== live.seq) return;
+    if (e instanceof ApiError && e.notAvailable) live.unavailable = true;
+    // Unreachable for a moment: the local checks stand; the next change asks again.
+    for (const f of changedBefore) live.changed.add(f);
+  }
+  if (seq === live.seq) {
+    refresh();
+    if (!live.scheduled) liveSettled();
+  }
+}
+
+/**
+ * Applies the server's repairs of misplaced input (`host:port`, a URL in the
+ * server field): the values it names go to their fields, with the server's note.
+ * Not under the cursor: a field being typed in is repaired when the user leaves it
+ * (or saves).
+ */
+function applyFixes(force) {
+  const fixes = live.answer ? live.answer.fixes : {};
+  let applied = false;
+  for (const [field, fix] of Object.entries(fixes)) {
+    const input = el(field);
+    if (!input || !fix || typeof fix.set !== 'object') continue;
+    if (!force && document.activeElement === input) continue;
+    if (input.value !== live.sent[field]) continue; // typed on since: the next answer decides
+    for (const [k, v] of Object.entries(fix.set)) {
+      if (!el(k)) continue;
+      setField(k, String(v));
+      delete state.serverErrors[k];
+      delete live.answer.errors[k];
+      live.changed.add(k);
+      state.touched.add(k);
+    }
+    if ('smtp_port' in fix.set) state.portTyped = true; // chosen for this server: keep it
+    state.fixNotes[field] = fix.note || 'Moved parts of this value to the fields they belong in.';
+    delete fixes[field];
+    applied = true;
+  }
+  if (applied) {
+    checkLive(0);
+    refresh();
+  }
+  return applied;
+}
+
+/** The error the live check gives a field, unless the field was typed in since it was asked. */
+function liveError(f) {
+  if (!live.answer || live.changed.has(f)) return null;
+  return live.answer.errors[f] || null;
+}
+
+/** A warning of the live check; a "no password" warning is moot while a new one is typed. */
+function liveWarning(f) {
+  if (!live.answer) return null;
+  if (SECRET_NAMES.includes(f) && secretChange(f) === 'new') return null;
+  return live.answer.warnings[f] || null;
+}
+
 // ---------------------------------------------------------------- events
 
 function onInput(event) {
@@ -496,7 +836,9 @@ function onInput(event) {
   if (ALL_FIELDS.includes(name) || SECRET_NAMES.includes(name)) {
     delete state.serverErrors[name];
     delete state.warnings[name];
-    if (event.type === 'input' && event.target.value !== '') state.touched.add(name);
+    delete state.fixNotes[name];
+    // Changed by the user: its errors show from now on (tabbing through leaves it alone).
+    if (event.type === 'input' || event.type === 'change') state.touched.add(name);
   }
   if (name === 'smtp_connection_type') linkPort();
   if (name === 'oauth_provider' && el('oauth_provider').value === 'Google' && el('oauth_grant').value === 'client_credentials') {
@@ -512,6 +854,7 @@ function onInput(event) {
     state.touched.add('oauth_client_secret');
   }
   setStatus('');
+  onValuesChanged(name);
   refresh();
 }
 
@@ -527,27 +870,39 @@ function linkPort() {
 
 function applyPreset(key) {
   const preset = PRESETS[key];
-  for (const [f, v] of Object.entries(preset.values)) setField(f, v);
+  for (const f of PRESET_OWNED) {
+    if (!el(f)) continue;
+    setField(f, preset.values[f] ?? ALL_DEFAULTS[f]);
+    delete state.serverErrors[f];
+    delete state.warnings[f];
+  }
   // With OAuth the user name is the mailbox, usually the sender address itself.
-  if (isOAuth(preset.values.smtp_authentication_type) && el('smtp_username').value.trim() === '' && el('from_address').value.trim() !== '') {
+  if (isOAuth(preset.values.smtp_authentication_type) && el('from_address').value.trim() !== '') {
     setField('smtp_username', el('from_address').value.trim());
   }
-  if (key === 'ses') {
-    $('ses-region-row').hidden = false;
-    $('ses-region').value = 'us-east-1';
-  } else {
-    $('ses-region-row').hidden = true;
-  }
+  $('ses-region-row').hidden = key !== 'ses';
+  if (key === 'ses') $('ses-region').value = 'us-east-1';
+  state.regionError = null;
+  message('ses-region', 'error', null);
   state.portTyped = false;
-  for (const f of Object.keys(preset.values)) { delete state.serverErrors[f]; delete state.warnings[f]; }
   $('preset-note').textContent = `${preset.name} filled in. ${preset.note}`;
+  onValuesChanged();
   refresh();
 }
 
+/** The SES region decides the host; a region that can't be one leaves the host as it was. */
 function onRegion() {
   const region = $('ses-region').value.trim().toLowerCase();
-  setField('smtp_host', `email-smtp.${region || 'us-east-1'}.amazonaws.com`);
-  state.touched.add('smtp_host');
+  if (region === '') state.regionError = 'Enter the region of your SES account, like eu-west-1.';
+  else if (!AWS_REGION.test(region)) {
+    state.regionError = 'Not a region name: it looks like eu-west-1 (lower-case letters and a number joined by hyphens, no spaces).';
+  } else {
+    state.regionError = null;
+    setField('smtp_host', `email-smtp.${region}.amazonaws.com`);
+    delete state.serverErrors.smtp_host;
+    onValuesChanged();
+  }
+  message('ses-region', 'error', state.regionError);
   refresh();
 }
 
@@ -556,14 +911,20 @@ function init() {
   form.addEventListener('change', onInput);
   form.addEventListener('focusout', (e) => {
     const name = e.target.name;
-    if (ALL_FIELDS.includes(name) && e.target.value !== (state.saved ? state.saved[name] : '')) { state.touched.add(name); refresh(); }
-    else if (ALL_FIELDS.includes(name) && e.target.value === '' && e.target.required) { state.touched.add(name); refresh(); }
+    // A value that differs from the saved one (autofill fires no input event) counts as changed.
+    if (ALL_FIELDS.includes(name) && state.saved && e.target.value !== state.saved[name]) { state.touched.add(name); refresh(); }
+    // The field is left: a repair the live check proposed for it is applied now.
+    setTimeout(() => applyFixes(false), 0);
   });
   form.addEventListener('submit', save);
+  $('conflict-keep-mine').addEventListener('click', keepMine);
+  $('conflict-take-theirs').addEventListener('click', takeTheirs);
   $('undo').addEventListener('click', () => {
     showBanner(null);
+    hideConflict();
     state.warnings = {};
     resetForm();
+    checkLive(0);
     setStatus('Changes undone: the form shows the saved settings again.', 'ok');
     $('save').focus();
   });
@@ -596,6 +957,7 @@ function init() {
   initProbe(page);
   initHistory(page);
   initOAuth(page);
+  initDiscover(page);
   load();
 }
 
@@ -627,6 +989,13 @@ export const page = {
     refresh();
     setStatus(`Port set to ${suggestion.port} and Connection security to ${LABELS_SECURITY[suggestion.smtp_connection_type] || suggestion.smtp_connection_type}. Save to apply them.`, 'warn');
     el('smtp_port').focus();
+  },
+  /** "Use these settings" of a discovery: fills the proposal's fields; the user still saves. */
+  applyDiscovery(proposal) {
+    for (const [f, v] of Object.entries(proposal)) if (form.elements.namedItem(f)) { setField(f, String(v)); delete state.serverErrors[f]; }
+    state.portTyped = true;
+    refresh();
+    setStatus('Filled in from what was verified just now. Enter the password if it signs in, then save.', 'warn');
   },
   /** Applies a save answer (restore) as if the user had saved. */
   applySaveAnswer(answer, etag) {

@@ -5,6 +5,7 @@
 import { api, ApiError, NetworkError } from './api.js';
 import { $, h, clear, describedBy, formatDate } from './dom.js';
 import { checkAddress } from './schema.js';
+import { initDomainCheck, renderDomainCheck } from './domaincheck.js';
 
 const STAGES = {
   dns: 'looking up the server’s address', connect: 'connecting', tls: 'TLS handshake',
@@ -33,6 +34,7 @@ export function initProbe(p) {
   $('probe-cancel').addEventListener('click', () => running && running.controller.abort());
   $('test_address').addEventListener('input', () => addressError(null));
   try { $('test_address').value = localStorage.getItem(ADDRESS_KEY) || ''; } catch { /* storage off */ }
+  initDomainCheck();
   const previous = page.onChange;
   page.onChange = () => { previous && previous(); $('probe-unsaved').hidden = !page.isDirty(); };
 }
@@ -139,6 +141,7 @@ function renderSuccess(box, kind, address, data) {
     timings(data.timings_ms),
     certificate(data.certificate, false),
     transcript(data.transcript)));
+  box.append(renderDomainCheck(data.domain_check) || '');
 }
 
 function checkSummary() {

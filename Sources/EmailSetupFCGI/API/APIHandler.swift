@@ -10,6 +10,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DomainCheck
 import Logging
 import Smtp
 import Storage
@@ -48,8 +49,13 @@ struct APIHandler {
     /// The responder's `smtp_denied_networks`: refused at save time (IP literals) and
     /// by every SMTP session (every resolved address).
     var deniedNetworks: [IPNetwork] = []
+    /// DNS servers, CA file and ports of `POST /api/setup/email_discover/{address}`.
+    var discovery = DiscoverySetup()
     /// Called after every committed save or restore with the new version (fire and forget).
     var settingsCommitted: (Int) -> Void = { _ in }
+    /// The resolver of the domain check (POST email_domain_check, a test email's
+    /// `domain_check`); nil: the check answers that no resolver is configured.
+    var domainCheckDNS: (any DomainCheckDNS)?
     /// Names this system in test emails (the host name by default).
     var systemName = ProcessInfo.processInfo.hostName
     var logger: Logger
@@ -91,7 +97,8 @@ struct APIHandler {
 
     /// The endpoints, by path segments after /api/setup/.
     private enum Endpoint {
-        case settings, settingsSchema, validateSettings, test(address: String), check, publicKey, history, restore(version: Int), audit, health
+        case settings, settingsSchema, validateSettings, test(address: String), check, domainCheck, publicKey, history, restore(version: Int), audit, health
+        case discover(address: String)
         case oauth(OAuthAction)
     }
 
@@ -106,6 +113,7 @@ struct APIHandler {
         switch segments.count == 1 || (segments.count == 2 && segments[1].isEmpty) ? segments[0] : "" {
         case "email_smtp": endpoint = .settings; allowed = ["GET", "POST"]
         case "email_check": endpoint = .check; allowed = ["POST"]
+        case "email_domain_check": endpoint = .domainCheck; allowed = ["POST"]
         case "email_public_key": endpoint = .publicKey; allowed = ["GET"]
         case "email_history": endpoint = .history; allowed = ["GET"]
         case "email_audit": endpoint = .audit; allowed = ["GET"]
@@ -118,6 +126,9 @@ struct APIHandler {
             } else if segments.count == 2, segments[0] == "email_test" {
                 guard let address = segments[1].percentDecoded, !address.isEmpty else { throw APIError.notFound }
                 endpoint = .test(address: address); allowed = ["POST"]
+            } else if segments.count == 2, segments[0] == "email_discover" {
+                guard let address = segments[1].percentDecoded, !address.isEmpty else { throw APIError.notFound }
+                endpoint = .discover(address: address); allowed = ["POST"]
             } else if segments.count >= 2, segments[0] == "oauth",
                       let action = OAuthAction(rawValue: segments.dropFirst().joined(separator: "/")) {
                 endpoint = .oauth(action); allowed = [action.method]
@@ -146,6 +157,8 @@ struct APIHandler {
         case (.health, _): return try health()
         case let (.test(address), _): return try sendTestEmail(to: address, request: request, actor: actor)
         case (.check, _): return try checkConnection(request: request, actor: actor)
+        case (.domainCheck, _): return try domainCheck(request)
+        case let (.discover(address), _): return try discover(address: address)
         case (.history, _): return try history(request)
         case let (.restore(version), _): return try restore(version: version, request: request, actor: actor)
         case (.audit, _): return try audit(request)

@@ -60,7 +60,7 @@ extension APIHandler {
         }
         let record = SessionRecord(action: "test.send", actor: actor, remoteAddress: request.remoteAddress,
                                    version: snapshot.version, host: settings.host, port: settings.port, to: recipient.address)
-        let smtp = self.smtp, logger = self.logger, envelope = message.envelope, messageID = message.messageID
+        let smtp = self.smtp, logger = self.logger, envelope = message.envelope, messageID = message.messageID, dns = domainCheckDNS
         return sessionWork(slot: slot, record: record, settings: settings, snapshot: snapshot) { settings in
             let started = Date()
             let report = try smtp.send(envelope: envelope, message: bytes, settings: settings)
@@ -71,6 +71,7 @@ extension APIHandler {
                 ("message_id", .string("<\(messageID)>")),
                 ("server_reply", .string("\(report.reply.code) \(report.reply.text)")),
             ] + SmtpJSON.sessionFacts(timings: report.timingsMilliseconds, transcript: report.transcript, server: report.server)
+                + [Self.domainCheckMember(dns, from: from, smtpHost: settings.host, remoteAddress: report.server.remoteAddress)]
         }
     }
 

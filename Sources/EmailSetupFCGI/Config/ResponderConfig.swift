@@ -10,6 +10,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MailDNS
 import Smtp
 import Storage
 
@@ -66,6 +67,14 @@ struct ResponderConfig: Sendable {
     var oauthCAFile: String?
     /// Destinations no test email or check may connect to (`smtp_denied_networks`).
     var smtpDeniedNetworks: [IPNetwork] = []
+    /// DNS servers for discovery and the domain check (`dns_servers`); empty: /etc/resolv.conf's.
+    var dnsServers: [DNSServerAddress] = []
+    /// Extra trusted CAs (PEM file) for discovery's autoconfig fetch and probes (`discovery_ca_file`).
+    var discoveryCAFile: String?
+    /// The autoconfig HTTPS port (`discovery_autoconfig_port`, 443); only tests change it.
+    var discoveryAutoconfigPort: Int?
+    /// Ports probed on guessed hosts (`discovery_probe_ports`); only tests change them.
+    var discoveryProbes = SmtpAdvice.usualProbes
 
     /// How to reach MariaDB.
     struct DatabaseSettings: Sendable {
@@ -96,7 +105,9 @@ struct ResponderConfig: Sendable {
         ("history_keep", "500"), ("audit_keep_days", "365"),
         ("smtp_sessions", "4"), ("smtp_session_limit", "170"),
         ("public_url", ""), ("oauth_base_override", ""), ("oauth_ca_file", ""),
-        ("smtp_denied_networks", IPNetwork.defaultDeniedText),
+        ("smtp_denied_networks", IPNetwork.defaultDeniedText), ("dns_servers", ""),
+        ("discovery_ca_file", ""), ("discovery_autoconfig_port", "443"),
+        ("discovery_probe_ports", "465:ssl,587:starttls,25:starttls,2525:starttls"),
     ]
 
     /// Reads the file at `path` (nil: the default path, which may be absent when
@@ -214,6 +225,21 @@ struct ResponderConfig: Sendable {
             guard FileManager.default.isReadableFile(atPath: ca) else { throw problem("oauth_ca_file", "cannot read this file") }
             config.oauthCAFile = ca
         }
+        do throws(DNSError) { config.dnsServers = try DNSServerAddress.list(value("dns_servers")) } catch {
+            throw problem("dns_servers", "\(error.hint); separate several with commas, or leave it empty for the system's resolver")
+        }
+        if let ca = optional("discovery_ca_file") {
+            guard FileManager.default.isReadableFile(atPath: ca) else { throw problem("discovery_ca_file", "cannot read this file") }
+            config.discoveryCAFile = ca
+        }
+        guard let autoconfigPort = Int(value("discovery_autoconfig_port")), (1...65535).contains(autoconfigPort) else {
+            throw problem("discovery_autoconfig_port", "must be a port number (443 unless a test says otherwise)")
+        }
+        config.discoveryAutoconfigPort = autoconfigPort == 443 ? nil : autoconfigPort
+        guard let probes = DiscoverySetup.probes(value("discovery_probe_ports")) else {
+            throw problem("discovery_probe_ports", "must be PORT:ssl or PORT:starttls, separated by commas")
+        }
+        config.discoveryProbes = probes
         return config
     }
 

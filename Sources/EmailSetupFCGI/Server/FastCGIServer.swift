@@ -354,10 +354,12 @@ private struct HandedRequest: @unchecked Sendable {
 
 /// The streamed answer of one request (``ProgressStream``): the head goes out when it
 /// is made, each step as one flushed line, so nginx (told `X-Accel-Buffering: no`)
-/// passes it on at once. @unchecked: made and used only by the pool thread that owns
-/// the request, like `HandedRequest`.
+/// passes it on at once. Made and used by the pool thread that owns the request.
+// @unchecked: a libfcgi handle; every write to it is under `lock`, so a step reported
+// from another thread never interleaves with one in flight.
 private final class StreamedAnswer: @unchecked Sendable {
     private let request: UnsafeMutablePointer<FCGX_Request>
+    private let lock = Mutex(())
     private let started = DispatchTime.now().uptimeNanoseconds
 
     init(_ request: UnsafeMutablePointer<FCGX_Request>) {
@@ -373,8 +375,10 @@ private final class StreamedAnswer: @unchecked Sendable {
     }
 
     private func write(_ bytes: [UInt8]) {
-        FastCGIServer.put(bytes, to: request.pointee.out)
-        _ = FCGX_FFlush(request.pointee.out)
+        lock.withLock { _ in
+            FastCGIServer.put(bytes, to: request.pointee.out)
+            _ = FCGX_FFlush(request.pointee.out)
+        }
     }
 }
 

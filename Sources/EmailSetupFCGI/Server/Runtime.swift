@@ -11,7 +11,9 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DomainCheck
 import Logging
+import MailDNS
 import Storage
 
 /// Everything a started responder shares across worker threads: configuration,
@@ -103,6 +105,13 @@ final class Runtime: Sendable {
         OAuthOptions(publicURL: config.publicURL, baseOverride: config.oauthBaseOverride, caFile: config.oauthCAFile)
     }
 
+    /// DNS servers, CA file and ports for discovery.
+    var discoverySetup: DiscoverySetup {
+        DiscoverySetup(dnsServers: config.dnsServers.map(\.description), caFile: config.discoveryCAFile,
+                       autoconfigPort: config.discoveryAutoconfigPort, probes: config.discoveryProbes,
+                       deniedNetworks: config.smtpDeniedNetworks)
+    }
+
     /// The SMTP sessions this process may run at once (`smtp_sessions`), shared by every
     /// worker: a test email beyond them is answered 503 at once.
     let smtpSlots: SmtpSlots
@@ -132,6 +141,8 @@ final class Runtime: Sendable {
         handler.oauthOptions = oauthOptions
         handler.sessionLimit = config.smtpSessionLimit
         handler.deniedNetworks = config.smtpDeniedNetworks
+        handler.domainCheckDNS = try? config.dnsResolver()  // dns_servers was checked at start-up
+        handler.discovery = discoverySetup
         if !notifier.targets.isEmpty {
             let notifier = self.notifier
             if synchronousNotifications {

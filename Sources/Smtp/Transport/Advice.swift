@@ -87,12 +87,15 @@ public struct SmtpProbeOutcome: Sendable {
     public var error: SmtpError?
     /// The certificate the server presented, when TLS was reached.
     public var certificate: SmtpCertificate?
+    /// Greeting and capabilities (AUTH mechanisms) when the probe worked.
+    public var server: SmtpServerInfo?
 
     /// Makes one.
-    public init(probe: SmtpProbe, error: SmtpError?, certificate: SmtpCertificate? = nil) {
+    public init(probe: SmtpProbe, error: SmtpError?, certificate: SmtpCertificate? = nil, server: SmtpServerInfo? = nil) {
         self.probe = probe
         self.error = error
         self.certificate = certificate
+        self.server = server
     }
 
     /// True when the probe reached EHLO (and TLS, with the settings' check) and QUIT.
@@ -183,7 +186,7 @@ public enum SmtpAdvice {
         s.sessionLimitName = nil
         do {
             let report = try SmtpClient.check(s)
-            return SmtpProbeOutcome(probe: probe, error: nil, certificate: report.server.certificate)
+            return SmtpProbeOutcome(probe: probe, error: nil, certificate: report.server.certificate, server: report.server)
         } catch let error as SmtpError {
             return SmtpProbeOutcome(probe: probe, error: error, certificate: error.certificate)
         } catch {

@@ -46,7 +46,7 @@ extension SmtpConnection {
         do {
             socket = try SocketStream.connect(host: settings.host, port: settings.port,
                                               connectTimeout: settings.connectTimeout, deadline: sessionDeadline,
-                                              abort: settings.abort) { [settings] addresses in
+                                              abort: settings.abort, addresses: settings.connectAddresses) { [settings] addresses in
                 let (allowed, refusals) = ConnectTarget.screen(addresses.map(\.text), host: target, denied: settings.deniedNetworks)
                 refused = refusals
                 guard !allowed.isEmpty else {

@@ -46,6 +46,7 @@ public struct SmtpProgressStep: Sendable, Equatable {
 /// settings.progress = SmtpProgress { step in stream.send(step) }
 /// ```
 public final class SmtpProgress: Sendable {
+    /// The stage reported last: several commands of one stage are one step.
     private let last = Mutex<SmtpError.Stage?>(nil)
     private let report: @Sendable (SmtpProgressStep) -> Void
 

@@ -108,6 +108,10 @@ public struct SmtpSettings: Sendable {
     /// after resolution, and one inside these networks is skipped; when none is left
     /// the session fails at `.connect` with kind `.invalidInput`. Empty by default.
     public var deniedNetworks: [IPNetwork] = []
+    /// Addresses to connect to instead of resolving `host` with the system resolver
+    /// (discovery resolves with its own DNS servers); `host` stays what is verified and
+    /// sent as SNI and EHLO context. Nil (the default) resolves `host`.
+    public var connectAddresses: [String]?
 
     /// Makes settings with the defaults of DESIGN.md (timeouts 10 s / 30 s, full verification).
     public init(host: String, port: Int, security: Security) {

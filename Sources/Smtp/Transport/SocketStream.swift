@@ -165,11 +165,14 @@ final class SocketStream: ByteStream {
     /// Resolves `host` and connects to each address in turn (IPv6 and IPv4, in the
     /// resolver's order), each attempt bounded by `connectTimeout` and all by `deadline`.
     /// `screen` sees the resolved addresses first and returns those that may be tried.
+    /// `addresses` (IP literals), when given, are used instead of resolving `host`.
     static func connect(host: String, port: Int, connectTimeout: Double, deadline: Deadline, abort: SessionAbort? = nil,
+                        addresses given: [String]? = nil,
                         screen: ([ResolvedAddress]) throws -> [ResolvedAddress] = { $0 }) throws -> SocketStream {
         // Resolving counts against the connect timeout too.
-        let addresses = try screen(resolve(host: host, port: port, deadline: min(deadline, Deadline.after(seconds: connectTimeout)),
-                                           abort: abort))
+        let resolved = try given.map { literals in try literals.flatMap { try getAddresses(host: $0, port: port, numeric: true) } }
+            ?? resolve(host: host, port: port, deadline: min(deadline, Deadline.after(seconds: connectTimeout)), abort: abort)
+        let addresses = try screen(resolved)
         var failures: [(address: String, failure: StreamFailure)] = []
         for address in addresses {
             let attemptDeadline = min(deadline, Deadline.after(seconds: connectTimeout))

@@ -17,6 +17,8 @@ OpenSSL 3.0 it can set any validity period, so "expired" needs no `openssl ca` c
   cnonly.pem/.key         CN=127.0.0.1 and no subjectAltName, by the CA
   weakkey.pem/.key        localhost names, a 1024-bit RSA key, by the CA
   notyet.pem/.key         localhost names, valid from 2090, by the CA
+  discovery.pem/.key      the discovery test domains (each D and *.D of DISCOVERY_DOMAINS) plus
+                          localhost names, by the CA: autoconfig hosts and SMTP hosts of the tests
 """
 import datetime
 import ipaddress
@@ -84,6 +86,12 @@ def make_leaf(cn, dns, ips, issuer_key, issuer_cert, not_before, not_after, priv
     return k, cert
 
 
+# Domains of the discovery tests (Tests/DiscoveryTests, zones in Tests/Fixtures/dns).
+DISCOVERY_DOMAINS = ["example.test", "srv.example.test", "ac.example.test", "acwk.example.test",
+                     "achuge.example.test", "acdead.example.test", "acentity.example.test", "acwrong.example.test",
+                     "guess.example.test", "nothing.example.test", "mx365.example.test"]
+
+
 def main():
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
@@ -119,6 +127,9 @@ def main():
     ]:
         k, cert = make_leaf(cn, names[0], names[1], ca_key, ca, nb, na, private_key=private_key)
         write(outdir, base, cert, k)
+    names = ["localhost"] + [n for d in DISCOVERY_DOMAINS for n in (d, "*." + d)]
+    k, cert = make_leaf("example.test", names, local[1], ca_key, ca, start, end)
+    write(outdir, "discovery", cert, k)
     print("OK", flush=True)
 
 

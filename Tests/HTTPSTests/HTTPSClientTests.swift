@@ -1,22 +1,22 @@
 import Foundation
 import Synchronization
-import OAuth
+import HTTPS
 import TestSupport
 import XCTest
 
-/// HTTPSClient against a real local HTTPS server (Tests/Fixtures/https) with the test CA:
+/// HTTPSClient (POST and GET) against a real local HTTPS server (Tests/Fixtures/https) with the test CA:
 /// verification, refused and unresolvable hosts, deadlines, size limit, redirects, abort.
 final class HTTPSClientTests: XCTestCase {
     private static let shared = Result { try CannedHTTPSServer() }
     private var server: CannedHTTPSServer { get throws { try Self.shared.get() } }
 
-    private func failure(_ body: () throws -> Any) -> OAuthError? {
+    private func failure(_ body: () throws -> Any) -> HTTPSError? {
         do {
             _ = try body()
-            XCTFail("expected an OAuthError")
+            XCTFail("expected an HTTPSError")
             return nil
         } catch {
-            guard let error = error as? OAuthError else { XCTFail("not an OAuthError: \(error)"); return nil }
+            guard let error = error as? HTTPSError else { XCTFail("not an HTTPSError: \(error)"); return nil }
             return error
         }
     }
@@ -88,7 +88,7 @@ final class HTTPSClientTests: XCTestCase {
         // With a Content-Length (refused up front) and without one (cut off while reading).
         for path in ["/big?bytes=70000", "/big-unsized?bytes=200000"] {
             let error = failure { try client.postForm(server.baseURL + path, fields: []) }
-            XCTAssertEqual(error?.kind, .protocol, path)
+            XCTAssertEqual(error?.kind, .tooLarge, path)
             XCTAssertTrue(error?.hint.contains("larger than 64 KiB") ?? false, "\(path): \(error?.hint ?? "")")
         }
         // Just under the limit passes.
@@ -98,8 +98,9 @@ final class HTTPSClientTests: XCTestCase {
     func testRedirectsAreNotFollowed() throws {
         let server = try server
         let error = failure { try HTTPSClient(caFile: server.caFile).postForm(server.baseURL + "/redirect", fields: []) }
-        XCTAssertEqual(error?.kind, .protocol)
+        XCTAssertEqual(error?.kind, .redirect)
         XCTAssertEqual(error?.httpStatus, 302)
+        XCTAssertEqual(error?.location, "https://example.org/token")
         XCTAssertTrue(error?.hint.contains("https://example.org/token") ?? false, error?.hint ?? "")
     }
 
@@ -120,6 +121,52 @@ final class HTTPSClientTests: XCTestCase {
         let elapsed = Date().timeIntervalSince(start)
         XCTAssertEqual(error?.kind, .aborted)
         XCTAssertLessThan(elapsed, 1.3, "abort took \(elapsed) s")
+    }
+
+    func testGetSendsAcceptAndReadsTheBody() throws {
+        let server = try server
+        let client = HTTPSClient(caFile: server.caFile, connectTimeout: 5, deadline: 10)
+        let url = server.answerURL(status: 200, body: "<clientConfig/>", contentType: "text/xml") + "&probe=get"
+        let response = try client.get(url, maxBytes: 1024, accept: "application/xml, text/xml")
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(String(decoding: response.body, as: UTF8.self), "<clientConfig/>")
+        let request = try XCTUnwrap(server.requests().last { $0.path.contains("probe=get") })
+        XCTAssertEqual(request.method, "GET")
+        XCTAssertEqual(request.headers["accept"], "application/xml, text/xml")
+        XCTAssertEqual(request.body, "")
+    }
+
+    func testGetEnforcesItsOwnLimitWhileReading() throws {
+        let server = try server
+        let client = HTTPSClient(caFile: server.caFile, connectTimeout: 5, deadline: 10)
+        for path in ["/big?bytes=5000", "/big-unsized?bytes=200000"] {
+            let error = failure { try client.get(server.baseURL + path, maxBytes: 4096, accept: "*/*") }
+            XCTAssertEqual(error?.kind, .tooLarge, path)
+            XCTAssertTrue(error?.hint.contains("larger than 4 KiB") ?? false, "\(path): \(error?.hint ?? "")")
+        }
+        XCTAssertEqual(try client.get(server.baseURL + "/big?bytes=4000", maxBytes: 4096, accept: "*/*").body.count, 4000)
+    }
+
+    func testGetDoesNotFollowRedirects() throws {
+        let server = try server
+        let error = failure { try HTTPSClient(caFile: server.caFile).get(server.baseURL + "/redirect", accept: "*/*") }
+        XCTAssertEqual(error?.kind, .redirect)
+        XCTAssertEqual(error?.location, "https://example.org/token")
+    }
+
+    func testAddressesOverrideTheSystemResolverAndTheNameIsStillVerified() throws {
+        let server = try server
+        // "localhost.invalid" resolves nowhere; the override sends it to 127.0.0.1, where the
+        // certificate (localhost, 127.0.0.1, ::1) does not name it: verification fails,
+        // proving the name, not the address, is what is checked.
+        let client = HTTPSClient(caFile: server.caFile, connectTimeout: 5, deadline: 10,
+                                 addresses: ["localhost.invalid": ["127.0.0.1"], "localhost": ["127.0.0.1"]])
+        let wrong = failure { try client.get("https://localhost.invalid:\(server.port)/answer?status=200&body=x", accept: "*/*") }
+        XCTAssertEqual(wrong?.kind, .tlsVerify, wrong?.description ?? "")
+        let right = try client.get("https://localhost:\(server.port)/answer?status=200&body=ok", accept: "*/*")
+        XCTAssertEqual(String(decoding: right.body, as: UTF8.self), "ok")
+        XCTAssertEqual(failure { try HTTPSClient(caFile: server.caFile, connectTimeout: 5, deadline: 10)
+            .get("https://localhost.invalid:\(server.port)/", accept: "*/*") }?.kind, .unreachable)
     }
 
     func testConcurrentRequestsFromManyThreads() throws {

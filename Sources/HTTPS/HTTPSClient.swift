@@ -12,26 +12,18 @@ import Musl
 import Darwin
 #endif
 
-/// The answer of an HTTPS request: status and body (at most the client's size limit).
-public struct HTTPSResponse: Sendable, Equatable {
-    /// The HTTP status code (200, 400, …).
-    public var status: Int
-    /// The body bytes.
-    public var body: Data
-    /// The Content-Type header, if the server sent one.
-    public var contentType: String?
-}
-
-/// HTTPS POSTs of forms through libcurl, with the same rules as the SMTP side:
-/// certificate and host name verified against the system CAs (plus `caFile`), a
-/// connect timeout and a total deadline, `https` only, no redirects followed, and a
-/// bounded response. This file owns every libcurl pointer of the module.
+/// HTTPS requests through libcurl, with the same rules as the SMTP side: certificate
+/// and host name verified against the system CAs (plus `caFile`), a connect timeout
+/// and a total deadline, `https` only, no redirects followed (a 3xx is an error with
+/// kind `redirect` naming the target), and a body bounded while it is read. This file
+/// owns every libcurl pointer of the project.
 ///
 /// Each request uses its own easy handle, so one client may be used from many threads.
 ///
 /// ```swift
 /// let client = HTTPSClient(caFile: nil, connectTimeout: 10, deadline: 30)
 /// let answer = try client.postForm("https://oauth2.googleapis.com/token", fields: [("grant_type", "refresh_token"), …])
+/// let document = try client.get("https://autoconfig.example.org/mail/config-v1.1.xml", maxBytes: 64 * 1024, accept: "application/xml")
 /// ```
 public struct HTTPSClient: Sendable {
     /// A PEM file of extra trusted CAs (a private CA), in addition to the system's.
@@ -40,38 +32,62 @@ public struct HTTPSClient: Sendable {
     public var connectTimeout: Double
     /// Seconds for the whole request, connection included.
     public var deadline: Double
-    /// Largest body accepted; a larger one is a `protocol` error (token answers are ~4 KiB).
+    /// Largest body accepted; a larger one is a `tooLarge` error (token answers are ~4 KiB).
     public var maxResponseBytes: Int
     /// Called every 100 ms or sooner while waiting; `true` ends the request with kind `aborted`.
     public var shouldAbort: (@Sendable () -> Bool)?
+    /// Addresses to connect to per host name ("autoconfig.example.org" → ["192.0.2.1"]),
+    /// instead of the system resolver's: callers that resolve with their own DNS servers
+    /// (discovery) pass what they found. The name stays what is verified and sent as SNI.
+    public var addresses: [String: [String]]
+    /// The User-Agent header.
+    public var userAgent: String
 
     /// Makes a client.
     public init(caFile: String? = nil, connectTimeout: Double = 10, deadline: Double = 30,
-                maxResponseBytes: Int = 64 * 1024, shouldAbort: (@Sendable () -> Bool)? = nil) {
+                maxResponseBytes: Int = 64 * 1024, shouldAbort: (@Sendable () -> Bool)? = nil,
+                addresses: [String: [String]] = [:], userAgent: String = "EmailSetup/1") {
         self.caFile = caFile
         self.connectTimeout = connectTimeout
         self.deadline = deadline
         self.maxResponseBytes = maxResponseBytes
         self.shouldAbort = shouldAbort
+        self.addresses = addresses
+        self.userAgent = userAgent
     }
 
     /// POSTs `fields` as application/x-www-form-urlencoded to `url` with `Accept: application/json`.
     ///
     /// Any HTTP status is an answer (the caller reads OAuth errors from 4xx bodies), except
-    /// a redirect, which is not followed and throws `protocol`.
-    /// - Throws: `OAuthError` with kind `timeout`, `refused`, `unreachable`, `tlsVerify`,
-    ///   `tlsHandshake`, `protocol`, `invalidInput` (URL, CA file) or `aborted`.
-    public func postForm(_ url: String, fields: [(String, String)]) throws -> HTTPSResponse {
+    /// a redirect, which is not followed and throws kind `redirect`.
+    /// - Throws: ``HTTPSError`` with kind `timeout`, `refused`, `unreachable`, `tlsVerify`,
+    ///   `tlsHandshake`, `tooLarge`, `redirect`, `protocol`, `invalidInput` (URL, CA file) or `aborted`.
+    public func postForm(_ url: String, fields: [(String, String)]) throws(HTTPSError) -> HTTPSResponse {
+        try perform(url, limit: maxResponseBytes,
+                    headers: ["Accept: application/json", "Content-Type: application/x-www-form-urlencoded", "Expect:"],
+                    body: FormEncoding.encode(fields))
+    }
+
+    /// GETs `url` with `Accept: accept`, reading at most `maxBytes` (default
+    /// ``maxResponseBytes``): a larger body is refused up front when its Content-Length
+    /// says so and cut off while reading otherwise (kind `tooLarge`). Any status is an
+    /// answer except a redirect, which is not followed (kind `redirect`, `location` set).
+    /// - Throws: ``HTTPSError`` as ``postForm(_:fields:)``.
+    public func get(_ url: String, maxBytes: Int? = nil, accept: String) throws(HTTPSError) -> HTTPSResponse {
+        try perform(url, limit: maxBytes ?? maxResponseBytes, headers: ["Accept: " + accept], body: nil)
+    }
+
+    private func perform(_ url: String, limit: Int, headers: [String], body: String?) throws(HTTPSError) -> HTTPSResponse {
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
-            throw OAuthError(kind: .invalidInput, endpoint: url,
-                             hint: "the OAuth CA file \(caFile) does not exist or is not readable by the responder")
+            throw HTTPSError(kind: .invalidInput, url: url,
+                             hint: "the CA file \(caFile) does not exist or is not readable by the responder")
         }
         guard curlGlobalInit == CURLE_OK else {
-            throw OAuthError(kind: .protocol, endpoint: url, hint: "libcurl failed to initialise (curl_global_init); check the libcurl installation")
+            throw HTTPSError(kind: .protocol, url: url, hint: "libcurl failed to initialise (curl_global_init); check the libcurl installation")
         }
-        let transfer = try CurlTransfer(limit: maxResponseBytes)
-        try transfer.configure(url: url, body: FormEncoding.encode(fields), client: self)
-        return try transfer.run(url: url, client: self)
+        let transfer = try CurlTransfer(limit: limit, url: url)
+        try transfer.configure(headers: headers, body: body, client: self)
+        return try transfer.run(client: self)
     }
 }
 
@@ -110,20 +126,23 @@ private final class CurlTransfer {
     private let easy: UnsafeMutableRawPointer
     private let multi: UnsafeMutableRawPointer
     private var headers: UnsafeMutablePointer<curl_slist>?
+    private var resolve: UnsafeMutablePointer<curl_slist>?
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private let sink: ResponseSink
+    private let url: String
     private var added = false
 
-    init(limit: Int) throws {
+    init(limit: Int, url: String) throws(HTTPSError) {
         guard let easy = curl_easy_init() else {
-            throw OAuthError(kind: .protocol, hint: "libcurl could not make a handle (out of memory?)")
+            throw HTTPSError(kind: .protocol, url: url, hint: "libcurl could not make a handle (out of memory?)")
         }
         guard let multi = curl_multi_init() else {
             curl_easy_cleanup(easy)
-            throw OAuthError(kind: .protocol, hint: "libcurl could not make a handle (out of memory?)")
+            throw HTTPSError(kind: .protocol, url: url, hint: "libcurl could not make a handle (out of memory?)")
         }
         self.easy = easy
         self.multi = multi
+        self.url = url
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         sink = ResponseSink(limit: limit)
@@ -134,10 +153,11 @@ private final class CurlTransfer {
         curl_easy_cleanup(easy)
         curl_multi_cleanup(multi)
         curl_slist_free_all(headers)
+        curl_slist_free_all(resolve)
         errorBuffer.deallocate()
     }
 
-    func configure(url: String, body: String, client: HTTPSClient) throws {
+    func configure(headers lines: [String], body: String?, client: HTTPSClient) throws(HTTPSError) {
         try set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
         try set(CURLOPT_URL, url)
         // https only, also for any redirect target; redirects are not followed at all.
@@ -154,33 +174,44 @@ private final class CurlTransfer {
         // still holds the system CAs, so the result is system CAs plus this file.
         if let caFile = client.caFile { try set(CURLOPT_CAINFO, caFile) }
         // Refused up front when the server announces a larger Content-Length.
-        try set(CURLOPT_MAXFILESIZE, client.maxResponseBytes)
-        try set(CURLOPT_USERAGENT, "EmailSetup-OAuth/1")
-        for line in ["Accept: application/json", "Content-Type: application/x-www-form-urlencoded", "Expect:"] {
-            guard let appended = curl_slist_append(headers, line) else {
-                throw OAuthError(kind: .protocol, hint: "libcurl could not allocate a header (out of memory?)")
-            }
-            headers = appended
+        try set(CURLOPT_MAXFILESIZE, sink.limit)
+        try set(CURLOPT_USERAGENT, client.userAgent)
+        // CURLOPT_RESOLVE entries "host:port:addr,addr" pre-fill libcurl's DNS cache,
+        // so the connection goes where the caller's resolver said.
+        if let components = URLComponents(string: url), let host = components.host,
+           let addresses = client.addresses[host.lowercased()] ?? client.addresses[host], !addresses.isEmpty {
+            let port = components.port ?? 443
+            let entry = "\(host):\(port):" + addresses.map { $0.contains(":") ? "[\($0)]" : $0 }.joined(separator: ",")
+            resolve = try append(resolve, entry)
+            try set(CURLOPT_RESOLVE, pointer: UnsafeMutableRawPointer(resolve))
         }
+        for line in lines { headers = try append(headers, line) }
         try set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headers))
         try check(CCurl_easy_setopt_write_callback(easy, writeToSink), option: "WRITEFUNCTION")
         try set(CURLOPT_WRITEDATA, pointer: Unmanaged.passUnretained(sink).toOpaque())
         // COPYPOSTFIELDS: libcurl keeps its own copy, and setting it makes the request a POST.
-        try set(CURLOPT_COPYPOSTFIELDS, body)
+        if let body { try set(CURLOPT_COPYPOSTFIELDS, body) } else { try set(CURLOPT_HTTPGET, 1) }
     }
 
-    func run(url: String, client: HTTPSClient) throws -> HTTPSResponse {
+    private func append(_ list: UnsafeMutablePointer<curl_slist>?, _ line: String) throws(HTTPSError) -> UnsafeMutablePointer<curl_slist> {
+        guard let appended = curl_slist_append(list, line) else {
+            throw HTTPSError(kind: .protocol, url: url, hint: "libcurl could not allocate a list entry (out of memory?)")
+        }
+        return appended
+    }
+
+    func run(client: HTTPSClient) throws(HTTPSError) -> HTTPSResponse {
         guard curl_multi_add_handle(multi, easy) == CURLM_OK else {
-            throw OAuthError(kind: .protocol, endpoint: url, hint: "libcurl refused to start the request")
+            throw HTTPSError(kind: .protocol, url: url, hint: "libcurl refused to start the request")
         }
         added = true
         var running: Int32 = 1
         while true {
             if client.shouldAbort?() == true {
-                throw OAuthError(kind: .aborted, endpoint: url, hint: "the request to the authorization server was abandoned: the client went away")
+                throw HTTPSError(kind: .aborted, url: url, hint: "the request to \(hostAndPort) was abandoned: the client went away")
             }
             guard curl_multi_perform(multi, &running) == CURLM_OK else {
-                throw OAuthError(kind: .protocol, endpoint: url, hint: "libcurl failed while running the request (curl_multi_perform)")
+                throw HTTPSError(kind: .protocol, url: url, hint: "libcurl failed while running the request (curl_multi_perform)")
             }
             if running == 0 { break }
             // libcurl's own timers (connect timeout, deadline) wake this poll early.
@@ -191,81 +222,86 @@ private final class CurlTransfer {
         while let message = curl_multi_info_read(multi, &queued) {
             if message.pointee.msg == CURLMSG_DONE { result = CCurl_message_result(message) }
         }
-        guard result == CURLE_OK else { throw failure(result, url: url, client: client) }
+        guard result == CURLE_OK else { throw failure(result, client: client) }
 
         var status = 0
         _ = CCurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
         if (300..<400).contains(status) {
             var target: UnsafeMutablePointer<CChar>?
             _ = CCurl_easy_getinfo_string(easy, CURLINFO_REDIRECT_URL, &target)
-            let location = target.map { String(cString: $0).prefix(200) }.map { " to \($0)" } ?? ""
-            throw OAuthError(kind: .protocol, httpStatus: status, endpoint: url,
-                             hint: "the endpoint answered a redirect (HTTP \(status)\(location)); redirects are not followed: enter the final https URL of the endpoint")
+            let location = target.map { String(String(cString: $0).prefix(200)) }
+            throw HTTPSError(kind: .redirect, httpStatus: status, url: url, location: location,
+                             hint: "\(hostAndPort) answered a redirect (HTTP \(status)\(location.map { " to \($0)" } ?? "")); redirects are not followed: use the final https URL")
         }
         var contentType: UnsafeMutablePointer<CChar>?
         _ = CCurl_easy_getinfo_string(easy, CURLINFO_CONTENT_TYPE, &contentType)
         return HTTPSResponse(status: status, body: Data(sink.body), contentType: contentType.map { String(cString: $0) })
     }
 
+    private var hostAndPort: String {
+        URLComponents(string: url).map { ($0.host ?? url) + ($0.port.map { ":\($0)" } ?? "") } ?? url
+    }
+
     /// Maps a CURLcode to the error kinds the SMTP side uses, with a hint naming the fix.
-    private func failure(_ code: CURLcode, url: String, client: HTTPSClient) -> OAuthError {
+    private func failure(_ code: CURLcode, client: HTTPSClient) -> HTTPSError {
         let detail = errorBuffer.pointee != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
-        let host = URLComponents(string: url).map { ($0.host ?? url) + ($0.port.map { ":\($0)" } ?? "") } ?? url
-        func error(_ kind: OAuthError.Kind, _ hint: String) -> OAuthError {
-            OAuthError(kind: kind, code: nil, errorDescription: detail, endpoint: url, hint: hint)
+        let host = hostAndPort
+        func error(_ kind: HTTPSError.Kind, _ hint: String) -> HTTPSError {
+            HTTPSError(kind: kind, url: url, detail: detail, hint: hint)
         }
+        let tooLarge = "the answer of \(host) is larger than \(sink.limit / 1024) KiB: check the URL"
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
-            return error(.timeout, "no answer from \(host) within \(seconds(client.connectTimeout)) s (connect) / \(seconds(client.deadline)) s (total): check the endpoint URL and that outbound HTTPS to it is allowed")
+            return error(.timeout, "no answer from \(host) within \(seconds(client.connectTimeout)) s (connect) / \(seconds(client.deadline)) s (total): check the URL and that outbound HTTPS to it is allowed")
         case CURLE_COULDNT_CONNECT:
             var osError = 0
             _ = CCurl_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osError)
             switch Int32(osError) {
             case ENETUNREACH, EHOSTUNREACH:
-                return error(.unreachable, "no route to \(host): check the endpoint's host name and the server's network and firewall")
+                return error(.unreachable, "no route to \(host): check the host name and the server's network and firewall")
             case ETIMEDOUT:
-                return error(.timeout, "no answer from \(host) while connecting: check the endpoint URL and that outbound HTTPS to it is allowed")
+                return error(.timeout, "no answer from \(host) while connecting: check the URL and that outbound HTTPS to it is allowed")
             default:
-                return error(.refused, "\(host) refused the connection: check the endpoint's host and port")
+                return error(.refused, "\(host) refused the connection: check the host and port")
             }
         case CURLE_COULDNT_RESOLVE_HOST:
-            return error(.unreachable, "the host name of \(host) does not resolve: check the endpoint URL (or the tenant) and the server's DNS")
+            return error(.unreachable, "the host name of \(host) does not resolve: check the URL and the server's DNS")
         case CURLE_PEER_FAILED_VERIFICATION:
-            return error(.tlsVerify, "the certificate of \(host) failed verification (\(detail)): if the authorization server uses a private CA, set its CA file; otherwise check the endpoint's host name")
+            return error(.tlsVerify, "the certificate of \(host) failed verification (\(detail)): if the server uses a private CA, set its CA file; otherwise check the host name")
         case CURLE_SSL_CACERT_BADFILE:
-            return error(.invalidInput, "the OAuth CA file could not be loaded as PEM certificates: check its contents")
+            return error(.invalidInput, "the CA file could not be loaded as PEM certificates: check its contents")
         case CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ENGINE_NOTFOUND:
-            return error(.tlsHandshake, "the TLS handshake with \(host) failed (\(detail)): the endpoint must speak HTTPS on that port")
+            return error(.tlsHandshake, "the TLS handshake with \(host) failed (\(detail)): the server must speak HTTPS on that port")
         case CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT:
-            return error(.invalidInput, "the endpoint must be an https:// URL: \(url)")
+            return error(.invalidInput, "the URL must be an https:// URL: \(url)")
         case CURLE_FILESIZE_EXCEEDED:
-            return error(.protocol, "the answer of \(host) is larger than \(client.maxResponseBytes / 1024) KiB; a token answer is a few KiB: check the endpoint URL")
+            return error(.tooLarge, tooLarge)
         case CURLE_WRITE_ERROR where sink.overflowed:
-            return error(.protocol, "the answer of \(host) is larger than \(client.maxResponseBytes / 1024) KiB; a token answer is a few KiB: check the endpoint URL")
+            return error(.tooLarge, tooLarge)
         case CURLE_ABORTED_BY_CALLBACK:
-            return error(.aborted, "the request to the authorization server was abandoned: the client went away")
+            return error(.aborted, "the request to \(host) was abandoned: the client went away")
         default:
-            return error(.protocol, "the HTTPS exchange with \(host) failed (\(detail)): check the endpoint URL")
+            return error(.protocol, "the HTTPS exchange with \(host) failed (\(detail)): check the URL")
         }
     }
 
-    private func set(_ option: CURLoption, _ value: Int) throws {
+    private func set(_ option: CURLoption, _ value: Int) throws(HTTPSError) {
         try check(CCurl_easy_setopt_long(easy, option, value), option: option)
     }
 
-    private func set(_ option: CURLoption, _ value: String) throws {
+    private func set(_ option: CURLoption, _ value: String) throws(HTTPSError) {
         try check(CCurl_easy_setopt_string(easy, option, value), option: option)
     }
 
-    private func set(_ option: CURLoption, pointer: UnsafeMutableRawPointer?) throws {
+    private func set(_ option: CURLoption, pointer: UnsafeMutableRawPointer?) throws(HTTPSError) {
         try check(CCurl_easy_setopt_pointer(easy, option, pointer), option: option)
     }
 
-    private func check(_ code: CURLcode, option: Any) throws {
+    private func check(_ code: CURLcode, option: Any) throws(HTTPSError) {
         guard code == CURLE_OK else {
             let name = String(describing: option)
-            throw OAuthError(kind: code == CURLE_URL_MALFORMAT ? .invalidInput : .protocol,
-                             errorDescription: String(cString: curl_easy_strerror(code)),
+            throw HTTPSError(kind: code == CURLE_URL_MALFORMAT ? .invalidInput : .protocol, url: url,
+                             detail: String(cString: curl_easy_strerror(code)),
                              hint: "libcurl refused option \(name): \(String(cString: curl_easy_strerror(code)))")
         }
     }
@@ -279,12 +315,14 @@ private func seconds(_ value: Double) -> String {
 
 /// application/x-www-form-urlencoded (and URL query) encoding: everything but RFC 3986's
 /// unreserved characters is percent-encoded as UTF-8, so `+`, `&`, `=` in a secret survive.
-enum FormEncoding {
-    static func encode(_ fields: [(String, String)]) -> String {
+public enum FormEncoding {
+    /// `name=value&name=value`, each part escaped.
+    public static func encode(_ fields: [(String, String)]) -> String {
         fields.map { escape($0.0) + "=" + escape($0.1) }.joined(separator: "&")
     }
 
-    static func escape(_ value: String) -> String {
+    /// One part, escaped (ASCII letters, digits and `-._~` stay as they are).
+    public static func escape(_ value: String) -> String {
         let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for byte in value.utf8 {
