@@ -40,11 +40,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
         ),
         // A C target like COpenSSL: curl_easy_setopt/getinfo are variadic, so it carries
-        // fixed-arity shims; libcurl ships a pkg-config file but the link name suffices.
-        .target(
-            name: "CCurl",
-            linkerSettings: [.linkedLibrary("curl")]
-        ),
+        // fixed-arity shims. libcurl is not linked: shim.c loads it on first use
+        // (dlopen), so a CGI request does not load its ~30 libraries (issue 19).
+        .target(name: "CCurl"),
         // HTTPS through libcurl (the one file with libcurl's pointers), for OAuth and discovery.
         .target(name: "HTTPS", dependencies: ["CCurl"]),
         // OAuth 2.0 token client (issue 13): grants, PKCE, provider hints.
@@ -55,15 +53,16 @@ let package = Package(
         // From an address to verified SMTP settings (issue 18): SRV, autoconfig, MX, probes.
         .target(
             name: "Discovery",
-            dependencies: ["HTTPS", "Smtp", "MailDNS"]
+            dependencies: ["HTTPS", "Smtp", "MailDNS", "ProcessIO"]
         ),
         .target(
             name: "Smtp",
-            dependencies: ["COpenSSL", "CIDN2"]
+            dependencies: ["COpenSSL", "CIDN2", "ProcessIO"]
         ),
         // DNS queries (SRV, MX, TXT, A, AAAA, CNAME) through c-ares; Smtp for IDN names.
         .target(name: "MailDNS", dependencies: ["CAres", "Smtp"]),
-        // posix_spawn and unix-socket calls shared by the notifier and the tests.
+        // posix_spawn, unix-socket calls and threads, shared by the notifier, the SMTP
+        // client, the FastCGI server and the tests.
         .target(name: "ProcessIO"),
         .target(
             name: "Storage",
@@ -82,7 +81,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "EmailSetupMain", dependencies: ["EmailSetupFCGI"]),
+        // The release binary is the deployed one (issue 19): the Swift runtime linked
+        // statically, and relative relocations packed (DT_RELR, lld), so the dynamic
+        // loader has less to do at every CGI start. `swift build -c release` makes it.
+        .executableTarget(
+            name: "EmailSetupMain", dependencies: ["EmailSetupFCGI"],
+            linkerSettings: [
+                .unsafeFlags(["-static-stdlib", "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                             .when(platforms: [.linux], configuration: .release)),
+                // FoundationEssentials needs these and, linked statically without full
+                // Foundation, does not name them itself.
+                .linkedLibrary("_FoundationCollections", .when(platforms: [.linux], configuration: .release)),
+                .linkedLibrary("_FoundationCShims", .when(platforms: [.linux], configuration: .release)),
+            ]
+        ),
         // Helpers that start and stop real servers for tests live here, in one place.
         .target(
             name: "TestSupport",

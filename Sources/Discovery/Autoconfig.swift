@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import HTTPS
 
 /// Fetches and reads the domain's autoconfig documents (`https://autoconfig.<domain>/mail/config-v1.1.xml`,

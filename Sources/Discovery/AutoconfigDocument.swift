@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The SMTP part of a Thunderbird autoconfig document (`config-v1.1.xml`): the
 /// `<outgoingServer type="smtp">` entries of the `<emailProvider>`, in the document's
@@ -61,12 +65,12 @@ public struct AutoconfigDocument: Sendable, Equatable {
         let at = address.lastIndex(of: "@") ?? address.endIndex
         let local = String(address[..<at])
         let domain = at < address.endIndex ? String(address[address.index(after: at)...]) : ""
-        return template.replacingOccurrences(of: "%EMAILADDRESS%", with: address)
-            .replacingOccurrences(of: "%EMAILLOCALPART%", with: local)
-            .replacingOccurrences(of: "%EMAILDOMAIN%", with: domain)
+        return template.replacing("%EMAILADDRESS%", with: address)
+            .replacing("%EMAILLOCALPART%", with: local)
+            .replacing("%EMAILDOMAIN%", with: domain)
     }
 }
 
 extension String {
-    var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
+    var trimmed: String { trimmingWhitespace(newlines: true) }
 }

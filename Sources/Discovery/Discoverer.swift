@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Smtp
 
 /// How a discovery runs. The defaults are production's; tests point the ports at

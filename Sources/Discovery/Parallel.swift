@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+import ProcessIO
 import Synchronization
 
 /// Runs independent blocking jobs at once, one thread each, and waits for them until a
@@ -10,13 +16,11 @@ enum Parallel {
         let group = DispatchGroup()
         for (index, job) in jobs.enumerated() {
             group.enter()
-            let thread = Thread {
+            startThread {
                 let value = job()
                 results.withLock { $0[index] = value }
                 group.leave()
             }
-            thread.stackSize = 1 << 20
-            thread.start()
         }
         _ = group.wait(timeout: .now() + max(0, deadline.timeIntervalSinceNow))
         let done = results.withLock { $0 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Smtp
 
 /// One candidate probed with the Smtp module's probe (greeting, EHLO, TLS with full

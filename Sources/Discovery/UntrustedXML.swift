@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A small XML reader for documents from the network that nobody vouches for
 /// (autoconfig files): elements, attributes, text, comments, CDATA and the `<?xml …?>`

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The one error type of the `HTTPS` module: how a request failed (`kind`, raw values
 /// shared with `SmtpError.Kind` and `OAuthError.Kind` where they mean the same), the

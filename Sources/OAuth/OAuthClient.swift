@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import HTTPS
 
 /// How the SMTP sender gets its tokens.
@@ -42,7 +53,7 @@ public struct OAuthClientConfig: Sendable, CustomStringConvertible {
         self.endpoints = endpoints
         self.clientID = clientID
         self.clientSecret = clientSecret.flatMap { $0.isEmpty ? nil : $0 }
-        let trimmed = scope?.trimmingCharacters(in: .whitespaces) ?? ""
+        let trimmed = scope?.trimmingWhitespace() ?? ""
         self.scope = trimmed.isEmpty ? Self.defaultScope(provider: provider, grant: grant) : trimmed
         self.caFile = caFile.flatMap { $0.isEmpty ? nil : $0 }
         self.connectTimeout = connectTimeout

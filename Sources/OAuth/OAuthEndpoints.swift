@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Who runs the authorization server. Microsoft and Google have their endpoints
 /// derived; `generic` takes them from the settings.
@@ -12,7 +23,7 @@ public enum OAuthProvider: String, Sendable, Codable, CaseIterable {
 
     /// Parses the stored value case-insensitively ("microsoft", "Google").
     public init?(storedValue: String) {
-        guard let match = Self.allCases.first(where: { $0.rawValue.caseInsensitiveCompare(storedValue) == .orderedSame })
+        guard let match = Self.allCases.first(where: { $0.rawValue.lowercased() == storedValue.lowercased() })
         else { return nil }
         self = match
     }
@@ -103,8 +114,8 @@ public struct OAuthEndpoints: Sendable, Equatable {
     // Tenant IDs are GUIDs or domain names; the aliases (organizations, common,
     // consumers) are names too. Anything else would change the path, so it is refused.
     private static func validTenant(_ tenant: String?) throws -> String {
-        let tenant = tenant?.trimmingCharacters(in: .whitespaces) ?? ""
-        let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+        let tenant = tenant?.trimmingWhitespace() ?? ""
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-".unicodeScalars)
         guard !tenant.isEmpty, tenant.count <= 253, tenant.unicodeScalars.allSatisfy(allowed.contains),
               tenant.first != ".", tenant.first != "-"
         else {

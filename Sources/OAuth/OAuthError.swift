@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import HTTPS
 
 /// The one error type of the `OAuth` module: how a call to an authorization server
@@ -155,7 +166,7 @@ extension OAuthError {
             kind = .aborted
             hint = "the request to the authorization server was abandoned: the client went away"
         }
-        if error.kind == .tlsVerify { hint = hint.replacingOccurrences(of: "if the server uses a private CA", with: "if the authorization server uses a private CA") }
+        if error.kind == .tlsVerify { hint = hint.replacing("if the server uses a private CA", with: "if the authorization server uses a private CA") }
         self.init(kind: kind, errorDescription: error.detail, httpStatus: error.httpStatus, endpoint: error.url, hint: hint)
     }
 }

@@ -1,5 +1,16 @@
 import COpenSSL
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Proof Key for Code Exchange (RFC 7636) with the S256 method: the verifier stays
 /// here, the challenge goes into the authorization URL, and the verifier goes with the
@@ -22,7 +33,7 @@ public struct PKCE: Sendable, Equatable {
     /// The pair for a given verifier (43–128 characters of [A-Za-z0-9-._~]).
     /// - Throws: `OAuthError` `invalidInput` for a verifier RFC 7636 §4.1 does not allow.
     public init(verifier: String) throws {
-        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".unicodeScalars)
         guard (43...128).contains(verifier.utf8.count), verifier.unicodeScalars.allSatisfy(allowed.contains) else {
             throw OAuthError(kind: .invalidInput, hint: "a PKCE code verifier is 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
         }
@@ -68,13 +79,13 @@ func randomBytes(_ count: Int) throws -> [UInt8] {
 /// Base64url without padding (RFC 4648 §5), as PKCE and JWTs use it.
 enum Base64URL {
     static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        String(Data(bytes).base64EncodedString().compactMap { c -> Character? in
+            c == "+" ? "-" : c == "/" ? "_" : c == "=" ? nil : c
+        })
     }
 
     static func decode(_ text: Substring) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        var base64 = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         if base64.count % 4 != 0 { base64 += String(repeating: "=", count: 4 - base64.count % 4) }
         return Data(base64Encoded: base64)
     }

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A successful token answer (RFC 6749 §5.1).
 ///
@@ -43,23 +54,23 @@ public struct TokenSet: Sendable, Equatable, CustomStringConvertible, CustomDebu
     /// - Throws: `OAuthError` `protocol` when it is not JSON, has no `access_token`, or a
     ///   `token_type` other than Bearer (SMTP's SASL mechanisms carry bearer tokens only).
     static func parse(_ body: Data, status: Int, endpoint: String) throws -> TokenSet {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+        guard let object = LooseJSON.object(body) else {
             throw OAuthError(kind: .protocol, httpStatus: status, endpoint: endpoint,
                              hint: "the token endpoint answered \(status) without a JSON object: check that the token endpoint URL is right")
         }
-        guard let accessToken = object["access_token"] as? String, !accessToken.isEmpty else {
+        guard let accessToken = object["access_token"]?.string, !accessToken.isEmpty else {
             throw OAuthError(kind: .protocol, httpStatus: status, endpoint: endpoint,
                              hint: "the token endpoint answered without an access_token: check that the token endpoint URL is right")
         }
-        if let type = object["token_type"] as? String, type.lowercased() != "bearer" {
+        if let type = object["token_type"]?.string, type.lowercased() != "bearer" {
             throw OAuthError(kind: .protocol, httpStatus: status, endpoint: endpoint,
                              hint: "the token endpoint issued a \(type) token; SMTP needs a Bearer token: check the provider's client settings")
         }
         return TokenSet(accessToken: accessToken,
-                        expiresIn: jsonInt(object["expires_in"]) ?? 3600,
-                        refreshToken: (object["refresh_token"] as? String).flatMap { $0.isEmpty ? nil : $0 },
-                        scope: object["scope"] as? String,
-                        account: (object["id_token"] as? String).flatMap(IDToken.account))
+                        expiresIn: object["expires_in"]?.int ?? 3600,
+                        refreshToken: object["refresh_token"]?.string.flatMap { $0.isEmpty ? nil : $0 },
+                        scope: object["scope"]?.string,
+                        account: object["id_token"]?.string.flatMap(IDToken.account))
     }
 }
 
@@ -71,10 +82,10 @@ enum IDToken {
     static func account(_ token: String) -> String? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let payload = Base64URL.decode(parts[1]),
-              let claims = try? JSONSerialization.jsonObject(with: payload) as? [String: Any]
+              let claims = LooseJSON.object(payload)
         else { return nil }
         for claim in ["email", "preferred_username", "upn"] {
-            if let value = claims[claim] as? String, !value.isEmpty { return value }
+            if let value = claims[claim]?.string, !value.isEmpty { return value }
         }
         return nil
     }
@@ -112,17 +123,17 @@ public struct DeviceAuthorization: Sendable, Equatable, CustomStringConvertible 
     }
 
     static func parse(_ body: Data, status: Int, endpoint: String) throws -> DeviceAuthorization {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let deviceCode = object["device_code"] as? String, let userCode = object["user_code"] as? String,
-              let uri = (object["verification_uri"] ?? object["verification_url"]) as? String
+        guard let object = LooseJSON.object(body),
+              let deviceCode = object["device_code"]?.string, let userCode = object["user_code"]?.string,
+              let uri = (object["verification_uri"] ?? object["verification_url"])?.string
         else {
             throw OAuthError(kind: .protocol, httpStatus: status, endpoint: endpoint,
                              hint: "the device authorization endpoint answered without device_code, user_code and verification_uri: check its URL")
         }
         return DeviceAuthorization(deviceCode: deviceCode, userCode: userCode, verificationURI: uri,
-                                   verificationURIComplete: object["verification_uri_complete"] as? String,
-                                   interval: max(1, jsonInt(object["interval"]) ?? 5),
-                                   expiresIn: jsonInt(object["expires_in"]) ?? 900)
+                                   verificationURIComplete: object["verification_uri_complete"]?.string,
+                                   interval: max(1, object["interval"]?.int ?? 5),
+                                   expiresIn: object["expires_in"]?.int ?? 900)
     }
 }
 
@@ -137,14 +148,12 @@ struct ProviderErrorBody: Equatable {
 
     /// nil when the body is not a JSON object with a string `error`.
     static func parse(_ body: Data) -> ProviderErrorBody? {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-              let error = object["error"] as? String, !error.isEmpty
+        guard let object = LooseJSON.object(body), let error = object["error"]?.string, !error.isEmpty
         else { return nil }
-        let description = object["error_description"] as? String
-        var codes = (object["error_codes"] as? [Any] ?? []).compactMap(jsonInt)
-        if codes.isEmpty, let description, let range = description.range(of: #"AADSTS[0-9]+"#, options: .regularExpression) {
-            codes = Int(description[range].dropFirst("AADSTS".count)).map { [$0] } ?? []
-        }
+        let description = object["error_description"]?.string
+        var codes: [Int] = []
+        if case .array(let values)? = object["error_codes"] { codes = values.compactMap(\.int) }
+        if codes.isEmpty, let description, let code = aadstsCode(in: description) { codes = [code] }
         return ProviderErrorBody(error: error, errorDescription: description, errorCodes: codes)
     }
 
@@ -152,11 +161,54 @@ struct ProviderErrorBody: Equatable {
     var mostSpecificCode: String { errorCodes.first.map { "AADSTS\($0)" } ?? error }
 }
 
-/// JSON numbers arrive as NSNumber, and some servers send "3600" as a string.
-private func jsonInt(_ value: Any?) -> Int? {
-    switch value {
-    case let number as NSNumber: return number.intValue
-    case let text as String: return Int(text)
-    default: return nil
+/// The number after the first "AADSTS" followed by digits in `text` ("AADSTS7000215: …").
+private func aadstsCode(in text: String) -> Int? {
+    for part in text.components(separatedBy: "AADSTS").dropFirst() {
+        let digits = part.prefix { $0.isASCII && $0.isNumber }
+        if !digits.isEmpty { return Int(digits) }
+    }
+    return nil
+}
+
+/// A JSON value as authorization servers send it, read with FoundationEssentials'
+/// JSONDecoder (JSONSerialization needs full Foundation: docs/DECISIONS.md, "CGI start-up").
+enum LooseJSON: Decodable, Equatable {
+    case string(String), number(Double), bool(Bool), null, array([LooseJSON]), object([String: LooseJSON])
+
+    init(from decoder: any Decoder) throws {
+        let value = try decoder.singleValueContainer()
+        if value.decodeNil() {
+            self = .null
+        } else if let bool = try? value.decode(Bool.self) {
+            self = .bool(bool)
+        } else if let number = try? value.decode(Double.self) {
+            self = .number(number)
+        } else if let text = try? value.decode(String.self) {
+            self = .string(text)
+        } else if let array = try? value.decode([LooseJSON].self) {
+            self = .array(array)
+        } else {
+            self = .object(try value.decode([String: LooseJSON].self))
+        }
+    }
+
+    /// The members of `data` when it is a JSON object; nil otherwise.
+    static func object(_ data: Data) -> [String: LooseJSON]? {
+        try? JSONDecoder().decode([String: LooseJSON].self, from: data)
+    }
+
+    /// The text of a string.
+    var string: String? {
+        if case .string(let text) = self { return text }
+        return nil
+    }
+
+    /// A whole number, or a number sent as a string ("3600"), as some servers do.
+    var int: Int? {
+        switch self {
+        case .number(let number): return number.isFinite && abs(number) < 1e15 ? Int(number) : nil
+        case .string(let text): return Int(text)
+        default: return nil
+        }
     }
 }

@@ -1,6 +1,11 @@
 // The process system calls the responder and the tests share: posix_spawn with
 // control over what the child inherits, and waiting for it with a deadline.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

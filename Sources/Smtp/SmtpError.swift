@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The one error type of the `Smtp` module: where a session failed (`stage`), how
 /// (`kind`), what the server said, and a one-line `hint` a person can act on.
@@ -166,21 +177,6 @@ extension SmtpError: Encodable {
         try container.encode(transcript.lines, forKey: .transcript)
         try container.encodeIfPresent(underlying.map { String(describing: $0) }, forKey: .underlying)
         try container.encodeIfPresent(suggestion, forKey: .suggestion)
-    }
-
-    /// The diagnosis as a JSON-ready dictionary (values are String, Int, Bool, NSNull,
-    /// arrays and dictionaries), for callers that assemble JSON by hand.
-    public var diagnosis: [String: Any] {
-        var result: [String: Any] = [
-            "ok": false, "stage": stage.rawValue, "kind": kind.rawValue, "hint": hint,
-            "transient": isTransient, "transcript": transcript.lines,
-        ]
-        result["code"] = replyCode.map { $0 as Any } ?? NSNull()
-        result["enhanced_code"] = enhancedCode.map { $0 as Any } ?? NSNull()
-        result["reply_text"] = replyText.map { $0 as Any } ?? NSNull()
-        result["certificate"] = certificate.map { $0.dictionary as Any } ?? NSNull()
-        if let suggestion { result["suggestion"] = suggestion.dictionary }
-        return result
     }
 }
 

@@ -1,6 +1,17 @@
 // DATETIME(6) values in UTC ↔ Date, without Foundation's calendars; the conversion
 // to and from Connector/C's MYSQL_TIME is in MariaDBHandles.swift.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A DATETIME(6) as stored: the session's time zone is UTC, so this is UTC.
 struct CivilTime {

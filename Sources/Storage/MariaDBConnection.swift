@@ -1,6 +1,17 @@
 // The connection the rest of Storage uses: units of work, transactions and
 // reconnecting, in plain Swift over the handles of MariaDBHandles.swift.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 
 /// One MariaDB connection, for use by one thread at a time, that reconnects by itself

@@ -1,5 +1,16 @@
 // The audit log: appending (single and aggregated rows) and reading it.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SettingsStore {
     /// Appends one audit row (its own transaction, or the caller's inside

@@ -1,5 +1,16 @@
 // The saved versions and restoring one of them as a new version.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SettingsStore {
     /// The saved versions, newest first.

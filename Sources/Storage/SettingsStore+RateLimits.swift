@@ -1,5 +1,16 @@
 // Rate-limit counters shared by every responder using the database.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SettingsStore {
     /// Counts an event in `bucket` against `limit` events per sliding `window`, shared

@@ -1,5 +1,16 @@
 // Transactions for callers and the re-sealing of every stored secret (key rotation).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SettingsStore {
     /// Runs `body` in one transaction on this store's connection (rolled back if it

@@ -1,5 +1,16 @@
 // Reading and saving the current settings (optimistic concurrency on the version).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SettingsStore {
     /// Reads every label with one statement, so the values and the version always come

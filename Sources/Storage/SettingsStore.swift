@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 
 // The store itself and the machinery its parts share (the version lock, deadlock
@@ -203,8 +214,9 @@ public final class SettingsStore {
     }
 
     static func parseVersion(_ text: String) throws -> Int {
-        // Int(text) first: trimmingCharacters (Foundation) showed in GET's profile.
-        guard let v = Int(text) ?? Int(text.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+        // Int(text) first; then without surrounding spaces or tabs, as older rows may have them.
+        guard let v = Int(text) ?? Int(String(text.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())),
+              v >= 0 else {
             throw StorageError(.query, "\(versionLabel) holds \"\(text.prefix(40))\", not a version number")
         }
         return v

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A nonce handed out with the transport public key: the client puts it in the
 /// RSA-OAEP plaintext (see ``TransportPlaintext``), and a save consumes it, so a

@@ -31,6 +31,59 @@ final class DeploymentModeTests: XCTestCase {
         XCTAssertTrue(result.output.contains(#""status":"success""#), result.output)
     }
 
+    /// One plain CGI request with `extra` in its environment; output is stdout and stderr.
+    func cgi(_ method: String, _ uri: String, _ extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        try ScriptRunner.runWithStatus(env.binary, [], environment: [
+            "REQUEST_METHOD": method, "REQUEST_URI": uri, "REMOTE_USER": "admin",
+            "GATEWAY_INTERFACE": "CGI/1.1", "EMAILSETUP_CONFIG": config,
+        ].merging(extra) { $1 })
+    }
+
+    /// Start-up is every CGI request's cost (issue 19): libcurl and its ~30 libraries
+    /// are loaded only by an OAuth 2.0 token request, not by the dynamic loader at start.
+    func testPlainCGIDoesNotLoadLibcurl() throws {
+        let result = try cgi("GET", "/api/setup/email_smtp", ["LD_DEBUG": "libs"])
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("Status: 200 OK"), result.output)
+        XCTAssertTrue(result.output.contains("libmariadb"), "LD_DEBUG=libs printed no loader lines:\n\(result.output)")
+        XCTAssertFalse(result.output.contains("libcurl"), "libcurl was loaded for a GET")
+    }
+
+    /// Under CGI the RSA transport key is read (or made) by the request that needs it:
+    /// a GET of the settings on a fresh key directory makes the data key only; the
+    /// public-key endpoint then makes the transport key, and serves it.
+    func testPlainCGIMakesTheTransportKeyWhenFirstAskedFor() throws {
+        let temporary = try TemporaryDirectory(prefix: "es-cgi-keys")
+        let keys = temporary.path + "/keys"
+        let get = try cgi("GET", "/api/setup/email_smtp", ["EMAILSETUP_KEY_DIR": keys])
+        XCTAssertTrue(get.output.contains("Status: 200 OK"), get.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: keys + "/transport-private.pem"), "a GET made the RSA key")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: keys + "/current"))
+        let key = try cgi("GET", "/api/setup/email_public_key", ["EMAILSETUP_KEY_DIR": keys])
+        XCTAssertTrue(key.output.contains("Status: 200 OK"), key.output)
+        XCTAssertTrue(key.output.contains("-----BEGIN PUBLIC KEY-----"), key.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: keys + "/transport-private.pem"))
+    }
+
+    /// A CGI request on a database whose schema is behind (here: migration 6 undone)
+    /// migrates it first, then answers.
+    func testPlainCGIMigratesAnOldSchema() throws {
+        let lines = try env.script("scripts/lib/mariadb.sh", ["env", env.stateDirectory])
+        let line = try XCTUnwrap(lines.split(separator: "\n").first { $0.contains("EMAILSETUP_DB_SOCKET=") })
+        let socket = String(line.split(separator: "=", maxSplits: 1)[1]).replacingOccurrences(of: "'", with: "")
+        func sql(_ statement: String) throws -> String {
+            try ScriptRunner.run("/usr/bin/mariadb", ["--no-defaults", "--socket", socket, "-uroot", "-N", "-B", "emailsetup", "-e", statement])
+        }
+        defer { _ = try? ScriptRunner.run(env.binary, ["migrate", "--config", config]) }
+        _ = try sql("DROP TABLE oauth_pending; DELETE FROM schema_migrations WHERE version = 6")
+        let tableCount = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'emailsetup' AND table_name = 'oauth_pending'"
+        XCTAssertEqual(try sql(tableCount).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        let result = try cgi("GET", "/api/setup/email_smtp")
+        XCTAssertTrue(result.output.contains("Status: 200 OK"), result.output)
+        XCTAssertEqual(try sql(tableCount).trimmingCharacters(in: .whitespacesAndNewlines), "1")
+        XCTAssertEqual(try sql("SELECT COUNT(*) FROM schema_migrations WHERE version = 6").trimmingCharacters(in: .whitespacesAndNewlines), "1")
+    }
+
     /// A CGI server may pass the words of a query without "=" as argv (RFC 3875 4.4);
     /// they must not select a subcommand: the request is answered as with no arguments.
     func testPlainCGIIgnoresQueryWordsInArgv() throws {

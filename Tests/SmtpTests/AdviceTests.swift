@@ -102,7 +102,7 @@ final class AdviceChoiceTests: XCTestCase {
         XCTAssertEqual(encoded["smtp_connection_type"] as? String, "SSL")
         XCTAssertEqual(encoded["connection_security"] as? String, "SSL/TLS")
         XCTAssertEqual(encoded["verified"] as? String, "port 465 answers with SSL/TLS")
-        XCTAssertEqual((error.diagnosis["suggestion"] as? [String: Any])?["port"] as? Int, 465)
+        XCTAssertEqual(error.suggestion?.port, 465)
     }
 }
 

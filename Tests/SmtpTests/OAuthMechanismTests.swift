@@ -170,7 +170,8 @@ final class OAuthSessionTests: XCTestCase {
             XCTAssertTrue(lines.contains { $0.hasSuffix("C: AUTH OAUTHBEARER <redacted>") }, error.transcript.text)
             XCTAssertTrue(lines.contains { $0.hasSuffix(#"*: the server's OAuth error: {"status":"invalid_token","schemes":"bearer mac","scope":"https://mail.example.com/"}"#) }, error.transcript.text)
             XCTAssertTrue(lines.contains { $0.hasSuffix("C: AQ==") })
-            self.assertNoToken([error.transcript.text, error.description, error.hint, String(describing: error.diagnosis)],
+            let encoded = String(decoding: (try? JSONEncoder().encode(error)) ?? Data(), as: UTF8.self)
+            self.assertNoToken([error.transcript.text, error.description, error.hint, encoded],
                                token: rfcToken, user: rfcUser, host: "server.example.com", port: 587)
         }
     }

@@ -242,7 +242,7 @@ final class DiagnosisTests: XCTestCase {
         XCTAssertEqual(json?["hint"] as? String, "credentials rejected (535 5.7.8)")
         XCTAssertEqual(json?["transcript"] as? [String], ["+3ms C: AUTH PLAIN <redacted>"])
         XCTAssertTrue(json?.keys.contains("certificate") ?? false)
-        XCTAssertEqual(error.diagnosis["kind"] as? String, "auth_rejected")
+        XCTAssertEqual(json?["kind"] as? String, "auth_rejected")
         XCTAssertEqual(SmtpError.Kind.tlsVerify.rawValue, "tls_verify")
         XCTAssertEqual(SmtpError(stage: .data, kind: .rejectedTemporary, replyCode: 451, hint: "").isTransient, true)
     }

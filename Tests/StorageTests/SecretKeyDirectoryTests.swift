@@ -37,13 +37,32 @@ final class SecretKeyDirectoryTests: XCTestCase {
         XCTAssertTrue(pem.hasPrefix("-----BEGIN PRIVATE KEY-----"))
         // The CLI reads the private key and agrees it is RSA-3072 matching our public key.
         let text = String(decoding: try SecretTestSupport.shell("\(SecretTestSupport.openssl) pkey -in '\(directory)/transport-private.pem' -pubout"), as: UTF8.self)
-        XCTAssertEqual(text, keyring.publicKeyPEM)
+        XCTAssertEqual(text, try keyring.publicKeyPEM)
         let key = try String(contentsOfFile: directory + "/data-\(id).key", encoding: .utf8)
         XCTAssertNotNil(key.range(of: "^[0-9a-f]{64}\n$", options: .regularExpression))
         // A second start reads what the first made.
         let again = try SecretKeyring(directory: directory)
-        XCTAssertEqual(again.publicKeyPEM, keyring.publicKeyPEM)
+        XCTAssertEqual(try again.publicKeyPEM, try keyring.publicKeyPEM)
         XCTAssertEqual(try again.currentKeyID(), id)
+    }
+
+    /// Plain CGI opens the keyring with the transport key read on first use: the data
+    /// keys are made at once, the RSA key only when the public key (or a decryption)
+    /// is asked for, and a broken key file is reported then, by name.
+    func testTransportKeyOnFirstUseIsMadeWhenFirstAskedFor() throws {
+        let directory = temporary + "/lazy"
+        let keyring = try SecretKeyring(directory: directory, loadingTransportKeyAtStart: false)
+        let id = try keyring.currentKeyID()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory).sorted(), ["current", "data-\(id).key"])
+        let pem = try keyring.publicKeyPEM
+        XCTAssertTrue(pem.hasPrefix("-----BEGIN PUBLIC KEY-----"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory).sorted(),
+                       ["current", "data-\(id).key", "transport-private.pem"])
+        XCTAssertEqual(try SecretKeyring(directory: directory).publicKeyPEM, pem)
+
+        try SecretTestSupport.writeFile(directory + "/transport-private.pem", Data("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".utf8), mode: 0o600)
+        let broken = try SecretKeyring(directory: directory, loadingTransportKeyAtStart: false)
+        XCTAssertTrue(XCTAssertStorageError(.keyFile, try broken.publicKeyPEM).contains("transport-private.pem holds no readable private key"))
     }
 
     func testAKeyFileReadableByOthersIsRefusedByName() throws {
@@ -127,13 +146,13 @@ final class SecretKeyDirectoryTests: XCTestCase {
             start.signal(); start.signal()
             group.wait()
             let a = try results[0].value!.get(), b = try results[1].value!.get()
-            XCTAssertEqual(a.publicKeyPEM, b.publicKeyPEM)
+            XCTAssertEqual(try a.publicKeyPEM, try b.publicKeyPEM)
             XCTAssertEqual(try a.currentKeyID(), try b.currentKeyID())
             let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
             XCTAssertEqual(names, ["current", "data-\(try a.currentKeyID()).key", "transport-private.pem"])
             XCTAssertEqual(try b.open(try a.seal("from a")), "from a")
             XCTAssertEqual(try a.open(try b.seal("from b")), "from b")
-            let encrypted = try SecretTestSupport.encryptWithCLI(Data("both".utf8), publicKeyPEM: a.publicKeyPEM, in: temporary)
+            let encrypted = try SecretTestSupport.encryptWithCLI(Data("both".utf8), publicKeyPEM: try a.publicKeyPEM, in: temporary)
             XCTAssertEqual(try b.decryptTransportPlaintext(base64: encrypted), "both")
         }
     }

@@ -95,7 +95,7 @@ final class SecretSealTests: KeyringTestCase {
         let stored = try keyring.seal("shared")
         let other = try SecretKeyring(directory: keyring.directory)
         XCTAssertEqual(try other.open(stored), "shared")
-        XCTAssertEqual(other.publicKeyPEM, keyring.publicKeyPEM)
+        XCTAssertEqual(try other.publicKeyPEM, try keyring.publicKeyPEM)
     }
 
     func testSealingFromManyThreadsAtOnce() throws {

@@ -6,13 +6,13 @@ import XCTest
 final class SecretTransportTests: KeyringTestCase {
 
     func encrypt(_ plaintext: String) throws -> String {
-        try SecretTestSupport.encryptWithCLI(Data(plaintext.utf8), publicKeyPEM: keyring.publicKeyPEM, in: temporary)
+        try SecretTestSupport.encryptWithCLI(Data(plaintext.utf8), publicKeyPEM: try keyring.publicKeyPEM, in: temporary)
     }
 
     func testPublicKeyIsSubjectPublicKeyInfoPEMOfAn3072BitKey() throws {
-        XCTAssertTrue(keyring.publicKeyPEM.hasPrefix("-----BEGIN PUBLIC KEY-----\n"))
-        XCTAssertTrue(keyring.publicKeyPEM.hasSuffix("-----END PUBLIC KEY-----\n"))
-        let text = try SecretTestSupport.shell("\(SecretTestSupport.openssl) pkey -pubin -noout -text", input: Data(keyring.publicKeyPEM.utf8))
+        XCTAssertTrue(try keyring.publicKeyPEM.hasPrefix("-----BEGIN PUBLIC KEY-----\n"))
+        XCTAssertTrue(try keyring.publicKeyPEM.hasSuffix("-----END PUBLIC KEY-----\n"))
+        let text = try SecretTestSupport.shell("\(SecretTestSupport.openssl) pkey -pubin -noout -text", input: Data(try keyring.publicKeyPEM.utf8))
         XCTAssertTrue(String(decoding: text, as: UTF8.self).contains("3072 bit"))
     }
 
@@ -70,19 +70,19 @@ final class SecretTransportTests: KeyringTestCase {
 
     func testOAEPWithSHA1FailsAuthentication() throws {
         // The OpenSSL default (SHA-1 for OAEP and MGF1) is not what WebCrypto sends here.
-        let base64 = try SecretTestSupport.encryptWithCLI(Data("S3cret pass".utf8), publicKeyPEM: keyring.publicKeyPEM,
+        let base64 = try SecretTestSupport.encryptWithCLI(Data("S3cret pass".utf8), publicKeyPEM: try keyring.publicKeyPEM,
                                                           in: temporary, oaepDigest: "sha1", mgf1Digest: "sha1")
         XCTAssertStorageError(.secretAuthentication, try self.keyring.decryptTransportPlaintext(base64: base64))
         // SHA-256 for OAEP but SHA-1 for MGF1 is also refused.
-        let mixed = try SecretTestSupport.encryptWithCLI(Data("S3cret pass".utf8), publicKeyPEM: keyring.publicKeyPEM,
+        let mixed = try SecretTestSupport.encryptWithCLI(Data("S3cret pass".utf8), publicKeyPEM: try keyring.publicKeyPEM,
                                                          in: temporary, oaepDigest: "sha256", mgf1Digest: "sha1")
         XCTAssertStorageError(.secretAuthentication, try self.keyring.decryptTransportPlaintext(base64: mixed))
     }
 
     func testPlaintextThatIsNotUTF8OrHasNULIsMalformed() throws {
-        let notUTF8 = try SecretTestSupport.encryptWithCLI(Data([0x61, 0xFF, 0xFE]), publicKeyPEM: keyring.publicKeyPEM, in: temporary)
+        let notUTF8 = try SecretTestSupport.encryptWithCLI(Data([0x61, 0xFF, 0xFE]), publicKeyPEM: try keyring.publicKeyPEM, in: temporary)
         XCTAssertTrue(XCTAssertStorageError(.secretMalformed, try self.keyring.decryptTransportPlaintext(base64: notUTF8)).contains("UTF-8"))
-        let nul = try SecretTestSupport.encryptWithCLI(Data([0x61, 0x00, 0x62]), publicKeyPEM: keyring.publicKeyPEM, in: temporary)
+        let nul = try SecretTestSupport.encryptWithCLI(Data([0x61, 0x00, 0x62]), publicKeyPEM: try keyring.publicKeyPEM, in: temporary)
         XCTAssertTrue(XCTAssertStorageError(.secretMalformed, try self.keyring.decryptTransportPlaintext(base64: nul)).contains("NUL"))
     }
 

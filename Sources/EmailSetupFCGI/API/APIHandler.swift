@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import DomainCheck
 import Logging
 import Smtp
@@ -113,10 +124,10 @@ struct APIHandler {
             } else if segments.count == 2, segments[0] == "email_smtp", segments[1] == "validate" {
                 endpoint = .validateSettings; allowed = ["POST"]
             } else if segments.count == 2, segments[0] == "email_test" {
-                guard let address = segments[1].removingPercentEncoding, !address.isEmpty else { throw APIError.notFound }
+                guard let address = segments[1].percentDecoded, !address.isEmpty else { throw APIError.notFound }
                 endpoint = .test(address: address); allowed = ["POST"]
             } else if segments.count == 2, segments[0] == "email_discover" {
-                guard let address = segments[1].removingPercentEncoding, !address.isEmpty else { throw APIError.notFound }
+                guard let address = segments[1].percentDecoded, !address.isEmpty else { throw APIError.notFound }
                 endpoint = .discover(address: address); allowed = ["POST"]
             } else if segments.count >= 2, segments[0] == "oauth",
                       let action = OAuthAction(rawValue: segments.dropFirst().joined(separator: "/")) {
@@ -398,8 +409,14 @@ struct APIHandler {
     /// needs its own, so clients fetch this right before they encrypt.
     private func publicKey() throws -> Response {
         guard let vault else { throw APIError(503, "secrets", "The password key pair is not available.") }
+        let pem: String
+        do {
+            pem = try vault.publicKeyPEM
+        } catch let error as StorageError {
+            throw APIError(503, "secrets", "The password key pair is not available: \(error.message)")
+        }
         let nonce = try repository.issueTransportNonce(lifetime: transportNonceLifetime)
-        return .success(.object([("public_key", .string(vault.publicKeyPEM)),
+        return .success(.object([("public_key", .string(pem)),
                                  ("algorithm", "RSA-OAEP"), ("hash", "SHA-256"),
                                  ("nonce", .string(nonce.value)), ("nonce_expires_in", .number(Double(nonce.expiresIn))),
                                  ("plaintext", .string(#"{"nonce":"<nonce>","secret":"<the secret>"}"#))]),

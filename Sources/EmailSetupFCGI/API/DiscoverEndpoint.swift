@@ -1,5 +1,9 @@
 import Discovery
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import MailDNS
 import Smtp
 

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Storage
 
 /// GET email_history, POST email_history/{version}/restore and GET email_audit.
@@ -23,9 +34,7 @@ extension APIHandler {
     }
 
     static func iso8601(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: date)
+        UTCTime.iso8601(date)
     }
 
     func history(_ request: Request) throws -> Response {

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import OAuth
 import Smtp
@@ -54,7 +65,7 @@ extension APIHandler {
             }
             @Sendable func back(_ outcome: String, _ message: String? = nil) -> Response {
                 var target = publicURL + "/?oauth=" + outcome
-                if let message { target += "&message=" + (message.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") }
+                if let message { target += "&message=" + message.percentEncodedAlphanumerics }
                 // A JSON body too, like every answer, for scripts that do not follow redirects.
                 return .success(.object([("location", .string(target)), ("outcome", .string(outcome))]), status: 303,
                                 headers: [("Location", target)])
@@ -153,7 +164,7 @@ extension APIHandler {
         var fields: [String: String] = [:]
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String { String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            func decode(_ s: Substring) -> String { String(s).replacing("+", with: " ").percentDecoded ?? "" }
             let name = decode(parts[0])
             if fields[name] == nil { fields[name] = parts.count > 1 ? decode(parts[1]) : "" }
         }

@@ -1,5 +1,16 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Smtp
 
 /// `emailsetup check`: connect, negotiate TLS, say EHLO, authenticate and quit — send nothing.
@@ -33,9 +44,7 @@ struct CheckCommand: ParsableCommand {
         do {
             let report = try SmtpClient.check(settings)
             if options.json {
-                var object = CLIOutput.dictionary(report)
-                object["ok"] = true
-                CLIOutput.json(object)
+                CLIOutput.json(report, with: [("ok", true)])
             } else {
                 let server = report.server
                 CLIOutput.stdout("check passed: \(settings.host):\(settings.port) (\(server.remoteAddress))")

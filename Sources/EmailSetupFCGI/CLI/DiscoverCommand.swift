@@ -1,6 +1,10 @@
 import ArgumentParser
 import Discovery
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import MailDNS
 import Smtp
 
@@ -64,7 +68,7 @@ struct DiscoverCommand: ParsableCommand {
         do throws(DNSError) { discoverer = try setup.discoverer() } catch { try usage(error.hint) }
         let report = discoverer.discover(parsed)
         if json {
-            FileHandle.standardOutput.write(DiscoverySetup.json(report) + Data("\n".utf8))
+            StandardStreams.output(Array(DiscoverySetup.json(report)) + Array("\n".utf8))
         } else {
             CLIOutput.stdout("discovery for \(report.domain) (\(report.elapsedMilliseconds) ms)")
             for source in report.sources {

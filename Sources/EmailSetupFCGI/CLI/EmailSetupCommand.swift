@@ -1,5 +1,16 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// `emailsetup`: the FastCGI responder and its command-line tools, in one executable.
 ///
@@ -20,12 +31,23 @@ package struct EmailSetupCommand: ParsableCommand {
     /// Parses, runs, and exits with DESIGN.md's statuses: 2 for every usage error
     /// (ArgumentParser's own would be 64), with ArgumentParser's usual message on
     /// stderr; `--help` exits 0 and an `ExitCode` thrown by a subcommand passes through.
+    ///
+    /// With no arguments (plain CGI, spawn-fcgi, systemd) it runs `serve` without
+    /// ArgumentParser: parsing even an empty command line reflects over every
+    /// command's options, ~13 % of a CGI request's CPU (README, "CGI start-up").
     package static func main() {
-        let arguments = effectiveArguments(Array(CommandLine.arguments.dropFirst()),
-                                           environment: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        let arguments = effectiveArguments(Array(CommandLine.arguments.dropFirst()), environment: environment)
         do {
+            if arguments.isEmpty {
+                try ServeCommand.serve(socket: nil, listen: nil, threads: nil, config: nil, environment: environment)
+                return
+            }
             var command = try parseAsRoot(arguments)
             try command.run()
+        } catch let status as ExitCode {
+            // Directly: `exit(withError:)` would build a message (reflection) for nothing.
+            terminate(status.rawValue)
         } catch {
             finish(with: error)
         }
@@ -35,8 +57,8 @@ package struct EmailSetupCommand: ParsableCommand {
     /// (help, `ExitCode`, other failures) as ArgumentParser's `exit(withError:)` does.
     static func finish(with error: Error) -> Never {
         if let status = usageStatus(for: error) {
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(status)
+            StandardStreams.error(fullMessage(for: error) + "\n")
+            terminate(status)
         }
         exit(withError: error)
     }
@@ -60,7 +82,7 @@ package struct EmailSetupCommand: ParsableCommand {
         guard !arguments.isEmpty, environment["GATEWAY_INTERFACE"] != nil,
               let query = environment["QUERY_STRING"], !query.isEmpty, !query.contains("=") else { return arguments }
         let raw = query.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
-        let decoded = raw.map { $0.removingPercentEncoding ?? $0 }
+        let decoded = raw.map { $0.percentDecoded ?? $0 }
         return arguments == decoded || arguments == raw ? [] : arguments
     }
 }
@@ -76,3 +98,6 @@ enum ExitStatus {
     /// A timeout.
     static let timeout: Int32 = 4
 }
+
+/// The C library's exit, named apart from ArgumentParser's `exit(withError:)`.
+private func terminate(_ status: Int32) -> Never { exit(status) }

@@ -1,5 +1,16 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Smtp
 
 /// `emailsetup send`: send a message (or N copies over K connections, for bulk tests
@@ -73,10 +84,7 @@ struct SendCommand: ParsableCommand {
             do {
                 let report = try SmtpClient.send(envelope: envelope, message: message, settings: settings)
                 if options.json {
-                    var object = CLIOutput.dictionary(report)
-                    object["ok"] = report.allDelivered
-                    object["index"] = 0
-                    CLIOutput.json(object)
+                    CLIOutput.json(report, with: [("ok", .bool(report.allDelivered)), ("index", .number(0))])
                 } else {
                     printHuman(index: 0, recipients: report.recipients, reply: report.reply)
                     if !report.allDelivered {
@@ -133,7 +141,7 @@ struct SendCommand: ParsableCommand {
         }
         let delivered = outcomes.filter(\.ok).count
         let rate = elapsed > 0 ? Double(count) / elapsed : 0
-        CLIOutput.stderr("\(delivered) of \(count) messages delivered over \(connections) connection(s) in \(String(format: "%.3f", elapsed)) s (\(String(format: "%.1f", rate)) messages/s)")
+        CLIOutput.stderr("\(delivered) of \(count) messages delivered over \(connections) connection(s) in \(elapsed.fixed(3)) s (\(rate.fixed(1)) messages/s)")
         throw ExitCode(CLIOutput.exitStatus(for: failures))
     }
 

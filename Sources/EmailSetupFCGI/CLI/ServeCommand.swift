@@ -1,5 +1,17 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ProcessIO
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 
 /// `emailsetup serve`: the FastCGI responder (the default subcommand).
@@ -30,16 +42,38 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let environment = ProcessInfo.processInfo.environment
+        try Self.serve(socket: socket, listen: listen, threads: threads, config: config,
+                       environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// `serve` with these options; `EmailSetupCommand.main` calls it directly when
+    /// there are no arguments (plain CGI, spawn-fcgi, systemd), without ArgumentParser.
+    static func serve(socket: String?, listen: String?, threads: Int?, config: String?,
+                      environment: [String: String]) throws {
+        let listener: FastCGIServer.Listener
         let runtime: Runtime
+        if socket == nil, listen == nil, FastCGIServer.inheritedListener(environment: environment) == nil {
+            // No FastCGI socket: one request as plain CGI (shared hosting). A test email
+            // runs right here (one request per process), its audit through its own
+            // connection. Start-up is every request's cost here, so the runtime leaves
+            // what this request may not need (the RSA transport key) for first use.
+            do {
+                runtime = try Runtime.start(configPath: config, environment: environment, oneRequest: true)
+            } catch {
+                Runtime.fatal("\(error)")
+            }
+            let handle = runtime.makeHandler(synchronousNotifications: true)
+            let status = CGIResponder.answerOneRequest(handler: { request in
+                handle(request).completed(using: RepositoryFactory.make(runtime))
+            }, environment: environment)
+            throw ExitCode(status)
+        }
         do {
             runtime = try Runtime.start(configPath: config, environment: environment)
         } catch {
             Runtime.fatal("\(error)")
         }
         let logger = runtime.logger
-
-        let listener: FastCGIServer.Listener
         if let socket {
             listener = .unixSocket(path: socket, mode: runtime.config.socketMode, group: runtime.config.socketGroup)
         } else if let listen {
@@ -50,13 +84,7 @@ struct ServeCommand: ParsableCommand {
         } else if let fd = FastCGIServer.inheritedListener(environment: environment) {
             listener = .inherited(fd: fd)
         } else {
-            // No FastCGI socket: one request as plain CGI (shared hosting). A test email
-            // runs right here (one request per process), its audit through its own connection.
-            let handle = runtime.makeHandler(synchronousNotifications: true)
-            let status = CGIResponder.answerOneRequest(handler: { request in
-                handle(request).completed(using: RepositoryFactory.make(runtime))
-            }, environment: environment)
-            throw ExitCode(status)
+            Runtime.fatal("the inherited FastCGI socket went away during start-up")
         }
 
         let server: FastCGIServer
@@ -111,12 +139,11 @@ enum SignalWatcher {
         // Must happen before worker threads start: they inherit the mask.
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let waitOn = set
-        let thread = Thread {
+        startThread(stackSize: 64 << 10) {
             var signal: Int32 = 0
             var waitSet = waitOn
             sigwait(&waitSet, &signal)
             action(signal)
         }
-        thread.start()
     }
 }

@@ -1,5 +1,16 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Smtp
 
 /// The SETTINGS options shared by `send` and `check` (DESIGN.md "Command line").
@@ -216,35 +227,38 @@ struct CLIUsage: Error, CustomStringConvertible {
 /// Output helpers shared by `send` and `check`.
 enum CLIOutput {
     static func stderr(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        StandardStreams.error(text + "\n")
     }
 
     static func stdout(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
-    }
-
-    /// One JSON object on one line.
-    static func json(_ object: [String: Any]) {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
+        StandardStreams.output(text + "\n")
     }
 
     /// One JSON value on one line (the HTTP API's renderer, ``SmtpJSON``).
     static func json(_ value: JSONValue) {
-        FileHandle.standardOutput.write(Data(value.serialized()) + Data("\n".utf8))
+        StandardStreams.output(value.serialized() + [0x0A])
+    }
+
+    /// An Encodable as one JSON object on one line, keys sorted, with `extra` members
+    /// set (replacing members of the same name).
+    static func json<T: Encodable>(_ value: T, with extra: [(String, JSONValue)]) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var members: [(String, JSONValue)] = []
+        if let data = try? encoder.encode(value), case .object(let encoded)? = try? JSONValue.parse(Array(data)) {
+            members = encoded
+        }
+        for (key, member) in extra {
+            members.removeAll { $0.0 == key }
+            members.append((key, member))
+        }
+        json(.object(members.sorted { $0.0 < $1.0 }))
     }
 
     /// A failure as `--json` prints it: `ok` false and the diagnosis of the HTTP API
     /// (``SmtpJSON/diagnosis(_:)``), with `extra` members (the message's index…).
     static func diagnosis(_ error: SmtpError, _ extra: [(String, JSONValue)] = []) -> JSONValue {
         .object([("ok", false)] + extra + SmtpJSON.diagnosis(error))
-    }
-
-    /// An Encodable as a JSON dictionary.
-    static func dictionary<T: Encodable>(_ value: T) -> [String: Any] {
-        guard let data = try? JSONEncoder().encode(value),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        return object
     }
 
     /// Exit status for a set of failures: 4 if any timed out, 2 for refused input, else 3.

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MailDNS
 import Smtp
 import Storage
@@ -108,14 +119,14 @@ struct ResponderConfig: Sendable {
         let explicit = path != nil || environment["EMAILSETUP_CONFIG"] != nil
         if let text = try? String(contentsOfFile: filePath, encoding: .utf8) {
             for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                let trimmed = line.trimmingSpaces()
                 if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
                 let origin = "\(filePath) line \(index + 1)"
                 guard let eq = trimmed.firstIndex(of: "=") else {
                     throw Problem(description: "config: \(origin): expected `key = value`, got \"\(trimmed.prefix(60))\"")
                 }
-                let key = trimmed[..<eq].trimmingCharacters(in: .whitespaces)
-                var value = trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                let key = trimmed[..<eq].trimmingSpaces()
+                var value = trimmed[trimmed.index(after: eq)...].trimmingSpaces()
                 if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
                 guard raw[key] != nil else {
                     throw Problem(description: "config: \(origin): unknown setting \"\(key)\" (known: \(keys.map(\.0).joined(separator: ", ")))")
@@ -153,7 +164,7 @@ struct ResponderConfig: Sendable {
         guard let auth = AccessPolicy.Mode(rawValue: value("auth")) else {
             throw problem("auth", "must be remote_user or none")
         }
-        let admins = UserNames(value("admins").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        let admins = UserNames(value("admins").split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty })
         guard let mode = mode_t(value("socket_mode"), radix: 8), mode <= 0o777 else {
             throw problem("socket_mode", "must be an octal file mode such as 0660")
         }
@@ -163,7 +174,7 @@ struct ResponderConfig: Sendable {
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(value("log_level")) else {
             throw problem("log_level", "must be one of debug, info, notice, warning, error")
         }
-        let notify = value("notify").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let notify = value("notify").split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
         for target in notify where SettingsChangeNotifier.Target(configuration: target) == nil {
             throw problem("notify", "\"\(target)\" is not unix-stream:PATH, unix-datagram:PATH or command:/ABSOLUTE/PATH [ARGS]")
         }
@@ -239,5 +250,15 @@ struct ResponderConfig: Sendable {
             throw Problem(description: "config: db_password_file = \"\(file)\": cannot read this file")
         }
         return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+    }
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces and tabs (what `trimmingCharacters(in:
+    /// .whitespaces)` removes, without full Foundation: docs/DECISIONS.md, "CGI start-up").
+    func trimmingSpaces() -> String {
+        func isSpace(_ c: Character) -> Bool { c == "\t" || (c.isWhitespace && !c.isNewline) }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
     }
 }

@@ -1,5 +1,9 @@
 import Discovery
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import MailDNS
 import Smtp
 
@@ -31,7 +35,7 @@ struct DiscoverySetup: Sendable {
     /// `discovery_probe_ports`: "465:ssl, 587:starttls, 25:starttls, 2525:starttls".
     static func probes(_ text: String) -> [SmtpProbe]? {
         var probes: [SmtpProbe] = []
-        for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+        for item in text.split(separator: ",").map({ $0.trimmingSpaces() }) where !item.isEmpty {
             let parts = item.split(separator: ":").map(String.init)
             guard parts.count == 2, let port = Int(parts[0]), (1...65535).contains(port) else { return nil }
             switch parts[1].lowercased() {

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Every failure the API reports, as a value: the HTTP status and the field (or
 /// topic) errors of the envelope `{"status":"error","errors":{…}}`.
@@ -54,7 +65,7 @@ enum ETag {
     /// The version an If-Match header names: `"7"`, `W/"7"` or bare `7`; `*` or
     /// an absent header means "any" (nil). Throws a 400 when it is not a version.
     static func expectedVersion(ifMatch: String?) throws -> Int? {
-        guard var value = ifMatch?.trimmingCharacters(in: .whitespaces), !value.isEmpty, value != "*" else { return nil }
+        guard var value = ifMatch?.trimmingSpaces(), !value.isEmpty, value != "*" else { return nil }
         if value.hasPrefix("W/") { value.removeFirst(2) }
         if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
         guard let version = Int(value), version >= 0 else {

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import OAuth
 import Storage
 
@@ -97,7 +108,7 @@ struct OAuthSignIn {
                                 : "the provider returned no refresh token: the app must ask for offline access")
         }
         let account = tokens.account ?? setup.mailbox
-        let now = ISO8601DateFormatter().string(from: Date())
+        let now = UTCTime.iso8601(Date())
         try store.writeSignIn([SettingsKey.SignIn.refreshToken: try vault.seal(refresh), SettingsKey.SignIn.account: account,
                                SettingsKey.SignIn.signedInAt: now],
                               action: "oauth.sign_in", actor: actor, remoteAddress: remoteAddress,

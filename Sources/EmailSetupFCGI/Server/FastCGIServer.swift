@@ -1,5 +1,18 @@
 import CFastCGI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ProcessIO
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 import Logging
 import Smtp
@@ -88,13 +101,10 @@ final class FastCGIServer: Sendable {
         let group = DispatchGroup()
         for index in 0..<workers {
             group.enter()
-            let thread = Thread { [self] in
+            startThread { [self] in
                 self.workerLoop(index: index, smtpPool: smtpPool, handle: makeHandler())
                 group.leave()
             }
-            thread.stackSize = 1 << 20
-            thread.name = "fcgi-worker-\(index)"
-            thread.start()
         }
         group.wait()
         logger.info("all workers finished")

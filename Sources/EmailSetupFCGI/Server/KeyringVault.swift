@@ -10,7 +10,9 @@ final class KeyringVault: PasswordVault, Sendable {
         self.opener = opener
     }
 
-    var publicKeyPEM: String { opener.keyring.publicKeyPEM }
+    var publicKeyPEM: String {
+        get throws { try opener.keyring.publicKeyPEM }
+    }
 
     func openTransportCiphertext(_ base64: String, field: String) throws -> TransportSecret {
         let opened = try opener.keyring.openTransportSecret(base64: base64)

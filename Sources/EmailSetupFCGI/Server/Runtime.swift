@@ -1,4 +1,16 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import DomainCheck
 import Logging
 import MailDNS
@@ -26,7 +38,9 @@ final class Runtime: Sendable {
     }
 
     /// Loads the configuration and prepares shared state; throws one clear line.
-    static func start(configPath: String?, environment: [String: String]) throws -> Runtime {
+    /// - Parameter oneRequest: plain CGI: the RSA transport key is read (or made) when
+    ///   a request first needs it rather than at start (README, "CGI start-up").
+    static func start(configPath: String?, environment: [String: String], oneRequest: Bool = false) throws -> Runtime {
         let config = try ResponderConfig.load(path: configPath, environment: environment)
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level) }
@@ -38,7 +52,7 @@ final class Runtime: Sendable {
             logger.warning("auth = none: every request is treated as an administrator; use this for local runs only")
         }
         // Key files that others can read stop start-up here, with one line naming the file.
-        let keyring = try SecretKeyring(directory: config.keyDirectory)
+        let keyring = try SecretKeyring(directory: config.keyDirectory, loadingTransportKeyAtStart: !oneRequest)
         let legacy = try config.legacyKeyFile.map { try LegacySecret.passphrase(fromKeyFile: $0) }
         return Runtime(config: config, logger: logger, secrets: SecretOpener(keyring: keyring, legacyPassphrase: legacy),
                        databasePassword: try config.databasePassword())
@@ -156,7 +170,7 @@ final class Runtime: Sendable {
 
     /// Prints one line to stderr and exits 2: for start-up problems.
     static func fatal(_ line: String) -> Never {
-        FileHandle.standardError.write(Data(("emailsetup: " + line + "\n").utf8))
+        StandardStreams.error("emailsetup: " + line + "\n")
         exit(2)
     }
 }

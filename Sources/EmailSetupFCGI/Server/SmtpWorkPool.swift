@@ -1,4 +1,17 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ProcessIO
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 import Logging
 
@@ -30,14 +43,11 @@ final class SmtpWorkPool: Sendable {
         threadCount = max(1, threads)
         for index in 0..<threadCount {
             group.enter()
-            let thread = Thread { [self] in
+            startThread { [self] in
                 let repository = makeRepository()
                 while let job = next() { job(repository) }
                 group.leave()
             }
-            thread.stackSize = 1 << 20
-            thread.name = "smtp-\(index)"
-            thread.start()
         }
     }
 

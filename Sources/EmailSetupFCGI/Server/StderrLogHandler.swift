@@ -1,5 +1,17 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
+import Synchronization
 
 /// Structured logs: one JSON object per line on stderr (stdout is the FastCGI/CGI
 /// response and must never carry logs). Fields: `ts`, `level`, `msg`, then metadata.
@@ -18,7 +30,7 @@ struct StderrLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    private static let lock = NSLock()
+    private static let lock = Mutex(())
 
     func log(event: LogEvent) {
         let level = event.level, message = event.message, explicit = event.metadata
@@ -29,15 +41,15 @@ struct StderrLogHandler: LogHandler {
         let merged = metadata.isEmpty ? (explicit ?? [:]) : metadata.merging(explicit ?? [:]) { $1 }
         for key in merged.keys.sorted() { members.append((key, .string("\(merged[key]!)"))) }
         let line = JSONValue.object(members).serialized() + [0x0A]
-        Self.lock.lock()
-        defer { Self.lock.unlock() }
-        line.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0, errno == EINTR { continue }
-                if n <= 0 { break }
-                offset += n
+        Self.lock.withLock { _ in
+            line.withUnsafeBufferPointer { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                    if n < 0, errno == EINTR { continue }
+                    if n <= 0 { break }
+                    offset += n
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ extension SettingsValidator {
         let label = SettingsSchema.label(.host), portLabel = SettingsSchema.label(.port)
         let shown = typed.count > 80 ? String(typed.prefix(80)) + "…" : typed
 
-        if let schemeEnd = typed.range(of: "://") {
+        if let schemeEnd = typed.firstRange(of: "://") {
             let scheme = typed[..<schemeEnd.lowerBound].lowercased()
             var authority = Substring(typed[schemeEnd.upperBound...])
             if let end = authority.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) { authority = authority[..<end] }

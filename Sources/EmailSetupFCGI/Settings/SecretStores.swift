@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Storage
 
 /// A secret a client sent for one field, opened from its transport ciphertext and
@@ -17,8 +28,9 @@ struct TransportSecret: Sendable, Equatable {
 /// client secrets next — and seals them for storage; opens stored secrets for the
 /// SMTP client. Crypto only: nonces are issued and consumed by the repository.
 protocol PasswordVault: AnyObject, Sendable {
-    /// The RSA public key (SPKI PEM) browsers and curl users encrypt with.
-    var publicKeyPEM: String { get }
+    /// The RSA public key (SPKI PEM) browsers and curl users encrypt with; throws when
+    /// the key, read on first use under plain CGI, cannot be read.
+    var publicKeyPEM: String { get throws }
     /// Decrypts a base64 transport ciphertext sent in `field`, checks its framing and
     /// seals the secret; the clear text lives only inside this call. Throws
     /// `StorageError` (`.secretMalformed`, `.secretAuthentication`, …) → 400 on `field`.

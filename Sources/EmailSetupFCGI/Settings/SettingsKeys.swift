@@ -78,7 +78,7 @@ enum SettingsEnumerations {
     /// The canonical spelling of `value` among `allowed`, ignoring case and
     /// treating "-" like "_" (so "cram-md5" is "Cram_MD5"); nil if not allowed.
     static func canonical(_ value: String, in allowed: [String]) -> String? {
-        let folded = value.lowercased().replacingOccurrences(of: "-", with: "_")
+        let folded = value.lowercased().replacing("-", with: "_")
         return allowed.first { $0.lowercased() == folded }
     }
 }

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Smtp
 
 /// What a POST to email_smtp asks for the password.
@@ -134,7 +145,7 @@ struct SettingsValidator: Sendable {
                 guard text.utf8.count <= field.maxLength else { fail(name, "\(field.label) is longer than \(field.maxLength) bytes."); continue }
                 // PEM is multi-line by nature: line breaks are allowed here and only here,
                 // stored as LF whatever the client sent (CRLF, or a lone CR as old Macs write).
-                given[name] = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+                given[name] = text.replacing("\r\n", with: "\n").replacing("\r", with: "\n")
                 continue
             }
             if text.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" }) {
@@ -149,7 +160,7 @@ struct SettingsValidator: Sendable {
                 clientSecret = text.isEmpty ? .cleared : .encrypted(text)
                 continue
             }
-            given[name] = text.trimmingCharacters(in: .whitespaces)
+            given[name] = text.trimmingSpaces()
         }
 
         // Merge: given over stored over defaults.
@@ -205,7 +216,7 @@ struct SettingsValidator: Sendable {
             }
         }
         check(.oauthTenant) { v in
-            v.isEmpty || (v.count <= 100 && v.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "." || $0 == "-" })
+            v.isEmpty || (v.count <= 100 && v.unicodeScalars.allSatisfy { $0.isASCIIAlphanumeric || $0 == "." || $0 == "-" })
                 ? nil : "\(label(.oauthTenant)) must be the directory (tenant) ID or a domain such as contoso.onmicrosoft.com: letters, digits, dots and hyphens."
         }
         check(.oauthClientID) { v in

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One plain-text email, built apart from its transport as CPython's `email` is apart
 /// from `smtplib`: `rendered()` gives the bytes for DATA, `envelope` the MAIL FROM and

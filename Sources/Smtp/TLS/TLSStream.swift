@@ -2,7 +2,11 @@
 // X509 certificates, BIOs and the HMAC used by CRAM-MD5. Everything outside it sees
 // plain Swift values (SmtpCertificate, [UInt8], String).
 import COpenSSL
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -121,7 +125,7 @@ final class X509Certificate {
         guard index >= 0, let ext = X509_get_ext(pointer, index) else { return [] }
         let text = Self.withMemoryBIO { bio in _ = X509V3_EXT_print(bio, ext, 0, 0) }
         return text.components(separatedBy: ", ").compactMap { entry -> String? in
-            let trimmed = entry.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = entry.trimmingWhitespace(newlines: true)
             if trimmed.isEmpty { return nil }
             if trimmed.hasPrefix("IP Address:") { return "IP:" + trimmed.dropFirst("IP Address:".count) }
             return trimmed
@@ -202,7 +206,7 @@ final class TLSContext: @unchecked Sendable {
             ERR_clear_error()
             _ = SSL_CTX_set_default_verify_paths(context)
             ERR_clear_error()
-            if let pem = extraCAPEM, !pem.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if let pem = extraCAPEM, !pem.trimmingWhitespace(newlines: true).isEmpty {
                 let store = SSL_CTX_get_cert_store(context)
                 for certificate in try X509Certificate.parsePEM(pem) {
                     ERR_clear_error()

@@ -1,4 +1,17 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import ProcessIO
 import Synchronization
 
 /// A combination of port and connection security that was tried just now, without
@@ -45,11 +58,6 @@ extension SmtpSuggestion: Encodable {
         try c.encode(storedConnectionType, forKey: .smtpConnectionType)
         try c.encode(securityLabel, forKey: .connectionSecurity)
         try c.encode(verified, forKey: .verified)
-    }
-
-    /// The same as a JSON-ready dictionary (for callers that assemble JSON by hand).
-    public var dictionary: [String: Any] {
-        ["port": port, "smtp_connection_type": storedConnectionType, "connection_security": securityLabel, "verified": verified]
     }
 }
 
@@ -194,13 +202,11 @@ public enum SmtpAdvice {
         let group = DispatchGroup()
         for (index, probe) in probes.enumerated() {
             group.enter()
-            let thread = Thread {
+            startThread {
                 let outcome = Self.probe(probe, settings: settings, seconds: seconds)
                 results.withLock { $0[index] = outcome }
                 group.leave()
             }
-            thread.stackSize = 1 << 20
-            thread.start()
         }
         // Every probe ends by its own deadline; the wait is bounded anyway, and a probe
         // that has not answered by then simply counts as not working.

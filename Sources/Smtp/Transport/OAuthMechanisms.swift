@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// SASL for OAuth 2.0 bearer tokens: XOAUTH2 (Google's and Microsoft's) and OAUTHBEARER
 /// (RFC 7628). Pure functions, tested against the examples the three documents publish.
@@ -27,7 +38,7 @@ enum OAuthSASL {
 
     /// RFC 5801 saslname: "=" and "," are GS2 syntax, so they travel as "=3D" and "=2C".
     static func saslName(_ name: String) -> String {
-        name.replacingOccurrences(of: "=", with: "=3D").replacingOccurrences(of: ",", with: "=2C")
+        name.reduce(into: "") { out, c in out += c == "=" ? "=3D" : c == "," ? "=2C" : String(c) }
     }
 
     /// The error a server sends in its 334 challenge instead of accepting the token
@@ -45,17 +56,32 @@ enum OAuthSASL {
 
     /// Decodes a 334 challenge's text; nil when it is not base64 JSON (an empty challenge).
     static func serverError(challenge: String) -> ServerError? {
-        guard let bytes = AuthEncoding.decodeBase64(challenge.trimmingCharacters(in: .whitespaces)), !bytes.isEmpty,
-              let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
-        func field(_ key: String) -> String? {
-            switch object[key] {
-            case let text as String: return ReplyParser.printable(text)
-            case let number as NSNumber: return number.stringValue
-            default: return nil
+        guard let bytes = AuthEncoding.decodeBase64(challenge.trimmingWhitespace()), !bytes.isEmpty,
+              let object = try? JSONDecoder().decode(ErrorObject.self, from: Data(bytes)) else { return nil }
+        let json = ReplyParser.printable(String(decoding: bytes, as: UTF8.self).trimmingWhitespace(newlines: true))
+        return ServerError(status: object.status?.text, schemes: object.schemes?.text, scope: object.scope?.text, json: json)
+    }
+
+    /// The members of the challenge's JSON object that matter, each a string or a number.
+    private struct ErrorObject: Decodable {
+        var status: Member?
+        var schemes: Member?
+        var scope: Member?
+
+        /// A string (made printable) or a number as text ("400"); other kinds are nil.
+        struct Member: Decodable {
+            var text: String?
+            init(from decoder: Decoder) throws {
+                let value = try decoder.singleValueContainer()
+                if let text = try? value.decode(String.self) {
+                    self.text = ReplyParser.printable(text)
+                } else if let number = try? value.decode(Int.self) {
+                    text = String(number)
+                } else if let number = try? value.decode(Double.self) {
+                    text = String(number)
+                }
             }
         }
-        let json = ReplyParser.printable(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-        return ServerError(status: field("status"), schemes: field("schemes"), scope: field("scope"), json: json)
     }
 }
 

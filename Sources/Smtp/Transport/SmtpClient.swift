@@ -1,4 +1,17 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import ProcessIO
 import Synchronization
 
 /// Entry points of the SMTP transport: `check` (connect, TLS, EHLO, AUTH, QUIT — sends
@@ -180,7 +193,7 @@ public enum SmtpClient {
         let group = DispatchGroup()
         for worker in 0..<workers {
             group.enter()
-            let thread = Thread {
+            startThread {
                 defer { group.leave() }
                 var connection: SmtpConnection?
                 // The batch being sent, made on demand; its positions are offsets from
@@ -221,8 +234,6 @@ public enum SmtpClient {
                 }
                 connection?.close()
             }
-            thread.stackSize = 1 << 20
-            thread.start()
         }
         group.wait()
         return shared.outcomes.map { $0! }

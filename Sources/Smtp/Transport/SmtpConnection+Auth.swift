@@ -1,6 +1,17 @@
 // SMTP AUTH of an SmtpConnection: the mechanism chosen from the settings and the
 // server's offer, and each mechanism's exchange (the password opened only here).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SmtpConnection {
     /// Mechanisms that send a reusable secret as it is: never without TLS unless allowed.

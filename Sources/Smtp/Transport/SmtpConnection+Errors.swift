@@ -1,6 +1,17 @@
 // How an SmtpConnection turns stream failures and refusing replies into SmtpError
 // values with the stage, the diagnosis hint, the certificate and the transcript.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SmtpConnection {
     var diagnosisContext: Diagnosis.Context {

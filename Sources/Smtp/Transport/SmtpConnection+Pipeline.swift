@@ -1,6 +1,17 @@
 // Bulk sending over one SmtpConnection: messages back to back, each one's content
 // in the same write as the next one's command group (RFC 2920).
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SmtpConnection {
     /// Sends messages back to back. With PIPELINING, each message's content and end of

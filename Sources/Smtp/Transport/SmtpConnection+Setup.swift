@@ -1,6 +1,17 @@
 // Session set-up of an SmtpConnection: connect, greeting, EHLO (HELO fallback) and
 // STARTTLS or implicit TLS, with the checks that refuse settings before the wire.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SmtpConnection {
     /// Connects and sets up a session: resolve, connect (every address, each within

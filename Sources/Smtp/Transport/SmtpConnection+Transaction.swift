@@ -1,6 +1,17 @@
 // One mail transaction of an SmtpConnection: RSET, MAIL FROM, RCPT TO, DATA and the
 // content (one pipelined group when the server offers PIPELINING), and its report.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension SmtpConnection {
     /// Sends one message: RSET (from the second message on), MAIL FROM, RCPT TO for each

@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What the server announced in its EHLO reply (RFC 5321 4.1.1.1).
 public struct SmtpCapabilities: Sendable, Equatable, Encodable {
@@ -38,7 +49,7 @@ public struct SmtpCapabilities: Sendable, Equatable, Encodable {
     public var enhancedStatusCodes: Bool { keywords["ENHANCEDSTATUSCODES"] != nil }
     /// The SIZE limit in bytes (RFC 1870); nil when absent or 0 (no limit).
     public var maximumSize: Int? {
-        guard let value = keywords["SIZE"], let size = Int(value.trimmingCharacters(in: .whitespaces)), size > 0 else { return nil }
+        guard let value = keywords["SIZE"], let size = Int(value.trimmingWhitespace()), size > 0 else { return nil }
         return size
     }
     /// AUTH mechanisms offered, upper-cased, in the server's order.

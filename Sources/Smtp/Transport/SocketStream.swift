@@ -4,7 +4,13 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+import ProcessIO
 import Synchronization
 
 /// Calls a system function, retrying on EINTR; throws `.system` with errno otherwise.
@@ -219,12 +225,11 @@ final class SocketStream: ByteStream {
             let done = DispatchSemaphore(value: 0)
         }
         let box = Box()
-        let thread = Thread {
+        startThread {
             let result = Result { try getAddresses(host: literal, port: port, numeric: false) }
             box.result.withLock { $0 = result }
             box.done.signal()
         }
-        thread.start()
         while true {
             if let result = box.result.withLock({ $0 }) { return try result.get() }
             let remaining = Double(deadline.pollMilliseconds) / 1000

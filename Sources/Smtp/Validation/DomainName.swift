@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A DNS name checked the way a mail client needs it: LDH labels (letters, digits,
 /// hyphen; not at either end of a label), at most 63 octets a label and 253 in all,

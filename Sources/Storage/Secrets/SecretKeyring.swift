@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// The server's keys for password secrets, kept in one key directory: the RSA key pair
@@ -17,6 +28,11 @@ import Synchronization
 ///
 /// A key id is 8 lowercase hex characters, drawn at random. The public key is not
 /// stored: ``publicKeyPEM`` derives it from the private key.
+///
+/// The transport key is read (or made) when the keyring opens, or, with
+/// `loadingTransportKeyAtStart: false`, when first needed: parsing an RSA-3072 key
+/// costs a plain CGI process (one request) time that only the public-key endpoint
+/// and a save with a password need.
 ///
 /// ## Safety rules
 ///
@@ -70,9 +86,33 @@ public final class SecretKeyring: Sendable {
     /// The transport public key as SubjectPublicKeyInfo PEM
     /// (`-----BEGIN PUBLIC KEY-----`), for `GET /api/setup/email_public_key`; WebCrypto
     /// imports it with `importKey("spki", …, {name: "RSA-OAEP", hash: "SHA-256"}, …)`.
-    public let publicKeyPEM: String
+    /// Throws what opening the keyring throws for the transport key when it is read
+    /// on first use.
+    public var publicKeyPEM: String {
+        get throws { try transport().publicKeyPEM }
+    }
 
-    private let transportKey: RSATransportKey
+    /// The transport key pair, once read or made.
+    private struct Transport {
+        let key: RSATransportKey
+        let publicKeyPEM: String
+    }
+    private let loadedTransport: Mutex<Transport?>
+
+    /// The transport key, read (or made) on first use.
+    private func transport() throws -> Transport {
+        try loadedTransport.withLock { loaded in
+            if let loaded { return loaded }
+            let transport = try Self.loadTransport(in: directory)
+            loaded = transport
+            return transport
+        }
+    }
+
+    private static func loadTransport(in directory: String) throws -> Transport {
+        let key = try loadOrCreateTransportKey(in: directory)
+        return Transport(key: key, publicKeyPEM: try key.publicKeyPEM())
+    }
     /// What a rotation or a lookup changes, behind one lock.
     private struct Keys {
         /// Data keys by id.
@@ -84,7 +124,11 @@ public final class SecretKeyring: Sendable {
 
     /// Opens the key directory, creating the directory and any missing keys.
     ///
-    /// - Parameter directory: the key directory; its parent must exist.
+    /// - Parameters:
+    ///   - directory: the key directory; its parent must exist.
+    ///   - loadingTransportKeyAtStart: false to read (or make) the RSA transport key
+    ///     only when first used (plain CGI, where most requests never use it); its
+    ///     errors are then thrown there.
     /// - Throws: `StorageError` `.keyFile` for a directory or key file with a mode that
     ///   grants group or others anything, a file that cannot be read or parsed, or a
     ///   `current` that names a missing data key.
@@ -92,13 +136,12 @@ public final class SecretKeyring: Sendable {
     /// ```swift
     /// let keyring = try SecretKeyring(directory: config.keyDirectory)
     /// ```
-    public init(directory: String) throws {
+    public init(directory: String, loadingTransportKeyAtStart: Bool = true) throws {
         var trimmed = directory
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.directory = trimmed
         try KeyFiles.prepareDirectory(trimmed)
-        transportKey = try Self.loadOrCreateTransportKey(in: trimmed)
-        publicKeyPEM = try transportKey.publicKeyPEM()
+        loadedTransport = Mutex(loadingTransportKeyAtStart ? try Self.loadTransport(in: trimmed) : nil)
         let current = try Self.loadOrCreateCurrent(in: trimmed)
         let keys = try Self.loadAllDataKeys(in: trimmed)
         guard keys[current] != nil else {
@@ -146,6 +189,7 @@ public final class SecretKeyring: Sendable {
     ///     parameters, or a changed ciphertext).
     public func decryptTransportPlaintext(base64: String) throws -> String {
         let ciphertext = try StrictBase64.decode(base64, allowingWhitespace: true, what: "the encrypted value")
+        let transportKey = try transport().key
         let expected = transportKey.ciphertextSize
         guard ciphertext.count == expected else {
             throw StorageError(.secretMalformed, "the encrypted value is \(ciphertext.count) bytes; RSA-\(transportKey.bits) ciphertexts are exactly \(expected) bytes (truncated, or encrypted for a key of another size)")

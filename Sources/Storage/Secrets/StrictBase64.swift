@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Standard base64 (RFC 4648 §4, "+/" alphabet, "=" padding) decoded strictly, with
 /// an error that says what is wrong rather than a bare nil. Never puts the input in

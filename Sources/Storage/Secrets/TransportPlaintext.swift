@@ -1,4 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What a client encrypts to the transport key (RSA-OAEP, SHA-256): one JSON object
 /// with exactly two string members, the nonce from `GET /api/setup/email_public_key`
@@ -38,11 +49,11 @@ public struct TransportPlaintext: Sendable {
     static func parse(_ plaintext: [UInt8]) throws -> TransportPlaintext {
         let framing = #"framed as {"nonce":"<nonce from the public key endpoint>","secret":"<the secret>"}"#
         guard plaintext.first == UInt8(ascii: "{"),
-              let object = try? JSONSerialization.jsonObject(with: Data(plaintext)) as? [String: Any] else {
+              let object = try? JSONDecoder().decode([String: Member].self, from: Data(plaintext)) else {
             throw StorageError(.secretMalformed, "the decrypted value is not \(framing)")
         }
-        guard Set(object.keys) == ["nonce", "secret"], let nonce = object["nonce"] as? String,
-              let secret = object["secret"] as? String else {
+        guard Set(object.keys) == ["nonce", "secret"], let nonce = object["nonce"]?.text,
+              let secret = object["secret"]?.text else {
             throw StorageError(.secretMalformed, "the decrypted value is not \(framing): it needs exactly these two string members")
         }
         guard isNonce(nonce) else {
@@ -60,6 +71,14 @@ public struct TransportPlaintext: Sendable {
         return TransportPlaintext(nonce: nonce, secret: secret)
     }
 
+    /// A member of the framing object: its text when it is a JSON string.
+    private struct Member: Decodable {
+        let text: String?
+        init(from decoder: any Decoder) throws {
+            text = try? decoder.singleValueContainer().decode(String.self)
+        }
+    }
+
     /// 22 characters of the base64url alphabet.
     static func isNonce(_ text: String) -> Bool {
         text.utf8.count == nonceLength && text.utf8.allSatisfy { c in
@@ -69,9 +88,8 @@ public struct TransportPlaintext: Sendable {
 
     /// Base64url (RFC 4648 §5) without padding.
     static func base64URL(_ bytes: [UInt8]) -> String {
-        var text = Data(bytes).base64EncodedString()
-        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        while text.hasSuffix("=") { text.removeLast() }
-        return text
+        String(Data(bytes).base64EncodedString().compactMap { c -> Character? in
+            c == "+" ? "-" : c == "/" ? "_" : c == "=" ? nil : c
+        })
     }
 }
