@@ -14,6 +14,24 @@ from selenium.webdriver.common.keys import Keys
 from support import BASELINE, BrowserTestCase, api, save_via_api, settings
 
 
+# The words a document shows for each field: the label's own text (without the page's
+# markers after it: required star, "(optional)", a unit), the help text, the options.
+PAGE_TEXTS = """
+const doc = arguments[0] === null ? document : new DOMParser().parseFromString(arguments[0], 'text/html');
+const texts = {};
+for (const key of arguments[1]) {
+  const label = doc.querySelector(`label[for="${key}"]`);
+  const select = doc.querySelector(`select[name="${key}"]`);
+  texts[key] = {
+    label: label ? [...label.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim() : null,
+    help: doc.getElementById(`${key}-help`)?.textContent ?? null,
+    values: select ? [...select.options].map((o) => ({ value: o.value, label: o.textContent })) : null,
+  };
+}
+return texts;
+"""
+
+
 class SettingsFormTests(BrowserTestCase):
 
     def setUp(self):
@@ -41,6 +59,21 @@ class SettingsFormTests(BrowserTestCase):
         for key, value in values.items():
             self.assertEqual(self.el(key).get_attribute("value"), value, key)
         self.assertIn(f"Version {stored['smtp_settings_version']}", self.el("version-line").text)
+
+    def test_labels_help_and_options_are_the_schemas_words_before_and_after_the_script(self):
+        """The schema is the one source of the page's words: what the script puts on the page,
+        and the fallback index.html shows before it runs, equal the schema's for every field."""
+        fields = api("GET", "email_smtp/schema").data["fields"]
+        self.assertGreater(len(fields), 20)
+        keys = [f["key"] for f in fields]
+        expected = {f["key"]: {"label": f["label"], "help": f["help"], "values": f.get("values")} for f in fields}
+        html = self.driver.execute_async_script(
+            "const done = arguments[0]; fetch('index.html', {cache: 'no-store'}).then((r) => r.text()).then(done, (e) => done(String(e)));")
+        self.assertIn('id="settings-form"', html)
+        for source, document in (("the page after the script", None), ("index.html as served", html)):
+            shown = self.driver.execute_script(PAGE_TEXTS, document, keys)
+            for key in keys:
+                self.assertEqual(shown[key], expected[key], f"{key} in {source}")
 
     def test_invalid_input_shows_errors_next_to_fields_and_saves_nothing(self):
         before = settings().data["smtp_settings_version"]

@@ -1,4 +1,5 @@
 @testable import EmailSetupFCGI
+import OAuth
 import Smtp
 import Storage
 import XCTest
@@ -33,6 +34,53 @@ final class SettingsSchemaTests: XCTestCase {
         XCTAssertEqual(SettingsSchema.field(.port)?.range, 1...65535)
         XCTAssertEqual(SettingsSchema.valueLabel(.authenticationType, "Login"), "LOGIN")
         XCTAssertEqual(SettingsSchema.valueLabel(.connectionType, "None"), "None")
+        XCTAssertEqual(SettingsSchema.valueLabel(.authenticationType, "Auto"), "Automatic")
+        XCTAssertEqual(SettingsSchema.valueLabel(.tlsVerify, "Pinned"), "Pinned")
+        XCTAssertEqual(SettingsSchema.valueLabel(.oauthGrant, "client_credentials"), "App-only")
+    }
+
+    /// The values the schema offers the page (and serves) are exactly the ones a save
+    /// accepts and the session and OAuth code understand, nothing more, nothing less.
+    func testEveryEnumerationTheSchemaServesIsWhatTheValidatorAndTheSessionAccept() throws {
+        let r = handler.handle(get("/api/setup/email_smtp/schema"))
+        guard case .array(let served)? = r.json["data"]?["fields"] else { return XCTFail("no fields") }
+        let validator = SettingsValidator()
+        let pin = String(repeating: "ab", count: 32)
+        var accepted: [SettingsKey: [String]] = [:]
+        for json in served where json["type"]?.stringValue == "enum" {
+            let key = try XCTUnwrap(json["key"]?.stringValue.flatMap(SettingsKey.init(rawValue:)))
+            guard case .array(let values)? = json["values"] else { return XCTFail("\(key) serves no values") }
+            var spellings = values.compactMap { $0["value"]?.stringValue }
+            XCTAssertEqual(spellings.count, values.count)
+            XCTAssertEqual(values.compactMap { $0["label"]?.stringValue }.filter { !$0.isEmpty }.count, values.count, "every value has a label")
+            if case .array(let also)? = json["also_accepted"] { spellings += also.compactMap(\.stringValue) }
+            accepted[key] = spellings
+            for value in spellings {
+                let check = validator.check([(key.rawValue, .string(value)), (SettingsKey.tlsPinSHA256.rawValue, .string(pin))], stored: [:])
+                XCTAssertFalse(check.errors.contains { $0.0 == key.rawValue }, "a save refuses \(key.rawValue)=\(value)")
+            }
+            let refused = validator.check([(key.rawValue, .string("Carrier-Pigeon"))], stored: [:])
+            XCTAssertTrue(refused.errors.contains { $0.0 == key.rawValue }, "a save accepts a value the schema does not list for \(key.rawValue)")
+        }
+        XCTAssertEqual(Set(accepted.keys), [.connectionType, .tlsVerify, .authenticationType, .oauthProvider, .oauthGrant])
+        XCTAssertEqual(accepted[.connectionType], SettingsEnumerations.connectionTypes)
+        XCTAssertEqual(accepted[.authenticationType], SettingsEnumerations.authenticationTypes)
+        XCTAssertEqual(accepted[.tlsVerify], SettingsEnumerations.tlsVerifyModes)
+        XCTAssertEqual(accepted[.oauthProvider], SettingsEnumerations.oauthProviders)
+        XCTAssertEqual(accepted[.oauthGrant], SettingsEnumerations.oauthGrants)
+
+        // The session's and OAuth's own parsers: every value parses, every case is reachable.
+        let security = try (accepted[.connectionType] ?? []).map { try XCTUnwrap(SmtpSettings.Security(storedValue: $0), $0) }
+        XCTAssertEqual(Set(security), Set(SmtpSettings.Security.allCases).subtracting([.none]), "plain-only (never TLS) is the CLI's, not a setting")
+        let authentication = try (accepted[.authenticationType] ?? []).map { try XCTUnwrap(SmtpSettings.Authentication(storedValue: $0), $0) }
+        XCTAssertEqual(Set(authentication), Set(SmtpSettings.Authentication.allCases))
+        XCTAssertEqual(Set(SettingsEnumerations.oauthAuthenticationTypes.compactMap(SmtpSettings.Authentication.init(storedValue:))), [.xoauth2, .oauthBearer])
+        let verification = try (accepted[.tlsVerify] ?? []).map { try XCTUnwrap(SmtpSettings.Verification(storedValue: $0, pin: pin), $0) }
+        XCTAssertEqual(verification, [.full, .pinned(sha256: pin), .none])
+        let providers = try (accepted[.oauthProvider] ?? []).map { try XCTUnwrap(OAuthProvider(storedValue: $0), $0) }
+        XCTAssertEqual(Set(providers), Set(OAuthProvider.allCases))
+        let grants = try (accepted[.oauthGrant] ?? []).map { try XCTUnwrap(OAuthGrant(rawValue: $0), $0) }
+        XCTAssertEqual(Set(grants), Set(OAuthGrant.allCases).subtracting([.deviceCode]), "a device sign-in is stored as authorization_code")
     }
 
     func testSchemaEndpointServesEveryFieldInPageOrder() throws {
@@ -51,7 +99,7 @@ final class SettingsSchemaTests: XCTestCase {
         XCTAssertEqual(password["secret"], .bool(true))
         let security = try XCTUnwrap(fields.first { $0["key"]?.stringValue == "smtp_connection_type" })
         guard case .array(let values)? = security["values"] else { return XCTFail("no values") }
-        XCTAssertEqual(values.first?["label"]?.stringValue, "STARTTLS — required (usually port 587)")
+        XCTAssertEqual(values.first?["label"]?.stringValue, "STARTTLS, required (port 587)")
         XCTAssertEqual(handler.handle(post("/api/setup/email_smtp/schema", "{}")).status, 405)
     }
 

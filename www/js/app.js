@@ -26,6 +26,31 @@ function useSchema(s) {
   ALL_FIELDS = s.fields.filter((f) => !f.secret && form.elements.namedItem(f.key)).map((f) => f.key);
   OAUTH_FIELDS = ALL_FIELDS.filter((k) => k.startsWith('oauth_'));
   ALL_DEFAULTS = s.defaults();
+  showSchemaTexts(s);
+}
+
+/**
+ * Puts the schema's words on the page, its one source: each field's label (the page's
+ * own markers after it, the required star and "(optional)", stay), help text and
+ * select options (value and label, in schema order, the selection kept). Plain text
+ * only: the schema carries no markup.
+ */
+function showSchemaTexts(s) {
+  for (const f of s.fields) {
+    const label = form.querySelector(`label[for="${f.key}"]`);
+    if (label) {
+      for (const n of [...label.childNodes]) if (n.nodeType === Node.TEXT_NODE) n.remove();
+      label.prepend(f.label);
+    }
+    const help = $(`${f.key}-help`);
+    if (help) help.textContent = f.help;
+    const input = form.elements.namedItem(f.key);
+    if (input && input.tagName === 'SELECT' && f.values) {
+      const selected = input.value;
+      input.replaceChildren(...f.values.map((v) => h('option', { value: v.value }, v.label)));
+      if (f.values.some((v) => v.value === selected)) input.value = selected;
+    }
+  }
 }
 
 /** What the page can check alone, at once (the schema's rules; the server's live check does the rest). */
@@ -1040,6 +1065,8 @@ export const page = {
   /** The form's current value of a field. */
   value: (name) => el(name).value,
   label: (f) => labelOf(f) || f,
+  /** The schema's help text of a field (empty before the schema is loaded). */
+  help: (f) => (schema && schema.field(f) ? schema.field(f).help : ''),
 };
 
 init();

@@ -16,14 +16,12 @@ const USERNAME_HELP = {
 };
 
 let page;
-let usernameHelp = '';   // the help text for password sign-in, restored when OAuth is left
 let pending = null;      // the action waiting for "Save and continue"
 let returned = null;     // { ok, message } read from the address bar on return from the provider
 let busy = false;
 
 export function initOAuth(p) {
   page = p;
-  usernameHelp = $('smtp_username-help').textContent;
   returned = takeReturnFromURL();
   const changed = page.onChange;
   page.onChange = () => { changed && changed(); render(); };
@@ -65,7 +63,8 @@ function render() {
   const provider = v.oauth_provider;
   const appOnly = v.oauth_grant === 'client_credentials';
   const errors = page.state.serverErrors;
-  $('smtp_username-help').textContent = oauth ? USERNAME_HELP[appOnly ? 'app' : 'user'] : usernameHelp;
+  // Outside OAuth the schema's help (the password sign-in's words) is shown.
+  $('smtp_username-help').textContent = oauth ? USERNAME_HELP[appOnly ? 'app' : 'user'] : page.help('smtp_username') || $('smtp_username-help').textContent;
   if (!oauth && $('oauth-section').hidden) return;
 
   $('oauth-tenant-row').hidden = provider !== 'Microsoft' && !errors.oauth_tenant;

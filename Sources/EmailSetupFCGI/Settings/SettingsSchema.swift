@@ -79,44 +79,44 @@ enum SettingsSchema {
         SettingField(key: .port, type: .integer, defaultValue: "25", range: portRange, label: "Port",
                      help: "Usually 587, 465 or 25."),
         SettingField(key: .connectionType, type: .enumeration, defaultValue: "None", choices: [
-            SettingChoice(value: "STARTTLS", label: "STARTTLS — required (usually port 587)"),
-            SettingChoice(value: "SSL", label: "SSL/TLS — encrypted from the start (usually port 465)"),
-            SettingChoice(value: "None", label: "None — use STARTTLS if the server offers it (port 25)"),
+            SettingChoice(value: "STARTTLS", label: "STARTTLS, required (port 587)"),
+            SettingChoice(value: "SSL", label: "SSL/TLS from the start (port 465)"),
+            SettingChoice(value: "None", label: "None: STARTTLS if offered (port 25)"),
         ], alsoAccepted: ["TLS"], label: "Connection security",
-                     help: "How the connection is encrypted. “None” still upgrades to STARTTLS when the server offers it, but carries on unencrypted when it does not."),
+                     help: "How the connection is encrypted. STARTTLS starts plain and must switch to encryption (usually port 587); SSL/TLS is encrypted from the first byte (usually port 465). “None” still upgrades to STARTTLS when the server offers it, but carries on unencrypted when it does not."),
         SettingField(key: .tlsVerify, type: .enumeration, defaultValue: "Full", choices: [
-            SettingChoice(value: "Full", label: "Full — trusted certificate authority and matching host name"),
-            SettingChoice(value: "Pinned", label: "Pinned — exactly this certificate (by fingerprint)"),
-            SettingChoice(value: "None", label: "None — accept any certificate (not recommended)"),
+            SettingChoice(value: "Full", label: "Full: trusted CA and host name"),
+            SettingChoice(value: "Pinned", label: "Pinned: this certificate only"),
+            SettingChoice(value: "None", label: "None: accept any (unsafe)"),
         ], label: "Certificate check",
-                     help: "Full is right for public providers. Pinned suits a server with a self-signed certificate: “Check connection” shows its fingerprint with a one-click “Trust this certificate”."),
+                     help: "Full checks that a trusted certificate authority signed the certificate and that it names this host: right for public providers. Pinned suits a server with a self-signed certificate: “Check connection” shows its fingerprint with a one-click “Trust this certificate”."),
         SettingField(key: .tlsPinSHA256, type: .fingerprint, defaultValue: "", label: "Certificate fingerprint",
                      help: "The SHA-256 fingerprint of the server’s certificate: 64 hex digits, with or without colons."),
         SettingField(key: .authenticationType, type: .enumeration, defaultValue: "None", choices: [
-            SettingChoice(value: "Auto", label: "Automatic — the strongest the server offers"),
-            SettingChoice(value: "XOAUTH2", label: "OAuth 2.0 — Microsoft 365, Google (XOAUTH2)"),
-            SettingChoice(value: "OAUTHBEARER", label: "OAuth 2.0 (OAUTHBEARER, RFC 7628)"),
+            SettingChoice(value: "Auto", label: "Automatic (strongest offered)"),
+            SettingChoice(value: "XOAUTH2", label: "OAuth 2.0 (XOAUTH2)"),
+            SettingChoice(value: "OAUTHBEARER", label: "OAuth 2.0 (OAUTHBEARER)"),
             SettingChoice(value: "Plain", label: "PLAIN"),
             SettingChoice(value: "Login", label: "LOGIN"),
             SettingChoice(value: "Cram_MD5", label: "CRAM-MD5"),
-            SettingChoice(value: "None", label: "None — the server accepts mail without signing in"),
+            SettingChoice(value: "None", label: "None: no sign-in"),
         ], label: "Sign-in method",
-                     help: "Automatic fits almost every server that takes a password. OAuth 2.0 signs in with a token from Microsoft 365, Google or another provider instead of a password. Choose None for a relay that trusts this machine by its address."),
+                     help: "Automatic fits almost every server that takes a password: it uses the strongest method the server offers. OAuth 2.0 signs in with a token from Microsoft 365, Google or another provider instead of a password (XOAUTH2 for Microsoft 365 and Google; OAUTHBEARER is the standard, RFC 7628). Choose None for a relay that trusts this machine by its address."),
         SettingField(key: .username, type: .string, defaultValue: "", label: "User name",
                      help: "Usually the full email address; “apikey” for SendGrid. Required unless the sign-in method is None."),
         SettingField(key: .password, type: .secret, defaultValue: "", label: "Password",
                      help: "Encrypted in this browser before it is sent. It is never shown again, not even to administrators."),
         SettingField(key: .oauthProvider, type: .enumeration, defaultValue: "Microsoft", choices: [
             SettingChoice(value: "Microsoft", label: "Microsoft 365"),
-            SettingChoice(value: "Google", label: "Google (Gmail, Google Workspace)"),
-            SettingChoice(value: "Generic", label: "Other (any OAuth 2.0 server)"),
-        ], label: "OAuth provider", help: "Who issues the tokens."),
+            SettingChoice(value: "Google", label: "Google (Gmail, Workspace)"),
+            SettingChoice(value: "Generic", label: "Other OAuth 2.0 server"),
+        ], label: "Provider", help: "Who issues the tokens."),
         SettingField(key: .oauthGrant, type: .enumeration, defaultValue: "authorization_code", choices: [
             SettingChoice(value: "authorization_code", label: "Sign in as a user"),
-            SettingChoice(value: "client_credentials", label: "App-only (client credentials)"),
-        ], label: "OAuth tokens",
+            SettingChoice(value: "client_credentials", label: "App-only (no user)"),
+        ], label: "How this system gets its tokens",
                      help: "“Sign in as a user”: a person signs in once here; the tokens renew themselves. “App-only”: the application’s own secret, nobody signs in."),
-        SettingField(key: .oauthTenant, type: .string, defaultValue: "", label: "Tenant",
+        SettingField(key: .oauthTenant, type: .string, defaultValue: "", label: "Tenant (directory) ID or domain",
                      help: "In the Microsoft Entra admin center: Overview → Tenant ID, or one of your organisation’s domains."),
         SettingField(key: .oauthClientID, type: .string, defaultValue: "", label: "Client ID",
                      help: "The application (client) ID of the registered application."),
@@ -152,10 +152,13 @@ enum SettingsSchema {
     static func label(named name: String) -> String { SettingsKey(rawValue: name).map(label) ?? name }
 
     /// The page's label of one value of an enumeration ("Login" → "LOGIN"), without the
-    /// explanation after a dash ("None — …" → "None").
+    /// explanation after a colon, comma or parenthesis ("Automatic (strongest offered)" →
+    /// "Automatic", "None: no sign-in" → "None"), for naming it inside a sentence.
     static func valueLabel(_ key: SettingsKey, _ value: String) -> String {
         guard let choice = byKey[key]?.choices.first(where: { $0.value == value }) else { return value }
-        return String(choice.label.split(separator: " — ").first ?? Substring(choice.label))
+        let label = choice.label
+        let cut = [label.firstIndex(of: ":"), label.firstIndex(of: ","), label.firstRange(of: " (")?.lowerBound].compactMap { $0 }.min()
+        return String(label[..<(cut ?? label.endIndex)])
     }
 
     /// The schema as `GET /api/setup/email_smtp/schema` serves it.

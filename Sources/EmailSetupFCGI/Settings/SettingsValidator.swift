@@ -217,7 +217,7 @@ struct SettingsValidator: Sendable {
         }
         check(.oauthTenant) { v in
             v.isEmpty || (v.count <= 100 && v.unicodeScalars.allSatisfy { $0.isASCIIAlphanumeric || $0 == "." || $0 == "-" })
-                ? nil : "\(label(.oauthTenant)) must be the directory (tenant) ID or a domain such as contoso.onmicrosoft.com: letters, digits, dots and hyphens."
+                ? nil : "\(label(.oauthTenant)) must be the ID as the Entra admin center shows it or a domain such as contoso.onmicrosoft.com: letters, digits, dots and hyphens."
         }
         check(.oauthClientID) { v in
             v.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F } ? nil
@@ -277,7 +277,7 @@ struct SettingsValidator: Sendable {
                 if (values[key.rawValue] ?? "").isEmpty { fail(key.rawValue, "\(label(key)) is required \(why).") }
             }
             require(.oauthClientID, "for OAuth 2.0: the application (client) ID registered at the provider")
-            if provider == "Microsoft" { require(.oauthTenant, "for Microsoft 365: the directory (tenant) ID or one of its domains") }
+            if provider == "Microsoft" { require(.oauthTenant, "for Microsoft 365: Microsoft Entra admin center, Overview → Tenant ID") }
             if provider == "Generic" {
                 require(.oauthTokenEndpoint, "for another OAuth provider: the full https:// URL where tokens are issued")
                 if grant == "authorization_code" {
