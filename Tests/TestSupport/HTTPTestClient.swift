@@ -42,6 +42,13 @@ public struct HTTPTestClient: Sendable {
 
     /// Sends one request; `headers` are added after Host, Authorization and Content-Length.
     public func request(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8] = []) throws -> Response {
+        try Self.parse(exchange(method, path, headers: headers, body: body))
+    }
+
+    /// Sends one request and returns the raw answer; `onRead` is told the number of
+    /// bytes received so far after each read (for timing streamed answers).
+    func exchange(_ method: String, _ path: String, headers: [String: String], body: [UInt8],
+                  onRead: ((Int) -> Void)? = nil) throws -> [UInt8] {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         if let credentials {
             head += "Authorization: Basic \(Data("\(credentials.user):\(credentials.password)".utf8).base64EncodedString())\r\n"
@@ -79,8 +86,9 @@ public struct HTTPTestClient: Sendable {
             if n < 0, received.isEmpty { throw Failure(description: "no answer from \(host):\(port) within \(timeout) s") }
             if n <= 0 { break }
             received.append(contentsOf: buffer[0..<n])
+            onRead?(received.count)
         }
-        return try Self.parse(received)
+        return received
     }
 
     /// A JSON POST with the CSRF header the API requires.
