@@ -53,6 +53,9 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     /// Seconds a statement may wait for a row lock (`innodb_lock_wait_timeout`); whole
     /// seconds, minimum 1, kept below `readTimeout`.
     public var lockWaitTimeout: Int
+    /// TLS to the server (``TLS``); nil: an unencrypted connection, fine over a unix
+    /// socket or loopback, not between hosts.
+    public var tls: TLS?
 
     /// Makes a configuration; the timeouts default to values that let a request fail
     /// within about two seconds when the database is unreachable.
@@ -65,9 +68,10 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     ///   - readTimeout: seconds to wait for an answer (default 2).
     ///   - writeTimeout: seconds to wait for a write (default 2).
     ///   - lockWaitTimeout: seconds a statement waits for a row lock (default 1).
+    ///   - tls: TLS to the server, or nil (default) for none.
     public init(endpoint: Endpoint, user: String, password: String, database: String,
                 connectTimeout: TimeInterval = 1, readTimeout: TimeInterval = 2,
-                writeTimeout: TimeInterval = 2, lockWaitTimeout: Int = 1) {
+                writeTimeout: TimeInterval = 2, lockWaitTimeout: Int = 1, tls: TLS? = nil) {
         self.endpoint = endpoint
         self.user = user
         self.password = password
@@ -76,17 +80,14 @@ public struct DatabaseConfiguration: Sendable, Equatable {
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
         self.lockWaitTimeout = lockWaitTimeout
+        self.tls = tls
     }
 }
 
 extension DatabaseConfiguration: CustomStringConvertible {
-    /// Describes the endpoint, user and database — never the password.
+    /// Describes the endpoint, user, database and TLS — never the password.
     public var description: String {
-        let place: String
-        switch endpoint {
-        case .unixSocket(let path): place = "unix:\(path)"
-        case .tcp(let host, let port): place = "\(host):\(port)"
-        }
-        return "\(user)@\(place)/\(database)"
+        let security = tls.map { $0.verifyServer ? " (TLS)" : $0.caFile != nil ? " (TLS, host name not checked)" : " (TLS, server not verified)" } ?? ""
+        return "\(user)@\(placeDescription)/\(database)\(security)"
     }
 }

@@ -132,11 +132,39 @@ final class ConnectionHandle {
             (host, port, socket, proto) = (h, UInt32(p), nil, UInt32(MYSQL_PROTOCOL_TCP.rawValue))
         }
         try mariadbCall("mysql_options(MYSQL_OPT_PROTOCOL)", source) { mysql_options(mysql, MYSQL_OPT_PROTOCOL, &proto) }
+        if let tls = c.tls { try Self.setTLSOptions(tls, mysql, source) }
         // MYSQL_OPT_RECONNECT stays off: a silent reconnect would lose session state
         // (time zone, an open transaction); MariaDBConnection reconnects itself.
-        try mariadbCall("mysql_real_connect", source, failed: { $0 == nil }) {
-            mysql_real_connect(mysql, host, c.user, c.password, c.database, port, socket, 0)
+        do {
+            try mariadbCall("mysql_real_connect", source, failed: { $0 == nil }) {
+                mysql_real_connect(mysql, host, c.user, c.password, c.database, port, socket, 0)
+            }
+        } catch let error as StorageError {
+            throw DatabaseTLSFailure.explain(error, configuration: c)
         }
+        // Connector/C 3.3 goes on in clear when the server offers no TLS and the host
+        // name is not checked (plugins/auth/my_auth.c): never accept that.
+        if c.tls != nil, mysql_get_ssl_cipher(mysql) == nil { throw DatabaseTLSFailure.notEncrypted(configuration: c) }
+    }
+
+    /// The TLS options of DatabaseTLS.swift. MYSQL_OPT_SSL_ENFORCE asks for TLS even when
+    /// no file is given; with a CA file Connector/C 3.3 always checks the chain, and
+    /// MYSQL_OPT_SSL_VERIFY_SERVER_CERT adds the host name (and the chain to the system's
+    /// trust store when there is no CA file). TLS 1.2 is the oldest accepted.
+    private static func setTLSOptions(_ tls: DatabaseConfiguration.TLS, _ mysql: UnsafeMutablePointer<MYSQL>,
+                                      _ source: ErrorSource) throws {
+        var enforce: my_bool = 1
+        var verify: my_bool = tls.verifyServer ? 1 : 0
+        try mariadbCall("mysql_options(MYSQL_OPT_SSL_ENFORCE)", source) { mysql_options(mysql, MYSQL_OPT_SSL_ENFORCE, &enforce) }
+        try mariadbCall("mysql_options(MYSQL_OPT_SSL_VERIFY_SERVER_CERT)", source) {
+            mysql_options(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify)
+        }
+        try mariadbCall("mysql_options(MARIADB_OPT_TLS_VERSION)", source) { mysql_options(mysql, MARIADB_OPT_TLS_VERSION, "TLSv1.2,TLSv1.3") }
+        if let ca = tls.caFile { try mariadbCall("mysql_options(MYSQL_OPT_SSL_CA)", source) { mysql_options(mysql, MYSQL_OPT_SSL_CA, ca) } }
+        if let cert = tls.certificateFile {
+            try mariadbCall("mysql_options(MYSQL_OPT_SSL_CERT)", source) { mysql_options(mysql, MYSQL_OPT_SSL_CERT, cert) }
+        }
+        if let key = tls.keyFile { try mariadbCall("mysql_options(MYSQL_OPT_SSL_KEY)", source) { mysql_options(mysql, MYSQL_OPT_SSL_KEY, key) } }
     }
 
     deinit {

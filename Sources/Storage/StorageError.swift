@@ -54,16 +54,21 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
     /// The input field the error concerns, when one does (e.g. `smtp_password` for
     /// `.transportNonce`).
     public var field: String?
+    /// The responder setting to change (e.g. `db_ssl_ca`) when the failure comes from the
+    /// configuration rather than the moment, as an untrusted database certificate does;
+    /// `message` is then the one line for the operator (logged at start, sent with the 503).
+    public var setting: String?
 
     /// Makes an error; see the properties for the meaning of each argument.
     public init(_ code: Code, _ message: String, mariadbErrno: UInt32? = nil, sqlState: String? = nil, currentVersion: Int? = nil,
-                field: String? = nil) {
+                field: String? = nil, setting: String? = nil) {
         self.code = code
         self.message = message
         self.mariadbErrno = mariadbErrno
         self.sqlState = sqlState
         self.currentVersion = currentVersion
         self.field = field
+        self.setting = setting
     }
 
     public var description: String {
