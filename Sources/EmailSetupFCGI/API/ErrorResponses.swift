@@ -49,7 +49,11 @@ enum ErrorResponses {
     static func apiError(_ error: StorageError) -> APIError {
         switch error.code {
         case .unavailable:
-            return .databaseUnavailable
+            guard error.setting != nil else { return .databaseUnavailable }
+            // A refusal that a setting causes (e.g. an untrusted database certificate):
+            // its one line says which.
+            return APIError(503, "database", "The settings database cannot be reached: \(error.message).",
+                            headers: APIError.databaseUnavailable.headers)
         case .conflict:
             let current = error.currentVersion ?? 0
             return APIError(409, "version", "Someone else saved these settings (now version \(current)); reload them and apply your change again.",

@@ -84,6 +84,8 @@ struct ResponderConfig: Sendable {
         var user: String
         var passwordFile: String?
         var name: String
+        /// TLS to the server (`db_ssl_*`), nil when none of them is set.
+        var tls: DatabaseConfiguration.TLS?
     }
 
     /// A setting that stops start-up; `description` is the one line to print.
@@ -97,6 +99,7 @@ struct ResponderConfig: Sendable {
     static let keys: [(String, String)] = [
         ("db_socket", ""), ("db_host", ""), ("db_port", "3306"), ("db_user", "emailsetup"),
         ("db_password_file", ""), ("db_name", "emailsetup"),
+        ("db_ssl_ca", ""), ("db_ssl_cert", ""), ("db_ssl_key", ""), ("db_ssl_verify", ""),
         ("key_dir", "/var/lib/emailsetup/keys"), ("legacy_key_file", ""),
         ("workers", ""), ("auth", "remote_user"), ("admins", ""),
         ("test_rate_limit_per_user", "10"), ("test_rate_limit_total", "60"),
@@ -161,6 +164,7 @@ struct ResponderConfig: Sendable {
         if let passwordFile, !FileManager.default.isReadableFile(atPath: passwordFile) {
             throw problem("db_password_file", "cannot read this file")
         }
+        let tls = try Self.databaseTLS(value, problem, socket: socket)
         guard let auth = AccessPolicy.Mode(rawValue: value("auth")) else {
             throw problem("auth", "must be remote_user or none")
         }
@@ -189,7 +193,8 @@ struct ResponderConfig: Sendable {
         let workers = value("workers").isEmpty ? max(2, 2 * cores) : try int("workers", 1...256)
         var config = ResponderConfig(
             database: DatabaseSettings(socket: socket, host: host, port: try int("db_port", 1...65535),
-                                       user: value("db_user"), passwordFile: passwordFile, name: value("db_name")),
+                                       user: value("db_user"), passwordFile: passwordFile, name: value("db_name"),
+                                       tls: tls),
             keyDirectory: value("key_dir"),
             legacyKeyFile: optional("legacy_key_file"),
             workers: workers,

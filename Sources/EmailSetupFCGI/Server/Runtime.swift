@@ -51,6 +51,7 @@ final class Runtime: Sendable {
         if config.access.mode == .none {
             logger.warning("auth = none: every request is treated as an administrator; use this for local runs only")
         }
+        if let warning = config.databaseTLSWarning { logger.warning("\(warning)") }
         // Key files that others can read stop start-up here, with one line naming the file.
         let keyring = try SecretKeyring(directory: config.keyDirectory, loadingTransportKeyAtStart: !oneRequest)
         let legacy = try config.legacyKeyFile.map { try LegacySecret.passphrase(fromKeyFile: $0) }
@@ -63,7 +64,7 @@ final class Runtime: Sendable {
         let endpoint: DatabaseConfiguration.Endpoint = config.database.socket.map { .unixSocket(path: $0) }
             ?? .tcp(host: config.database.host ?? "localhost", port: config.database.port)
         return DatabaseConfiguration(endpoint: endpoint, user: config.database.user, password: databasePassword,
-                                     database: config.database.name)
+                                     database: config.database.name, tls: config.database.tls)
     }
 
     /// Applies the schema migrations (idempotent; safe when several responders start at once).
@@ -84,6 +85,8 @@ final class Runtime: Sendable {
             let applied = try migrate()
             migrated.set()
             if !applied.isEmpty { logger.info("schema migrations applied", metadata: ["versions": "\(applied)"]) }
+        } catch let error as StorageError where error.setting != nil {
+            logger.error("\(error.message)") // one line naming the setting to fix (db_ssl_ca, db_host…)
         } catch {
             logger.warning("database unreachable at start; migrations will run on the first request that reaches it",
                            metadata: ["error": "\(error)"])
