@@ -16,7 +16,7 @@ extension ResponderConfig {
         let keys = ["db_ssl_ca", "db_ssl_cert", "db_ssl_key", "db_ssl_verify"]
         guard let first = keys.first(where: { !value($0).isEmpty }) else { return nil }
         if socket != nil {
-            throw problem(first, "TLS needs db_host: a unix socket (db_socket) is local and is not encrypted; set db_host and db_port instead")
+            throw problem(first, "TLS needs db_host: a unix socket (db_socket) is local and not encrypted; leave db_socket empty and set db_host and db_port")
         }
         var files: [String: String] = [:]
         for key in keys.dropLast() where !value(key).isEmpty {
