@@ -66,4 +66,24 @@ final class DatabaseTLSEndToEndTests: XCTestCase {
         XCTAssertTrue(lines.first?.contains("is not trusted by db_ssl_ca = \(server.otherCAFile)") == true, result.output)
         XCTAssertTrue(lines.first?.contains("set db_ssl_ca to the CA certificate that signed the server's") == true, result.output)
     }
+
+    /// `serve` tries the database at start (migrations): a refused certificate is one
+    /// error line, the refusal itself, not the generic "unreachable" warning.
+    func testServeLogsTheRefusalAsOneLineAtStart() throws {
+        let server = try Self.server.get()
+        let serve = try ManagedProcess(executable: env.binary, arguments: ["serve", "--listen", "127.0.0.1:\(smtpUnusedLoopbackPort())", "--threads", "1"],
+                                       environment: try database(host: "localhost", ["EMAILSETUP_DB_SSL_CA": server.caFile]))
+        defer { serve.stop() }
+        var lines: [Substring] = []
+        for _ in 0..<100 {
+            lines = serve.stderrText.split(separator: "\n").filter { $0.contains("database TLS") }
+            if !lines.isEmpty { break }
+            usleep(100_000)
+        }
+        XCTAssertEqual(lines.count, 1, serve.stderrText)
+        XCTAssertTrue(lines.first?.contains(#""level":"error""#) == true, serve.stderrText)
+        XCTAssertTrue(lines.first?.contains(#""msg":"database TLS: the certificate of localhost:\#(server.port) is not issued for \"localhost\""#) == true,
+                      serve.stderrText)
+        XCTAssertFalse(serve.stderrText.contains("database unreachable at start"), serve.stderrText)
+    }
 }
