@@ -17,7 +17,7 @@ final class MigrationTests: StorageTestCase {
         let tables = try db.query("""
             SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name
             """).map { try $0.text("name") }
-        XCTAssertEqual(tables, ["audit_log", "information", "oauth_access_tokens", "oauth_pending", "rate_limit_buckets", "rate_limit_events", "schema_migrations", "settings_history", "transport_nonces"])
+        XCTAssertEqual(tables, ["audit_log", "information", "oauth_access_tokens", "oauth_pending", "rate_limit_buckets", "rate_limit_events", "schema_migrations", "secret_keys", "secret_key_current", "settings_history", "transport_nonces"])
         // `information` is exactly DESIGN.md's table.
         let columns = try db.query("""
             SELECT column_name AS name, column_type AS type, is_nullable AS nullable, collation_name AS collation

@@ -110,10 +110,10 @@ final class SharedKeyTests: StorageTestCase {
 
     func testRotateKeyOnOneHostTheOtherFollowsWithoutRestart() throws {
         let a = try host("a")
-        let b = try host("b", kekFrom: a.kekPath)
         let store = makeStore()
         _ = try store.save(values: ["smtp_password": try a.keyring.seal("the password"), "oauth_client_secret": try a.keyring.seal("client secret")],
                            expectedVersion: nil, actor: "t", remoteAddress: nil)
+        let b = try host("b", kekFrom: a.kekPath)
         let old = try b.keyring.currentKeyID()
         XCTAssertEqual(try b.keyring.open(try store.load().values["smtp_password"]!), "the password")
 
@@ -154,7 +154,8 @@ final class SharedKeyTests: StorageTestCase {
         try SecretTestSupport.writeFile(newFile, Data((hexString(try secureRandomBytes(32)) + "\n").utf8), mode: 0o600)
         let (kekID, rewrapped) = try a.keyring.rewrapKeys(withKEKFile: newFile)
         XCTAssertEqual(rewrapped, 2, "the data key and the transport key")
-        XCTAssertEqual(try count("SELECT COUNT(*) AS n FROM secret_keys WHERE kek_id <> '\(kekID)'"), 0)
+        let kekIDs = try makeConnection().query("SELECT DISTINCT kek_id FROM secret_keys").map { try $0.text("kek_id") }
+        XCTAssertEqual(kekIDs, [kekID])
         // Again with the same file: nothing left to do (an interrupted run is repeatable).
         XCTAssertEqual(try a.keyring.rewrapKeys(withKEKFile: newFile).rewrapped, 0)
 

@@ -83,7 +83,13 @@ public final class WrappedKeyStore: Sendable {
 
     /// The data key `id`, unwrapped; nil when the database does not hold it.
     func dataKey(_ id: String) throws -> [UInt8]? {
-        let rows = try withConnection { try $0.query("SELECT wrapped, kek_id FROM secret_keys WHERE key_id = ? AND kind = 'data'", [.text(id)]) }
+        let query = { try self.withConnection { try $0.query("SELECT wrapped, kek_id FROM secret_keys WHERE key_id = ? AND kind = 'data'", [.text(id)]) } }
+        var rows = try query()
+        // Opening before anything was sealed: an old key directory may still be imported.
+        if rows.isEmpty, try readCurrent() == nil {
+            _ = try currentKeyID()
+            rows = try query()
+        }
         guard let row = rows.first else { return nil }
         let kek = try requireKEK()
         var key = try kek.unwrap(try row.text("wrapped"), kind: "data", keyID: id, wrappedBy: try row.text("kek_id"))
