@@ -74,7 +74,16 @@ public final class WrappedKeyStore: Sendable {
     /// The current data key id; initialises the tables on first use.
     func currentKeyID() throws -> String {
         if let id = try readCurrent() { return id }
-        try initialise()
+        for attempt in 1...3 {
+            do {
+                try initialise()
+                break
+            } catch let error as StorageError where error.isDeadlock && attempt < 3 {
+                // Two first starts (on Galera, on two nodes: a certification failure):
+                // the other one's keys are there now, or we try once more.
+                if try readCurrent() != nil { break }
+            }
+        }
         guard let id = try readCurrent() else {
             throw StorageError(.keyFile, "secret_key_current is still empty after initialising it")
         }
