@@ -38,8 +38,8 @@ final class Runtime: Sendable {
     }
 
     /// Loads the configuration and prepares shared state; throws one clear line.
-    /// - Parameter oneRequest: plain CGI: the RSA transport key is read (or made) when
-    ///   a request first needs it rather than at start (README, "CGI start-up").
+    /// - Parameter oneRequest: plain CGI: the KEK file is not even opened at start; it
+    ///   and the keys are read when a request first needs a secret (README, "CGI start-up").
     static func start(configPath: String?, environment: [String: String], oneRequest: Bool = false) throws -> Runtime {
         let config = try ResponderConfig.load(path: configPath, environment: environment)
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
