@@ -172,6 +172,28 @@ public enum SchemaMigrations {
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
             """,
         ]),
+        Migration(version: 7, name: "data keys and transport key wrapped by the key-encryption key", statements: [
+            // Every host's keys (see WrappedKeyStore): AES-256 data keys (`kind` data,
+            // 8-hex ids) and the RSA transport private key (`transport`), each
+            // AES-256-GCM-wrapped by the KEK; `kek_id` names the KEK that wrapped it.
+            """
+            CREATE TABLE IF NOT EXISTS secret_keys (
+              key_id     VARCHAR(16) NOT NULL PRIMARY KEY,
+              kind       VARCHAR(16) NOT NULL,
+              wrapped    MEDIUMTEXT  NOT NULL,
+              kek_id     CHAR(16)    NOT NULL,
+              created_at DATETIME(6) NOT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin
+            """,
+            // The data key new values are sealed with: one row, id 1, the unique key
+            // two hosts starting on an empty table race on.
+            """
+            CREATE TABLE IF NOT EXISTS secret_key_current (
+              id     TINYINT     NOT NULL PRIMARY KEY,
+              key_id VARCHAR(16) NOT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin
+            """,
+        ]),
     ]
 
     /// The highest version this build knows.

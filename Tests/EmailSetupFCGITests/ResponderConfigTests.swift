@@ -1,5 +1,6 @@
 @testable import EmailSetupFCGI
 import Foundation
+import Storage
 import XCTest
 
 final class ResponderConfigTests: XCTestCase {
@@ -17,6 +18,24 @@ final class ResponderConfigTests: XCTestCase {
         XCTAssertEqual(c.workers, 5)
         XCTAssertEqual(c.access.admins, ["alice", "bob"])
         XCTAssertEqual(c.access.mode, .remoteUser)
+    }
+
+    /// The KEK (issue 17): `kek_file`, else the systemd credential when systemd passed
+    /// it, else `<key_dir>/kek`; only the last is a directory the responder may create.
+    func testTheKEKFileIsKekFileThenTheSystemdCredentialThenKeyDir() throws {
+        let path = try write("db_socket = /run/db.sock\nkey_dir = /srv/keys/\n")
+        let byDefault = try ResponderConfig.load(path: path, environment: [:]).kekLocation
+        XCTAssertEqual(byDefault, KEKLocation(path: "/srv/keys/kek", origin: .keyDirectory))
+        let credentials = NSTemporaryDirectory() + "creds-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: false)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: credentials) }
+        XCTAssertEqual(try ResponderConfig.load(path: path, environment: ["CREDENTIALS_DIRECTORY": credentials]).kekLocation, byDefault,
+                       "a credentials directory without emailsetup-kek changes nothing")
+        FileManager.default.createFile(atPath: credentials + "/emailsetup-kek", contents: Data())
+        XCTAssertEqual(try ResponderConfig.load(path: path, environment: ["CREDENTIALS_DIRECTORY": credentials]).kekLocation,
+                       KEKLocation(path: credentials + "/emailsetup-kek", origin: .systemdCredential))
+        XCTAssertEqual(try ResponderConfig.load(path: path, environment: ["CREDENTIALS_DIRECTORY": credentials, "EMAILSETUP_KEK_FILE": "/etc/emailsetup/kek"]).kekLocation,
+                       KEKLocation(path: "/etc/emailsetup/kek", origin: .configured))
     }
 
     func testDeniedNetworksDefaultToLinkLocalAndMayBeEmptied() throws {

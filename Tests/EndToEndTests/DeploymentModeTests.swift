@@ -49,20 +49,28 @@ final class DeploymentModeTests: XCTestCase {
         XCTAssertFalse(result.output.contains("libcurl"), "libcurl was loaded for a GET")
     }
 
-    /// Under CGI the RSA transport key is read (or made) by the request that needs it:
-    /// a GET of the settings on a fresh key directory makes the data key only; the
-    /// public-key endpoint then makes the transport key, and serves it.
-    func testPlainCGIMakesTheTransportKeyWhenFirstAskedFor() throws {
-        let temporary = try TemporaryDirectory(prefix: "es-cgi-keys")
-        let keys = temporary.path + "/keys"
-        let get = try cgi("GET", "/api/setup/email_smtp", ["EMAILSETUP_KEY_DIR": keys])
+    /// Under CGI the keys are read by the request that needs them (issue 17): a GET of
+    /// the settings never opens the KEK file or the key tables — it answers 200 even
+    /// with a KEK file that would be refused — while the public-key endpoint reads both:
+    /// refused with one line naming the file, then served (the same key the FastCGI
+    /// responder serves) with the suite's KEK file.
+    func testPlainCGIReadsTheKeysOnlyWhenARequestNeedsThem() throws {
+        let temporary = try TemporaryDirectory(prefix: "es-cgi-kek")
+        let badKEK = temporary.path + "/kek"
+        try String(repeating: "ab", count: 32).appending("\n").write(toFile: badKEK, atomically: true, encoding: .utf8)
+        chmod(badKEK, 0o644)
+        let get = try cgi("GET", "/api/setup/email_smtp", ["EMAILSETUP_KEK_FILE": badKEK])
         XCTAssertTrue(get.output.contains("Status: 200 OK"), get.output)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: keys + "/transport-private.pem"), "a GET made the RSA key")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: keys + "/current"))
-        let key = try cgi("GET", "/api/setup/email_public_key", ["EMAILSETUP_KEY_DIR": keys])
+        let refused = try cgi("GET", "/api/setup/email_public_key", ["EMAILSETUP_KEK_FILE": badKEK])
+        XCTAssertFalse(refused.output.contains("Status: 200 OK"), refused.output)
+        XCTAssertTrue(refused.output.contains(badKEK) || refused.output.contains(badKEK.replacingOccurrences(of: "/", with: "\\/")), refused.output)
+        let key = try cgi("GET", "/api/setup/email_public_key", ["EMAILSETUP_KEK_FILE": env.stateDirectory + "/keys/kek"])
         XCTAssertTrue(key.output.contains("Status: 200 OK"), key.output)
-        XCTAssertTrue(key.output.contains("-----BEGIN PUBLIC KEY-----"), key.output)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: keys + "/transport-private.pem"))
+        let served = try env.admin.request("GET", "/api/setup/email_public_key")
+        let pem = try XCTUnwrap(served.data?["public_key"] as? String, served.text)
+        let body = try XCTUnwrap(key.output.components(separatedBy: "\r\n\r\n").dropFirst().first, key.output)
+        let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        XCTAssertEqual((json?["data"] as? [String: Any])?["public_key"] as? String, pem, "one key pair for every responder")
     }
 
     /// A CGI request on a database whose schema is behind (here: migration 6 undone)

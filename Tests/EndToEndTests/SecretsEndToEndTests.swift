@@ -205,20 +205,21 @@ final class SecretsEndToEndTests: XCTestCase {
         XCTAssertEqual(try sql("SELECT value FROM information WHERE label = 'smtp_password'").trimmingCharacters(in: .whitespacesAndNewlines), "")
     }
 
-    func testRefusesToStartWhenAKeyFileIsReadableByOthers() throws {
+    func testRefusesToStartWhenTheKEKFileIsReadableByOthers() throws {
         let keys = try TemporaryDirectory(prefix: "keys")
-        let dir = keys.path + "/k"
-        let overrides = ["EMAILSETUP_KEY_DIR": dir]
+        let kek = keys.path + "/kek"
+        try FileManager.default.copyItem(atPath: env.stateDirectory + "/keys/kek", toPath: kek)
+        chmod(kek, 0o600)
+        let overrides = ["EMAILSETUP_KEK_FILE": kek]
         let first = try ScriptRunner.runWithStatus(env.binary, ["migrate", "--config", config], environment: overrides)
         XCTAssertEqual(first.status, 0, first.output)
-        let privateKey = dir + "/transport-private.pem"
-        XCTAssertTrue(FileManager.default.fileExists(atPath: privateKey))
-        chmod(privateKey, 0o644)
+        chmod(kek, 0o644)
         let refused = try ScriptRunner.runWithStatus(env.binary, ["serve", "--config", config, "--socket", keys.path + "/s.sock"], environment: overrides, timeout: 10)
         XCTAssertEqual(refused.status, 2, refused.output)
         let lines = refused.output.split(separator: "\n").filter { $0.hasPrefix("emailsetup:") }
         XCTAssertEqual(lines.count, 1, refused.output)
-        XCTAssertTrue(lines.first?.contains("transport-private.pem") ?? false, refused.output)
+        XCTAssertTrue(lines.first?.contains(kek) ?? false, refused.output)
+        XCTAssertTrue(lines.first?.contains("0644") ?? false, refused.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: keys.path + "/s.sock"), "it must not start serving")
     }
 

@@ -10,14 +10,14 @@ final class MigrationTests: StorageTestCase {
     func testMigratingTwiceAppliesEverythingOnceThenNothing() throws {
         let db = makeConnection()
         XCTAssertEqual(try SchemaMigrations.appliedVersions(db), [])
-        XCTAssertEqual(try SchemaMigrations.migrate(db), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try SchemaMigrations.migrate(db), [1, 2, 3, 4, 5, 6, 7])
         XCTAssertEqual(try SchemaMigrations.migrate(db), [])
-        XCTAssertEqual(try SchemaMigrations.appliedVersions(db), [1, 2, 3, 4, 5, 6])
-        XCTAssertEqual(SchemaMigrations.latestVersion, 6)
+        XCTAssertEqual(try SchemaMigrations.appliedVersions(db), [1, 2, 3, 4, 5, 6, 7])
+        XCTAssertEqual(SchemaMigrations.latestVersion, 7)
         let tables = try db.query("""
             SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name
             """).map { try $0.text("name") }
-        XCTAssertEqual(tables, ["audit_log", "information", "oauth_access_tokens", "oauth_pending", "rate_limit_buckets", "rate_limit_events", "schema_migrations", "settings_history", "transport_nonces"])
+        XCTAssertEqual(tables, ["audit_log", "information", "oauth_access_tokens", "oauth_pending", "rate_limit_buckets", "rate_limit_events", "schema_migrations", "secret_keys", "secret_key_current", "settings_history", "transport_nonces"])
         // `information` is exactly DESIGN.md's table.
         let columns = try db.query("""
             SELECT column_name AS name, column_type AS type, is_nullable AS nullable, collation_name AS collation
@@ -31,7 +31,7 @@ final class MigrationTests: StorageTestCase {
 
     func testACurrentSchemaIsCheckedWithoutWaitingForTheMigrationLock() throws {
         let db = makeConnection()
-        XCTAssertEqual(try SchemaMigrations.migrate(db), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try SchemaMigrations.migrate(db), [1, 2, 3, 4, 5, 6, 7])
         // Another process holds the lock (migrating, or stuck). A responder whose
         // schema is current must not wait for it: under CGI that is every request.
         let holder = makeConnection()
@@ -59,7 +59,7 @@ final class MigrationTests: StorageTestCase {
         try db.execute("INSERT INTO information (label, value) VALUES (?, ?)", ["smtp_settings_version", "7"])
 
         let store = makeStore()
-        XCTAssertEqual(try store.migrate(), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try store.migrate(), [1, 2, 3, 4, 5, 6, 7])
         let loaded = try store.load()
         XCTAssertEqual(loaded.values, existing)
         XCTAssertEqual(loaded.version, 7)
@@ -86,7 +86,7 @@ final class MigrationTests: StorageTestCase {
             }
         }
         XCTAssertEqual(errors.current, [])
-        XCTAssertEqual(applied.current.flatMap { $0 }.sorted(), [1, 2, 3, 4, 5, 6], "each version applied by exactly one process")
-        XCTAssertEqual(try SchemaMigrations.appliedVersions(makeConnection()), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(applied.current.flatMap { $0 }.sorted(), [1, 2, 3, 4, 5, 6, 7], "each version applied by exactly one process")
+        XCTAssertEqual(try SchemaMigrations.appliedVersions(makeConnection()), [1, 2, 3, 4, 5, 6, 7])
     }
 }

@@ -15,7 +15,8 @@ class StorageTestCase: XCTestCase {
     static func dropAllTables(_ connection: MariaDBConnection) throws {
         try connection.run("""
             DROP TABLE IF EXISTS information, settings_history, audit_log, rate_limit_buckets,
-                                 rate_limit_events, schema_migrations, transport_nonces, sql_roundtrip
+                                 rate_limit_events, schema_migrations, transport_nonces, sql_roundtrip,
+                                 oauth_access_tokens, oauth_pending, secret_keys, secret_key_current
             """)
     }
 

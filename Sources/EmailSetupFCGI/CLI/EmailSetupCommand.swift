@@ -24,7 +24,7 @@ package struct EmailSetupCommand: ParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "emailsetup",
         abstract: "SMTP settings backend: FastCGI responder, SMTP client and maintenance tools.",
-        subcommands: [ServeCommand.self, SendCommand.self, CheckCommand.self, DiscoverCommand.self, OAuthCommand.self, MigrateCommand.self, RotateKeyCommand.self],
+        subcommands: [ServeCommand.self, SendCommand.self, CheckCommand.self, DiscoverCommand.self, OAuthCommand.self, MigrateCommand.self, RotateKeyCommand.self, RotateKEKCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

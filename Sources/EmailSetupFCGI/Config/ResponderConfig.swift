@@ -30,6 +30,8 @@ struct ResponderConfig: Sendable {
     var keyDirectory: String
     /// Passphrase file of the original system's `openssl enc` secrets, if migrating.
     var legacyKeyFile: String?
+    /// The key-encryption key every host shares (`kek_file`, a systemd credential, or `<key_dir>/kek`).
+    var kekLocation: KEKLocation
     /// Worker threads, each with one database connection.
     var workers: Int
     var access: AccessPolicy
@@ -100,7 +102,7 @@ struct ResponderConfig: Sendable {
         ("db_socket", ""), ("db_host", ""), ("db_port", "3306"), ("db_user", "emailsetup"),
         ("db_password_file", ""), ("db_name", "emailsetup"),
         ("db_ssl_ca", ""), ("db_ssl_cert", ""), ("db_ssl_key", ""), ("db_ssl_verify", ""),
-        ("key_dir", "/var/lib/emailsetup/keys"), ("legacy_key_file", ""),
+        ("key_dir", "/var/lib/emailsetup/keys"), ("legacy_key_file", ""), ("kek_file", ""),
         ("workers", ""), ("auth", "remote_user"), ("admins", ""),
         ("test_rate_limit_per_user", "10"), ("test_rate_limit_total", "60"),
         ("socket_mode", "0660"), ("socket_group", ""),
@@ -197,6 +199,7 @@ struct ResponderConfig: Sendable {
                                        tls: tls),
             keyDirectory: value("key_dir"),
             legacyKeyFile: optional("legacy_key_file"),
+            kekLocation: KEKLocation.resolve(kekFile: optional("kek_file"), keyDirectory: value("key_dir"), environment: environment),
             workers: workers,
             access: AccessPolicy(mode: auth, admins: admins),
             testRateLimitPerUser: try int("test_rate_limit_per_user", 1...10_000),

@@ -38,8 +38,8 @@ final class Runtime: Sendable {
     }
 
     /// Loads the configuration and prepares shared state; throws one clear line.
-    /// - Parameter oneRequest: plain CGI: the RSA transport key is read (or made) when
-    ///   a request first needs it rather than at start (README, "CGI start-up").
+    /// - Parameter oneRequest: plain CGI: the KEK file is not even opened at start; it
+    ///   and the keys are read when a request first needs a secret (README, "CGI start-up").
     static func start(configPath: String?, environment: [String: String], oneRequest: Bool = false) throws -> Runtime {
         let config = try ResponderConfig.load(path: configPath, environment: environment)
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
@@ -52,15 +52,24 @@ final class Runtime: Sendable {
             logger.warning("auth = none: every request is treated as an administrator; use this for local runs only")
         }
         if let warning = config.databaseTLSWarning { logger.warning("\(warning)") }
-        // Key files that others can read stop start-up here, with one line naming the file.
-        let keyring = try SecretKeyring(directory: config.keyDirectory, loadingTransportKeyAtStart: !oneRequest)
+        let databasePassword = try config.databasePassword()
+        // Keys live in the database, wrapped by the KEK; nothing is read here under CGI
+        // (a GET never needs them). Otherwise a KEK file that others can read stops
+        // start-up here, with one line naming it.
+        let keys = WrappedKeyStore(configuration: databaseConfiguration(config, password: databasePassword),
+                                   kek: config.kekLocation, importing: config.keyDirectory, logger: logger)
+        if !oneRequest { try keys.checkKEKFile() }
         let legacy = try config.legacyKeyFile.map { try LegacySecret.passphrase(fromKeyFile: $0) }
-        return Runtime(config: config, logger: logger, secrets: SecretOpener(keyring: keyring, legacyPassphrase: legacy),
-                       databasePassword: try config.databasePassword())
+        return Runtime(config: config, logger: logger, secrets: SecretOpener(keyring: SecretKeyring(sharedKeys: keys), legacyPassphrase: legacy),
+                       databasePassword: databasePassword)
     }
 
     /// The database settings for Storage.
     var databaseConfiguration: DatabaseConfiguration {
+        Self.databaseConfiguration(config, password: databasePassword)
+    }
+
+    private static func databaseConfiguration(_ config: ResponderConfig, password databasePassword: String) -> DatabaseConfiguration {
         let endpoint: DatabaseConfiguration.Endpoint = config.database.socket.map { .unixSocket(path: $0) }
             ?? .tcp(host: config.database.host ?? "localhost", port: config.database.port)
         return DatabaseConfiguration(endpoint: endpoint, user: config.database.user, password: databasePassword,
@@ -87,9 +96,25 @@ final class Runtime: Sendable {
             if !applied.isEmpty { logger.info("schema migrations applied", metadata: ["versions": "\(applied)"]) }
         } catch let error as StorageError where error.setting != nil {
             logger.error("\(error.message)") // one line naming the setting to fix (db_ssl_ca, db_host…)
+            return
         } catch {
             logger.warning("database unreachable at start; migrations will run on the first request that reaches it",
                            metadata: ["error": "\(error)"])
+            return
+        }
+        prepareKeysAtStart()
+    }
+
+    /// Reads the KEK and the keys (importing an old key directory, or making the first
+    /// keys) so a responder whose KEK does not open them stops now with one line; when
+    /// the database is away they are read by the first request that needs them.
+    func prepareKeysAtStart() {
+        do {
+            try secrets.keyring.prepare()
+        } catch let error as StorageError where error.code == .unavailable {
+            logger.warning("database unreachable at start; keys will be read when first needed", metadata: ["error": "\(error)"])
+        } catch {
+            Self.fatal("\(error)")
         }
     }
 

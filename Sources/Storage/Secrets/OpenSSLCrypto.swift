@@ -375,3 +375,15 @@ final class CipherContext {
         return Array(output[..<total])
     }
 }
+
+// MARK: - Digest
+
+/// SHA-256 of `bytes` (32 bytes).
+func sha256(_ bytes: [UInt8]) throws -> [UInt8] {
+    var digest = [UInt8](repeating: 0, count: 32)
+    var size: UInt32 = 0
+    try OpenSSLCall.check("EVP_Digest", .crypto, "computing SHA-256") {
+        bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &digest, &size, EVP_sha256(), nil) }
+    }
+    return digest
+}

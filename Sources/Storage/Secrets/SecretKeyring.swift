@@ -12,9 +12,17 @@ import Darwin
 #endif
 import Synchronization
 
-/// The server's keys for password secrets, kept in one key directory: the RSA key pair
-/// the browser encrypts passwords to (transport), and the AES-256 data keys that seal
-/// them at rest (see ``SealedSecret``).
+/// The server's keys for password secrets: the RSA key pair the browser encrypts
+/// passwords to (transport), and the AES-256 data keys that seal them at rest (see
+/// ``SealedSecret``). They live either in the database, wrapped by the key-encryption
+/// key every host shares (``init(sharedKeys:)``, what the responder uses; see
+/// ``WrappedKeyStore``), or in one key directory (``init(directory:loadingTransportKeyAtStart:)``,
+/// the layout of older versions, still read to import it and kept for tools and tests).
+///
+/// A database keyring reads nothing when made: the KEK and the keys are read by the
+/// first seal, open or public-key request, the current key id again by every seal
+/// (one primary-key read, so a rotation by any host is followed at once), and a key
+/// id it does not know yet from the database when a value names it (no restart).
 ///
 /// ## Key directory layout
 ///
@@ -81,8 +89,15 @@ public final class SecretKeyring: Sendable {
         return SealedSecret.isValidKeyID(id) ? id : nil
     }
 
-    /// The key directory this keyring reads and writes.
+    /// The key directory this keyring reads and writes; for a database keyring, the
+    /// directory it imports from ("" if none).
     public let directory: String
+    /// Where the keys are.
+    private enum Backend: Sendable {
+        case directory
+        case database(WrappedKeyStore)
+    }
+    private let backend: Backend
     /// The transport public key as SubjectPublicKeyInfo PEM
     /// (`-----BEGIN PUBLIC KEY-----`), for `GET /api/setup/email_public_key`; WebCrypto
     /// imports it with `importKey("spki", …, {name: "RSA-OAEP", hash: "SHA-256"}, …)`.
@@ -103,7 +118,16 @@ public final class SecretKeyring: Sendable {
     private func transport() throws -> Transport {
         try loadedTransport.withLock { loaded in
             if let loaded { return loaded }
-            let transport = try Self.loadTransport(in: directory)
+            let transport: Transport
+            switch backend {
+            case .directory:
+                transport = try Self.loadTransport(in: directory)
+            case .database(let store):
+                var pem = try store.transportKeyPEM()
+                defer { cleanse(&pem) }
+                let key = try Self.parseTransportKey(pem, path: "secret_keys (transport)")
+                transport = Transport(key: key, publicKeyPEM: try key.publicKeyPEM())
+            }
             loaded = transport
             return transport
         }
@@ -140,6 +164,7 @@ public final class SecretKeyring: Sendable {
         var trimmed = directory
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.directory = trimmed
+        backend = .directory
         try KeyFiles.prepareDirectory(trimmed)
         loadedTransport = Mutex(loadingTransportKeyAtStart ? try Self.loadTransport(in: trimmed) : nil)
         let current = try Self.loadOrCreateCurrent(in: trimmed)
@@ -148,6 +173,36 @@ public final class SecretKeyring: Sendable {
             throw StorageError(.keyFile, "key file \(trimmed)/\(Self.dataKeyFileName(current)) is missing, but \(trimmed)/\(Self.currentFileName) names key \(current)")
         }
         self.keys = Mutex(Keys(dataKeys: keys, currentID: current))
+    }
+
+    /// A keyring over keys in the database, wrapped by the KEK every host shares.
+    /// Reads nothing now (see the type's documentation); call ``prepare()`` to read
+    /// everything at once where start-up should fail on a bad key.
+    ///
+    /// ```swift
+    /// let keyring = SecretKeyring(sharedKeys: WrappedKeyStore(configuration: db, kek: location, importing: keyDir))
+    /// ```
+    public init(sharedKeys store: WrappedKeyStore) {
+        directory = store.importDirectory ?? ""
+        backend = .database(store)
+        loadedTransport = Mutex(nil)
+        keys = Mutex(Keys(dataKeys: [:], currentID: ""))
+    }
+
+    /// Reads the KEK, the current data key (importing the old key directory or making
+    /// a first key if the database has none) and the transport key now, so a
+    /// responder that cannot use its keys stops at start with one line.
+    public func prepare() throws {
+        _ = try currentKey()
+        _ = try transport()
+    }
+
+    /// The database store, or a `.configuration` error for a directory keyring.
+    private func sharedStore(_ what: String) throws -> WrappedKeyStore {
+        guard case .database(let store) = backend else {
+            throw StorageError(.configuration, "\(what) needs a keyring whose keys are in the database")
+        }
+        return store
     }
 
     // MARK: Transport
@@ -264,13 +319,64 @@ public final class SecretKeyring: Sendable {
     /// try keyring.retireKeys(except: [newID])
     /// ```
     public func rotate() throws -> String {
-        try keys.withLock { keys in
+        _ = try sharedDirectory("rotate()")
+        return try keys.withLock { keys in
             let (id, key) = try Self.createDataKey(in: directory)
             try KeyFiles.replace(directory: directory, name: Self.currentFileName, contents: Array("\(id)\n".utf8))
             keys.dataKeys[id] = key
             keys.currentID = id
             return id
         }
+    }
+
+    /// Makes a new data key current inside the caller's transaction on `db` (a
+    /// database keyring): other hosts see it when that transaction commits, and this
+    /// keyring seals with it from now on. Use with ``reseal(_:to:)`` and
+    /// ``retireKeys(on:keeping:)`` in the same transaction.
+    /// - Returns: the new key id.
+    public func rotate(on db: MariaDBConnection) throws -> String {
+        let store = try sharedStore("rotate(on:)")
+        let (id, key) = try store.rotate(on: db)
+        keys.withLock { $0.dataKeys[id] = key }
+        return id
+    }
+
+    /// Deletes, inside the caller's transaction on `db`, every data key in the
+    /// database except `keep`. Only once every stored value is sealed with a kept key.
+    /// - Returns: the ids deleted, sorted.
+    public func retireKeys(on db: MariaDBConnection, keeping keep: Set<String>) throws -> [String] {
+        try sharedStore("retireKeys(on:keeping:)").retire(on: db, keeping: keep)
+    }
+
+    /// Re-wraps every key in the database under the KEK in `newKEKFile` (one
+    /// transaction), for `emailsetup rotate-kek`.
+    /// - Returns: the new KEK's id and how many rows were re-wrapped.
+    /// - Throws: `.keyFile` when the new file is missing, has a bad mode or contents.
+    public func rewrapKeys(withKEKFile newKEKFile: String) throws -> (kekID: String, rewrapped: Int) {
+        let store = try sharedStore("rewrapKeys(withKEKFile:)")
+        let location = KEKLocation(path: newKEKFile, origin: .configured)
+        guard let newKEK = try KeyEncryptionKey.read(location) else {
+            throw StorageError(.keyFile, "\(location) does not exist (make one with: (umask 077; openssl rand -hex 32 > \(newKEKFile)))")
+        }
+        _ = try currentKey()
+        return (newKEK.id, try store.rewrap(with: newKEK))
+    }
+
+    /// Opens `stored` with whichever key it names and seals it with the key `id`
+    /// (one this keyring knows: after ``rotate(on:)``, the new one). A value already
+    /// under `id` is checked and returned unchanged; "" stays "".
+    public func reseal(_ stored: String, to id: String) throws -> String {
+        if stored.isEmpty { return "" }
+        let sealed = try SealedSecret(parsing: stored)
+        let plaintext = try sealed.open(key: try key(for: sealed.keyID))
+        if sealed.keyID == id { return stored }
+        return try SealedSecret.seal(Array(plaintext.utf8), keyID: id, key: try key(for: id)).description
+    }
+
+    /// Seals `plaintext` with the key `id` (see ``reseal(_:to:)``).
+    public func seal(_ plaintext: String, with id: String) throws -> String {
+        if plaintext.isEmpty { return "" }
+        return try SealedSecret.seal(Array(plaintext.utf8), keyID: id, key: try key(for: id)).description
     }
 
     /// Opens `stored` with whichever key it names and seals it with the current key.
@@ -296,7 +402,8 @@ public final class SecretKeyring: Sendable {
     /// - Parameter keep: key ids to keep besides the current one.
     /// - Returns: the ids deleted, sorted.
     public func retireKeys(except keep: Set<String>) throws -> [String] {
-        try keys.withLock { keys in
+        _ = try sharedDirectory("retireKeys(except:)")
+        return try keys.withLock { keys in
             let current = try Self.readCurrent(in: directory)
             var removed: [String] = []
             for name in try KeyFiles.names(in: directory) {
@@ -312,20 +419,26 @@ public final class SecretKeyring: Sendable {
 
     /// The ids of the data keys in the directory now, sorted.
     public func keyIDs() throws -> [String] {
-        try KeyFiles.names(in: directory).compactMap(Self.keyID(fromFileName:)).sorted()
+        if case .database(let store) = backend { return try store.keyIDs() }
+        return try KeyFiles.names(in: directory).compactMap(Self.keyID(fromFileName:)).sorted()
     }
 
     // MARK: Key lookup
 
     /// The current key, following `current` on disk.
     private func currentKey() throws -> (id: String, key: [UInt8]) {
-        try keys.withLock { keys in
-            let id = try Self.readCurrent(in: directory)
+        let databaseID: String?
+        if case .database(let store) = backend { databaseID = try store.currentKeyID() } else { databaseID = nil }
+        return try keys.withLock { keys in
+            let id = try databaseID ?? Self.readCurrent(in: directory)
             if let key = keys.dataKeys[id] {
                 keys.currentID = id
                 return (id, key)
             }
-            guard let key = try Self.readDataKey(id, in: directory) else {
+            guard let key = try readKey(id) else {
+                if databaseID != nil {
+                    throw StorageError(.keyFile, "secret_key_current names data key \(id), which is not in secret_keys")
+                }
                 throw StorageError(.keyFile, "key file \(directory)/\(Self.dataKeyFileName(id)) is missing, but \(directory)/\(Self.currentFileName) names key \(id)")
             }
             keys.dataKeys[id] = key
@@ -338,12 +451,61 @@ public final class SecretKeyring: Sendable {
     private func key(for id: String) throws -> [UInt8] {
         try keys.withLock { keys in
             if let key = keys.dataKeys[id] { return key }
-            guard let key = try Self.readDataKey(id, in: directory) else {
+            guard let key = try readKey(id) else {
+                if case .database = backend {
+                    throw StorageError(.secretUnknownKey, "sealed secret names data key \(id), which is not in the database's secret_keys (retired, or sealed by another installation)")
+                }
                 throw StorageError(.secretUnknownKey, "sealed secret names data key \(id), which is not in \(directory) (retired, or sealed by another installation)")
             }
             keys.dataKeys[id] = key
             return key
         }
+    }
+
+    /// A data key from the backend (a miss in memory: made by another process since).
+    private func readKey(_ id: String) throws -> [UInt8]? {
+        switch backend {
+        case .directory: return try Self.readDataKey(id, in: directory)
+        case .database(let store): return try store.dataKey(id)
+        }
+    }
+
+    private func sharedDirectory(_ what: String) throws -> String {
+        guard case .directory = backend else {
+            throw StorageError(.configuration, "\(what) works on a key directory; a database keyring rotates with rotate(on:)")
+        }
+        return directory
+    }
+
+    // MARK: Import
+
+    /// What an old key directory holds, read for ``WrappedKeyStore``'s import.
+    struct DirectoryKeys {
+        var currentID: String
+        var dataKeys: [String: [UInt8]]
+        var transportPEM: [UInt8]?
+
+        mutating func cleanse() {
+            for id in dataKeys.keys { Storage.cleanse(&dataKeys[id]!) }
+            if transportPEM != nil { Storage.cleanse(&transportPEM!) }
+        }
+    }
+
+    /// Reads a key directory made by an older version without creating or changing
+    /// anything; nil when it holds no `current` (nothing to import). Modes are checked
+    /// as on every load: a key file readable by others is refused, naming it.
+    static func readDirectoryForImport(_ directory: String) throws -> DirectoryKeys? {
+        var trimmed = directory
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        guard let current = try readCurrentIfPresent(in: trimmed) else { return nil }
+        let keys = try loadAllDataKeys(in: trimmed)
+        guard keys[current] != nil else {
+            throw StorageError(.keyFile, "key file \(trimmed)/\(dataKeyFileName(current)) is missing, but \(trimmed)/\(currentFileName) names key \(current)")
+        }
+        let path = trimmed + "/" + transportKeyFileName
+        let pem = try KeyFiles.readFile(path)
+        if let pem { _ = try parseTransportKey(pem, path: path) }
+        return DirectoryKeys(currentID: current, dataKeys: keys, transportPEM: pem)
     }
 
     // MARK: Loading and creating
