@@ -84,6 +84,8 @@ struct ResponderConfig: Sendable {
         var user: String
         var passwordFile: String?
         var name: String
+        /// Seconds to wait for the database's answer (`db_timeout`).
+        var timeout: Int = 2
     }
 
     /// A setting that stops start-up; `description` is the one line to print.
@@ -95,7 +97,7 @@ struct ResponderConfig: Sendable {
 
     /// Every key the file may contain, with its default ("" = unset).
     static let keys: [(String, String)] = [
-        ("db_socket", ""), ("db_host", ""), ("db_port", "3306"), ("db_user", "emailsetup"),
+        ("db_socket", ""), ("db_host", ""), ("db_port", "3306"), ("db_timeout", "2"), ("db_user", "emailsetup"),
         ("db_password_file", ""), ("db_name", "emailsetup"),
         ("key_dir", "/var/lib/emailsetup/keys"), ("legacy_key_file", ""),
         ("workers", ""), ("auth", "remote_user"), ("admins", ""),
@@ -189,7 +191,8 @@ struct ResponderConfig: Sendable {
         let workers = value("workers").isEmpty ? max(2, 2 * cores) : try int("workers", 1...256)
         var config = ResponderConfig(
             database: DatabaseSettings(socket: socket, host: host, port: try int("db_port", 1...65535),
-                                       user: value("db_user"), passwordFile: passwordFile, name: value("db_name")),
+                                       user: value("db_user"), passwordFile: passwordFile, name: value("db_name"),
+                                       timeout: try int("db_timeout", 2...60)),
             keyDirectory: value("key_dir"),
             legacyKeyFile: optional("legacy_key_file"),
             workers: workers,
