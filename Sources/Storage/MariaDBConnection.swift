@@ -29,8 +29,9 @@ import Logging
 /// as `StaticString`, so no SQL text can be built from input at run time. Prepared
 /// statements are cached per connection by their SQL.
 ///
-/// Each session runs with `time_zone = '+00:00'` (DATETIME columns hold UTC) and
-/// `innodb_lock_wait_timeout` from the configuration.
+/// Each session runs with `time_zone = '+00:00'` (DATETIME columns hold UTC),
+/// `innodb_lock_wait_timeout` from the configuration and, on a Galera node,
+/// `wsrep_sync_wait = 1` (causal reads: see docs/DECISIONS.md "Galera").
 ///
 /// ```swift
 /// let db = MariaDBConnection(configuration: configuration)
@@ -182,6 +183,20 @@ public final class MariaDBConnection {
 
     // MARK: Internals
 
+    /// Galera: reads and transaction starts wait until this node has applied every
+    /// write the cluster committed before them (`wsrep_sync_wait = 1`: SELECT, SHOW,
+    /// START TRANSACTION), so a GET through one node sees a save made through another,
+    /// and a save's version check reads the latest version. Without wsrep the setting
+    /// does nothing; a server that does not know it (MySQL, MariaDB built without
+    /// wsrep) cannot be a Galera node, so its refusal is ignored.
+    private static func requestCausalReads(_ session: Session) throws {
+        do {
+            try session.handle.run("SET SESSION wsrep_sync_wait = 1")
+        } catch let error as StorageError where error.mariadbErrno == MariaDBErrno.unknownSystemVariable {
+            return
+        }
+    }
+
     private func rollbackQuietly() {
         guard let session else { return } // lost: the server rolled back already
         do {
@@ -235,6 +250,7 @@ public final class MariaDBConnection {
             let session = Session(handle: handle)
             try session.handle.run("SET time_zone = '+00:00'")
             _ = try session.execute("SET SESSION innodb_lock_wait_timeout = ?", [.int(Int64(max(1, configuration.lockWaitTimeout)))])
+            try Self.requestCausalReads(session)
             self.session = session
             logger.debug("connected to the database", metadata: ["database": "\(configuration)"])
         } catch {

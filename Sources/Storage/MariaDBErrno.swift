@@ -19,12 +19,24 @@ enum MariaDBErrno {
         2055, // CR_SERVER_LOST_EXTENDED
     ]
     /// The server is there but cannot do it now; the statement (1205) or the whole
-    /// transaction (1213) was rolled back and may be retried later.
-    static let busy: Set<UInt32> = [
+    /// transaction (1213) was rolled back and may be retried later. On a Galera
+    /// cluster 1213 is also a certification failure at COMMIT (another node committed a
+    /// conflicting write first), and a node outside the primary component answers 1047
+    /// until it has rejoined: both leave the connection usable, both are `.unavailable`
+    /// (503 with Retry-After) unless the store's bounded retry resolves them first.
+    static let busy: Set<UInt32> = Set<UInt32>([
         1040, // ER_CON_COUNT_ERROR: too many connections
-        1205, // ER_LOCK_WAIT_TIMEOUT
-        1213, // ER_LOCK_DEADLOCK
+        1205, // ER_LOCK_WAIT_TIMEOUT (also a wsrep_sync_wait that timed out)
+        1213, // ER_LOCK_DEADLOCK (also Galera: certification failure, "wsrep aborted transaction")
+    ]).union(clusterNotReady)
+    /// Galera: this node cannot serve now (not in the primary component, still joining,
+    /// or it left the cluster during COMMIT, which was then not applied anywhere).
+    static let clusterNotReady: Set<UInt32> = [
+        1047, // ER_UNKNOWN_COM_ERROR, as wsrep uses it: "WSREP has not yet prepared node for application use"
+        1180, // ER_ERROR_DURING_COMMIT: the cluster refused the commit (node left the primary component)
     ]
+    /// The server does not know a session variable (a MariaDB or MySQL built without wsrep).
+    static let unknownSystemVariable: UInt32 = 1193
     /// The configuration is wrong: account, password or database.
     static let configuration: Set<UInt32> = [
         1044, // ER_DBACCESS_DENIED_ERROR

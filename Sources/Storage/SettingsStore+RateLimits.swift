@@ -36,9 +36,15 @@ extension SettingsStore {
         let windowMicros = Int64((max(0, window) * 1_000_000).rounded())
         return try retryingDeadlocks {
             try connection.withTransaction {
-                // The upsert takes the row lock that serialises this bucket.
+                // The upsert takes the row lock that serialises this bucket on this server.
                 try connection.execute("INSERT INTO rate_limit_buckets (bucket) VALUES (?) ON DUPLICATE KEY UPDATE bucket = bucket",
                                        [.text(bucket)])
+                // Galera locks rows on one node only and certifies only rows a transaction
+                // changed: rewriting the bucket's row (under the lock just taken) makes two
+                // counts of one bucket on two nodes conflict, so the second fails
+                // certification and is counted again after the first (retryingDeadlocks).
+                try connection.execute("DELETE FROM rate_limit_buckets WHERE bucket = ?", [.text(bucket)])
+                try connection.execute("INSERT INTO rate_limit_buckets (bucket) VALUES (?)", [.text(bucket)])
                 try connection.execute("""
                     DELETE FROM rate_limit_events
                     WHERE bucket = ? AND at <= UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND

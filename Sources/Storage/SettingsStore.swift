@@ -112,17 +112,21 @@ public final class SettingsStore {
         throw StorageError(.query, "the \(Self.versionLabel) row could not be created")
     }
 
-    /// Runs a whole transaction again when InnoDB chose it as a deadlock victim (the
-    /// server rolled it back entirely, so running it again is safe). Not inside a
-    /// caller's transaction: there the caller decides.
+    /// Runs a whole transaction again when InnoDB chose it as a deadlock victim, or
+    /// Galera's certification refused it (both errno 1213: the server rolled it back
+    /// entirely, so running it again is safe). Up to five more attempts, each after a
+    /// short random pause that grows (a few ms, then tens): two nodes writing one row
+    /// without pause would otherwise collide again at once. Not inside a caller's
+    /// transaction: there the caller decides.
     func retryingDeadlocks<T>(_ body: () throws -> T) throws -> T {
         var attempt = 0
         while true {
             do {
                 return try body()
-            } catch let error as StorageError where error.isDeadlock && !connection.isInTransaction && attempt < 3 {
+            } catch let error as StorageError where error.isDeadlock && !connection.isInTransaction && attempt < 5 {
                 attempt += 1
-                logger.notice("deadlock; running the transaction again", metadata: ["attempt": "\(attempt)"])
+                logger.notice("deadlock or certification conflict; running the transaction again", metadata: ["attempt": "\(attempt)"])
+                usleep(UInt32.random(in: 2_000...(10_000 * UInt32(attempt))))
             }
         }
     }

@@ -86,6 +86,18 @@ final class ResponderConfigTests: XCTestCase {
         }
     }
 
+    /// Issue 17: a Galera deployment waits out a node's eviction (DECISIONS "Galera").
+    func testDatabaseTimeoutDefaultsToTwoSecondsAndIsBounded() throws {
+        let path = try write("db_host = 127.0.0.1\ndb_timeout = 10\n")
+        XCTAssertEqual(try ResponderConfig.load(path: try write("db_socket = /x\n"), environment: [:]).database.timeout, 2)
+        XCTAssertEqual(try ResponderConfig.load(path: path, environment: [:]).database.timeout, 10)
+        for bad in ["1", "61", "soon"] {
+            XCTAssertThrowsError(try ResponderConfig.load(path: path, environment: ["EMAILSETUP_DB_TIMEOUT": bad])) {
+                XCTAssertTrue("\($0)".contains("db_timeout"), "\($0)")
+            }
+        }
+    }
+
     func testSmtpPoolAndOAuthSettingsAndTheirOneLineErrors() throws {
         let path = try write("db_socket = /x\n")
         let defaults = try ResponderConfig.load(path: path, environment: [:])

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     libfcgi-dev libfcgi-bin spawn-fcgi     # FastCGI library, cgi-fcgi, spawn-fcgi
     libmariadb-dev mariadb-server mariadb-client
+    galera-4 rsync iproute2                # the three-node Galera cluster of the tests (scripts/lib/galera.sh; rsync SST, ss)
     libssl-dev openssl
     libcurl4-openssl-dev                   # HTTPS to OAuth token endpoints (Sources/CCurl)
     libidn2-dev                            # internationalized host names, IDNA2008/UTS #46 (Sources/CIDN2)

@@ -86,6 +86,8 @@ struct ResponderConfig: Sendable {
         var user: String
         var passwordFile: String?
         var name: String
+        /// Seconds to wait for the database's answer (`db_timeout`).
+        var timeout: Int = 2
         /// TLS to the server (`db_ssl_*`), nil when none of them is set.
         var tls: DatabaseConfiguration.TLS?
     }
@@ -99,7 +101,7 @@ struct ResponderConfig: Sendable {
 
     /// Every key the file may contain, with its default ("" = unset).
     static let keys: [(String, String)] = [
-        ("db_socket", ""), ("db_host", ""), ("db_port", "3306"), ("db_user", "emailsetup"),
+        ("db_socket", ""), ("db_host", ""), ("db_port", "3306"), ("db_timeout", "2"), ("db_user", "emailsetup"),
         ("db_password_file", ""), ("db_name", "emailsetup"),
         ("db_ssl_ca", ""), ("db_ssl_cert", ""), ("db_ssl_key", ""), ("db_ssl_verify", ""),
         ("key_dir", "/var/lib/emailsetup/keys"), ("legacy_key_file", ""), ("kek_file", ""),
@@ -196,7 +198,7 @@ struct ResponderConfig: Sendable {
         var config = ResponderConfig(
             database: DatabaseSettings(socket: socket, host: host, port: try int("db_port", 1...65535),
                                        user: value("db_user"), passwordFile: passwordFile, name: value("db_name"),
-                                       tls: tls),
+                                       timeout: try int("db_timeout", 2...60), tls: tls),
             keyDirectory: value("key_dir"),
             legacyKeyFile: optional("legacy_key_file"),
             kekLocation: KEKLocation.resolve(kekFile: optional("kek_file"), keyDirectory: value("key_dir"), environment: environment),

@@ -73,7 +73,8 @@ final class Runtime: Sendable {
         let endpoint: DatabaseConfiguration.Endpoint = config.database.socket.map { .unixSocket(path: $0) }
             ?? .tcp(host: config.database.host ?? "localhost", port: config.database.port)
         return DatabaseConfiguration(endpoint: endpoint, user: config.database.user, password: databasePassword,
-                                     database: config.database.name, tls: config.database.tls)
+                                     database: config.database.name, readTimeout: TimeInterval(config.database.timeout),
+                                     writeTimeout: TimeInterval(config.database.timeout), tls: config.database.tls)
     }
 
     /// Applies the schema migrations (idempotent; safe when several responders start at once).
