@@ -11,7 +11,6 @@ probes them."""
 
 import os
 import ssl
-import time
 import unittest
 
 from selenium.webdriver.common.by import By
