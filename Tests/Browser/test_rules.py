@@ -37,6 +37,13 @@ class RulesTests(BrowserTestCase):
         self.assertEqual((got["port"]["min"], got["port"]["max"]), (1, 65535))
         self.assertEqual(got["keys"][:3], ["from_address", "smtp_host", "smtp_port"])
 
+    def test_value_names_are_the_served_short_labels(self):
+        # The cut ("None: no sign-in" -> "None") is the server's (SettingsSchema.valueLabel), served as short_label.
+        got = self.run_schema("""async (s, api) => { const schema = await s.loadSchema(api);
+            return ['Login', 'Auto', 'None'].map(v => s.labelOfValue(schema, 'smtp_authentication_type', v))
+              .concat([s.labelOfValue(s.makeSchema([{key: 'k', values: [{value: 'x', label: 'Cut: here', short_label: 'Served'}]}]), 'k', 'x')]); }""")
+        self.assertEqual(got, ["LOGIN", "Automatic", "None", "Served"])
+
     def test_local_errors_need_no_server(self):
         base = {"from_address": "a@example.com", "smtp_host": "smtp.example.com", "smtp_port": "587",
                 "smtp_connection_type": "STARTTLS", "smtp_connect_timeout": "10", "smtp_command_timeout": "30"}

@@ -53,6 +53,11 @@ final class SettingsSchemaTests: XCTestCase {
             var spellings = values.compactMap { $0["value"]?.stringValue }
             XCTAssertEqual(spellings.count, values.count)
             XCTAssertEqual(values.compactMap { $0["label"]?.stringValue }.filter { !$0.isEmpty }.count, values.count, "every value has a label")
+            // The page names values in messages by short_label: the server's cut, served, never re-implemented.
+            for value in values {
+                let spelling = try XCTUnwrap(value["value"]?.stringValue)
+                XCTAssertEqual(value["short_label"]?.stringValue, SettingsSchema.valueLabel(key, spelling), "\(key.rawValue)=\(spelling)")
+            }
             if case .array(let also)? = json["also_accepted"] { spellings += also.compactMap(\.stringValue) }
             accepted[key] = spellings
             for value in spellings {

@@ -5,6 +5,9 @@
 #   dns_fixtures_start STATE [--set NAME=VALUE ...]   writes STATE/dns/env (export lines)
 #                                                     and STATE/dns/responder.conf
 #   dns_fixtures_stop STATE
+#   dns_fixtures_free_port [EXCEPT]                   a free TCP port on 127.0.0.1 below the
+#                                                     ephemeral range, for a fixture server the
+#                                                     zones name (e.g. --set DISCOVERY_SSL_PORT=…)
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
@@ -38,4 +41,28 @@ dns_fixtures_stop() {
     [[ -f $pidfile ]] || return 0
     kill -- -"$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
+}
+
+# A port some test binds much later (the browser suite's discovery SMTP servers, named by
+# srv.example.test's SRV records): picked below the kernel's ephemeral range so that no
+# outgoing connection or port-0 listener of the run takes it in the meantime.
+dns_fixtures_free_port() {
+    local except=${1:-0} low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    /usr/bin/python3 - "$except" "$low" <<'PY'
+import random, socket, sys
+except_port, low = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(200):
+    port = random.randrange(max(1024, low - 12000), low)
+    if port == except_port:
+        continue
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    sys.exit(0)
+sys.exit("no free port below %d on 127.0.0.1" % low)
+PY
 }

@@ -27,10 +27,10 @@ export function makeSchema(fields) {
 
 const utf8Length = (s) => new TextEncoder().encode(s).length;
 
-/** The enumeration's value label without the explanation after a colon, comma or parenthesis ("None: no sign-in" → "None"). */
+/** The enumeration's value as messages name it ("None: no sign-in" → "None"): the schema's short_label, cut by the server's one rule. */
 function valueLabel(field, value) {
   const v = (field.values || []).find((x) => x.value === value);
-  return v ? v.label.split(/:|,| \(/)[0] : value;
+  return v ? v.short_label ?? v.label : value;
 }
 
 /**

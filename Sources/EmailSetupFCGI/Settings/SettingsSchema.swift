@@ -172,7 +172,11 @@ enum SettingsSchema {
                 members += [("min", .number(Double(range.lowerBound))), ("max", .number(Double(range.upperBound)))]
             }
             if !field.choices.isEmpty {
-                members.append(("values", .array(field.choices.map { .object([("value", .string($0.value)), ("label", .string($0.label))]) })))
+                // short_label: valueLabel's cut, served so the page's messages need no copy of the rule.
+                members.append(("values", .array(field.choices.map {
+                    .object([("value", .string($0.value)), ("label", .string($0.label)),
+                             ("short_label", .string(valueLabel(field.key, $0.value)))])
+                })))
             }
             if !field.alsoAccepted.isEmpty { members.append(("also_accepted", .array(field.alsoAccepted.map { .string($0) }))) }
             members += [
